@@ -1,0 +1,85 @@
+"""Start Azurite (Microsoft's storage emulator, from npm) on free loopback ports.
+
+Always with `--disableTelemetry` (otherwise it phones home) and `--inMemoryPersistence` (tests
+and the demo start from nothing and leave nothing on disk).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+# Azurite's well-known development account; public, documented by Microsoft, not a secret.
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Azurite:
+    blob_port: int
+    queue_port: int
+    table_port: int
+    process: subprocess.Popen
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{ACCOUNT};"
+                f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};"
+                f"TableEndpoint=http://127.0.0.1:{self.table_port}/{ACCOUNT};")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def azurite_binary() -> str:
+    local = os.path.join(REPO_ROOT, "node_modules", ".bin", "azurite")
+    if os.path.exists(local):
+        return local
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise RuntimeError("Azurite is not installed: run `npm ci` at the repository root (make does it for you)")
+
+
+def start_azurite(*, timeout_s: float = 30.0) -> Azurite:
+    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    workspace = tempfile.mkdtemp(prefix="azurite-")
+    cmd = [azurite_binary(), "--disableTelemetry", "--inMemoryPersistence", "--silent", "--skipApiVersionCheck",
+           "--blobHost", "127.0.0.1", "--blobPort", str(ports["blob"]),
+           "--queueHost", "127.0.0.1", "--queuePort", str(ports["queue"]),
+           "--tableHost", "127.0.0.1", "--tablePort", str(ports["table"])]
+    proc = subprocess.Popen(cmd, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    az = Azurite(ports["blob"], ports["queue"], ports["table"], proc)
+    deadline = time.monotonic() + timeout_s
+    pending = set(ports.values())
+    while pending and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Azurite exited early: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        for port in list(pending):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    pending.discard(port)
+        time.sleep(0.05)
+    if pending:
+        az.stop()
+        raise RuntimeError("Azurite did not start listening in time")
+    return az

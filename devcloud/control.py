@@ -1,0 +1,5 @@
+"""Placeholder: the /_devcloud control API."""
+
+
+def register(cloud):
+    return None
