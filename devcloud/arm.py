@@ -13,9 +13,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 
@@ -28,7 +29,7 @@ ArmHandler = Callable[["ArmContext"], Response]
 
 
 def utcnow_iso() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def arm_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -158,11 +159,11 @@ class Operation:
 class Operations:
     """Async operations: the resource changes when the operation ends, whether or not anyone polls."""
 
-    def __init__(self, arm: "Arm") -> None:
+    def __init__(self, arm: Arm) -> None:
         self.arm = arm
         self.ops: dict[str, Operation] = {}
 
-    def start(self, ctx: "ArmContext", namespace: str, location: str, duration_s: float,
+    def start(self, ctx: ArmContext, namespace: str, location: str, duration_s: float,
               complete: Callable[[], dict[str, str] | None],
               fail: Callable[[dict[str, str]], None] | None = None) -> Operation:
         """Run `complete` after `duration_s` (it may return an error dict to fail the operation).
@@ -190,7 +191,7 @@ class Operations:
         self.arm.scheduler.call_later(duration_s, finish)
         return op
 
-    def headers(self, ctx: "ArmContext", op: Operation, *, location: bool = False,
+    def headers(self, ctx: ArmContext, op: Operation, *, location: bool = False,
                 async_operation: bool = True) -> dict[str, str]:
         base = f"{ctx.base_url}/subscriptions/{op.subscription_id}/providers/{op.namespace}/locations/{op.location}"
         api = ctx.api_version or ""
@@ -201,23 +202,23 @@ class Operations:
             h["Location"] = f"{base}/operationresults/{op.id}?api-version={api}"
         return h
 
-    def register(self, arm: "Arm") -> None:
+    def register(self, arm: Arm) -> None:
         prefix = "/subscriptions/{subscriptionId}/providers/{namespace}/locations/{location}"
         arm.route("GET", prefix + "/operations/{operationId}", self._status, action=None, kind="poll")
         arm.route("GET", prefix + "/operationresults/{operationId}", self._result, action=None, kind="poll")
 
-    def _lookup(self, ctx: "ArmContext") -> Operation:
+    def _lookup(self, ctx: ArmContext) -> Operation:
         op = self.ops.get(ctx.params["operationId"])
         if op is None or op.subscription_id.lower() != ctx.subscription_id.lower():
             raise ArmError(404, "OperationNotFound", f"Operation {ctx.params['operationId']} was not found.")
         return op
 
-    def _status(self, ctx: "ArmContext") -> Response:
+    def _status(self, ctx: ArmContext) -> Response:
         op = self._lookup(ctx)
         headers = {} if op.status != "InProgress" else {"Retry-After": str(self.arm.retry_after(op.namespace))}
         return Response.json(200, op.status_body(), headers)
 
-    def _result(self, ctx: "ArmContext") -> Response:
+    def _result(self, ctx: ArmContext) -> Response:
         op = self._lookup(ctx)
         if op.status == "InProgress":
             return Response.empty(202, self.headers(ctx, op, location=True, async_operation=False))
@@ -230,7 +231,7 @@ class Operations:
 # -- the request context handlers see ------------------------------------------------------------
 @dataclass
 class ArmContext:
-    arm: "Arm"
+    arm: Arm
     request: Request
     principal: Principal
     subscription_id: str
@@ -356,9 +357,10 @@ class Arm:
             raise DropConnection()
         resp = rule.response()
         if not route.meta.get("arm"):  # identity endpoints answer in AAD's format
-            resp = Response.json(rule.status, {"error": "temporarily_unavailable" if rule.status >= 500 else
-                                               "invalid_client", "error_description": f"AADSTS50000: {rule.message or 'injected by devcloud'}",
-                                               "error_codes": [50000]}, {k: v for k, v in resp.headers.items() if k == "Retry-After"})
+            aad = {"error": "temporarily_unavailable" if rule.status >= 500 else "invalid_client",
+                   "error_description": f"AADSTS50000: {rule.message or 'injected by devcloud'}",
+                   "error_codes": [50000]}
+            resp = Response.json(rule.status, aad, {k: v for k, v in resp.headers.items() if k == "Retry-After"})
             self._record(req, route, None, None, resp.status, None, kind="identity")
         else:
             self._record(req, route, None, None, resp.status, None)

@@ -47,7 +47,7 @@ class DevCloud:
         log.exception("devcloud handler failed: %s %s", req.method, req.path, exc_info=exc)
         self.errors.append((f"{req.method} {req.path}", f"{type(exc).__name__}: {exc}"))
 
-    def start(self) -> "DevCloud":
+    def start(self) -> DevCloud:
         self.server.start()
         return self
 
@@ -56,7 +56,7 @@ class DevCloud:
         self.server.stop()
         self.scheduler.stop()
 
-    def __enter__(self) -> "DevCloud":
+    def __enter__(self) -> DevCloud:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

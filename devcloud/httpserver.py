@@ -13,9 +13,10 @@ import re
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -53,13 +54,13 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> "Response":
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
         h = {"Content-Type": "application/json; charset=utf-8"}
         h.update(headers or {})
         return cls(status, json.dumps(payload).encode("utf-8"), h)
 
     @classmethod
-    def empty(cls, status: int, headers: dict[str, str] | None = None) -> "Response":
+    def empty(cls, status: int, headers: dict[str, str] | None = None) -> Response:
         return cls(status, b"", dict(headers or {}))
 
 
@@ -144,7 +145,7 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -244,7 +245,7 @@ class HttpServer:
         self.host, self.port = self._server.server_address[:2]
         self.url = f"{scheme}://{self.host}:{self.port}"
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"http-{self.port}", daemon=True)
         self._thread.start()

@@ -132,7 +132,7 @@ class World:
 
     # -- serialisation -----------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "World":
+    def from_dict(cls, d: dict[str, Any]) -> World:
         return cls(
             tenants=dict(d["tenants"]),
             subscriptions={k.lower(): v for k, v in d["subscriptions"].items()},
@@ -148,7 +148,7 @@ class World:
         )
 
     @classmethod
-    def load(cls, path: str) -> "World":
+    def load(cls, path: str) -> World:
         with open(path, encoding="utf-8") as fh:
             return cls.from_dict(json.load(fh))
 
