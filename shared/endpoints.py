@@ -1,0 +1,155 @@
+"""The hub side: the private endpoint to a cluster, through azure-mgmt-network and its pollers.
+
+The endpoint is a manual connection (`manualPrivateLinkServiceConnections`, groupIds
+["management"]): across tenants nobody can auto-approve, so the cluster side shows it Pending
+until the product approves it there. azure-mgmt-network is imported only when first used: it is
+the heaviest import of the app and most invocations (timer ticks on Ready links) never need it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import TerminalError, map_azure_errors
+from shared.ids import ClusterId, same_arm_id
+
+if TYPE_CHECKING:
+    from azure.core.polling import LROPoller
+
+    from shared.config import Hub, Settings
+    from shared.credentials import Credentials
+
+GROUP_ID = "management"
+DEFAULT_POLL_S = 10.0  # what Azure Network answers in Retry-After for private endpoint operations
+TAG_CLUSTER = "hublink-cluster"
+TAG_MANAGED_BY = "managed-by"
+MANAGED_BY = "aks-hublink"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    name: str
+    provisioning_state: str
+    target_id: str | None
+    connection_status: str | None  # the hub-side mirror of the cluster-side state
+    nic_ids: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.provisioning_state.lower() == "succeeded"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
+
+    @property
+    def failed(self) -> bool:
+        return self.provisioning_state.lower() == "failed"
+
+
+class HubEndpoints:
+    def __init__(self, settings: Settings, credentials: Credentials) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, subscription_id: str) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        with self._lock:
+            client = self._clients.get(subscription_id)
+            if client is None:
+                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5}
+                if self.settings.ca_bundle:
+                    kwargs["connection_verify"] = self.settings.ca_bundle
+                client = NetworkManagementClient(self.credentials.for_tenant(self.settings.hub_tenant_id),
+                                                 subscription_id, base_url=self.settings.arm_endpoint, **kwargs)
+                self._clients[subscription_id] = client
+            return client
+
+    def get(self, hub: Hub, name: str) -> Endpoint | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with map_azure_errors(f"read hub endpoint {name}"):
+            try:
+                pe = self.client(hub.subscription_id).private_endpoints.get(hub.resource_group, name)
+            except ResourceNotFoundError:
+                return None
+        return endpoint_from_model(pe)
+
+    def begin_create(self, hub: Hub, cluster: ClusterId, location: str) -> LROPoller:
+        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+        body = PrivateEndpoint(
+            location=location,
+            subnet=Subnet(id=hub.subnet_id),
+            manual_private_link_service_connections=[PrivateLinkServiceConnection(
+                name=cluster.endpoint_name,
+                private_link_service_id=cluster.id,
+                group_ids=[GROUP_ID],
+                request_message=f"aks-hublink: hub access to the API server of {cluster.short}",
+            )],
+            tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
+        )
+        with map_azure_errors(f"create hub endpoint {cluster.endpoint_name}"):
+            return self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
+                hub.resource_group, cluster.endpoint_name, body)
+
+    def begin_delete(self, hub: Hub, name: str) -> LROPoller:
+        with map_azure_errors(f"delete hub endpoint {name}"):
+            return self.client(hub.subscription_id).private_endpoints.begin_delete(hub.resource_group, name)
+
+    def private_ip(self, endpoint: Endpoint) -> str:
+        """The endpoint's private IP, read from its NIC (the address clients connect to)."""
+        if not endpoint.nic_ids:
+            raise TerminalError(f"hub endpoint {endpoint.name} has no network interface", code="NoNetworkInterface")
+        parts = endpoint.nic_ids[0].strip("/").split("/")
+        sub, rg, nic = parts[1], parts[3], parts[-1]
+        with map_azure_errors(f"read NIC {nic}"):
+            nic_obj = self.client(sub).network_interfaces.get(rg, nic)
+        for cfg in nic_obj.ip_configurations or []:
+            if cfg.private_ip_address:
+                return cfg.private_ip_address
+        raise TerminalError(f"NIC {nic} of hub endpoint {endpoint.name} has no private IP", code="NoPrivateIp")
+
+    def wait(self, poller: LROPoller, timeout_s: float, what: str) -> bool:
+        """Wait for a poller up to timeout_s; True when done. A failed operation raises (mapped)."""
+        with map_azure_errors(what):
+            poller.wait(timeout=max(0.0, timeout_s))
+            if not poller.done():
+                return False
+            poller.result()
+        return True
+
+
+def poll_delay(poller: LROPoller, default: float = DEFAULT_POLL_S) -> float:
+    """The Retry-After the service gave this operation (azure-core keeps it on the polling method)."""
+    method = poller.polling_method()
+    extract = getattr(method, "_extract_delay", None)
+    try:
+        delay = float(extract()) if extract else default
+    except Exception:  # no response yet or a polling method without it: Azure Network's usual value
+        delay = default
+    return delay if delay > 0 else default
+
+
+def endpoint_from_model(pe: Any) -> Endpoint:
+    conns = list(pe.manual_private_link_service_connections or []) + list(pe.private_link_service_connections or [])
+    conn = conns[0] if conns else None
+    state = conn.private_link_service_connection_state if conn else None
+    return Endpoint(
+        id=pe.id, name=pe.name, provisioning_state=str(pe.provisioning_state or ""),
+        target_id=conn.private_link_service_id if conn else None,
+        connection_status=state.status if state else None,
+        nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
+        tags=dict(pe.tags or {}),
+    )
+
+
+def points_at(endpoint: Endpoint, cluster: ClusterId) -> bool:
+    return same_arm_id(endpoint.target_id, cluster.id)

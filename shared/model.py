@@ -1,0 +1,129 @@
+"""The link: one per cluster, what the state row holds, and what `reconcile` answers.
+
+Phases, in the order a healthy link goes through them:
+
+    Pending ──> Provisioning ──> AwaitingApproval ──> Ready
+       │             (hub endpoint      (connection         │
+       │              being created)     not yet approved)  │   drift: back to Provisioning
+       ├──> Skipped   (public, opted out: nothing of ours remains)
+       ├──> Failed    (terminal: waits for an event, an HTTP retry or a changed cluster)
+       └──> Deleting  (cluster gone: record, endpoint, then the row itself)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PROVISIONING = "Provisioning"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    READY = "Ready"
+    SKIPPED = "Skipped"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+    ABSENT = "Absent"  # only in an Outcome: no cluster and nothing of ours (no row)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STEPS = ("cluster", "endpoint", "approval", "dns", "cleanup")
+
+
+@dataclass
+class StepProgress:
+    """kopf-style progress of one step: a step that succeeded is not redone unless drift says so."""
+
+    started: str | None = None
+    succeeded: str | None = None
+    retries: int = 0
+    message: str = ""
+
+
+@dataclass
+class LinkState:
+    cluster_id: str
+    subscription_id: str
+    resource_group: str
+    cluster_name: str
+    tenant_id: str
+    phase: Phase = Phase.PENDING
+    message: str = ""
+    region: str | None = None
+    endpoint_id: str | None = None
+    endpoint_name: str | None = None
+    connection_name: str | None = None
+    connection_status: str | None = None
+    private_ip: str | None = None
+    fqdn: str | None = None
+    zone_id: str | None = None
+    record_name: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    last_error_code: str | None = None
+    foreign_connections: list[dict[str, str]] = field(default_factory=list)
+    generation: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    ready_at: datetime | None = None
+    cluster_etag: str | None = None
+    poll_s: float | None = None  # Retry-After Azure gave for the last endpoint operation
+    steps: dict[str, StepProgress] = field(default_factory=dict)
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    notices: dict[str, Any] = field(default_factory=dict)  # what was announced (notifications)
+    audit: list[dict[str, str]] = field(default_factory=list)  # human decisions (approve/reject)
+    etag: str | None = field(default=None, compare=False)
+
+    def step(self, name: str) -> StepProgress:
+        return self.steps.setdefault(name, StepProgress())
+
+    def public(self) -> dict[str, Any]:
+        """The JSON shape the HTTP API and CLI show (no lease internals, no etag)."""
+        out = {
+            "clusterId": self.cluster_id, "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group,
+            "clusterName": self.cluster_name, "tenantId": self.tenant_id, "region": self.region,
+            "phase": str(self.phase), "message": self.message, "hubEndpointId": self.endpoint_id,
+            "connectionName": self.connection_name, "connectionStatus": self.connection_status,
+            "privateIp": self.private_ip, "fqdn": self.fqdn, "recordName": self.record_name,
+            "attempts": self.attempts, "lastError": self.last_error, "lastErrorCode": self.last_error_code,
+            "nextAttemptAt": _iso(self.next_attempt_at), "foreignConnections": self.foreign_connections,
+            "generation": self.generation, "createdAt": _iso(self.created_at), "updatedAt": _iso(self.updated_at),
+            "readyAt": _iso(self.ready_at), "steps": {k: asdict(v) for k, v in self.steps.items()},
+            "audit": self.audit,
+        }
+        return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did and when to look again (controller-runtime's Result)."""
+
+    cluster_id: str
+    phase: Phase
+    message: str = ""
+    requeue_after: float | None = None  # seconds; None = no follow-up needed before the timer's drift check
+    error: str | None = None
+    terminal: bool = False
+    busy: bool = False  # another invocation holds the lease; nothing was done
+    state: LinkState | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"clusterId": self.cluster_id, "phase": str(self.phase), "message": self.message,
+                "requeueAfterSeconds": self.requeue_after, "error": self.error, "terminal": self.terminal,
+                "busy": self.busy, "link": self.state.public() if self.state else None}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
