@@ -1,0 +1,207 @@
+"""Test helpers: drive devcloud like a user would (real SDK clients), and settings for the product.
+
+`Operator` is a platform engineer with Owner rights who creates clusters and hand-made endpoints
+through azure-mgmt-containerservice / azure-mgmt-network; the product under test acts with its
+own least-privilege app registration, exactly as it would in Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import requests
+from azure.identity import ClientSecretCredential
+
+from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
+
+ARM_SCOPE = "https://management.azure.com/.default"
+
+
+def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
+    """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
+    info = cloud.connection_info()
+    hub = info["hub"]
+    env = {
+        "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
+        "HUBLINK_HUBS": json.dumps({region: {"subnetId": hub["subnet_id"], "dnsZoneId": zone}
+                                    for region, zone in hub["dns_zones"].items()}),
+        "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
+        "HUBLINK_CLIENT_ID": info["product"]["client_id"],
+        "HUBLINK_CREDENTIAL": "client_secret",
+        "HUBLINK_CLIENT_SECRET": info["product"]["client_secret"],
+        "HUBLINK_ARM_ENDPOINT": cloud.url,
+        "HUBLINK_AUTHORITY": cloud.url,
+        "HUBLINK_CA_BUNDLE": cloud.certs.ca_bundle,
+        "HUBLINK_TABLE_NAME": "t" + uuid.uuid4().hex[:16],
+        "HUBLINK_BACKOFF_BASE_S": "1",
+        "AzureWebJobsStorage": azurite.connection_string,
+    }
+    env.update(overrides)
+    return env
+
+
+def fast_lros(cloud: Any) -> dict[str, Any]:
+    """Shrink devcloud's operation times for tests; returns what to restore."""
+    saved = {"lro": dict(cloud.arm.lro_seconds), "retry": dict(cloud.arm.retry_after_s)}
+    cloud.arm.lro_seconds.update({"managedClusters/create": 0.2, "managedClusters/update": 0.1,
+                                  "managedClusters/delete": 0.2, "managedClusters/stop": 0.1,
+                                  "managedClusters/start": 0.1, "privateEndpoints/create": 0.3,
+                                  "privateEndpoints/delete": 0.2})
+    cloud.arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})
+    return saved
+
+
+def restore_lros(cloud: Any, saved: dict[str, Any]) -> None:
+    cloud.arm.lro_seconds.clear()
+    cloud.arm.lro_seconds.update(saved["lro"])
+    cloud.arm.retry_after_s.clear()
+    cloud.arm.retry_after_s.update(saved["retry"])
+
+
+class Operator:
+    """An Owner in every subscription, using Microsoft's SDK clients against devcloud."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        info = cloud.connection_info()
+        self.client_id, self.secret = info["client_id"], info["client_secret"]
+        self._creds: dict[str, ClientSecretCredential] = {}
+
+    def credential(self, tenant: str) -> ClientSecretCredential:
+        if tenant not in self._creds:
+            self._creds[tenant] = ClientSecretCredential(tenant, self.client_id, self.secret, authority=self.cloud.url,
+                                                         disable_instance_discovery=True,
+                                                         connection_verify=self.cloud.certs.ca_bundle)
+        return self._creds[tenant]
+
+    def tenant_of(self, subscription: str) -> str:
+        return self.cloud.world.tenant_of(subscription)
+
+    def aks(self, subscription: str):
+        from azure.mgmt.containerservice import ContainerServiceClient
+
+        return ContainerServiceClient(self.credential(self.tenant_of(subscription)), subscription,
+                                      base_url=self.cloud.url, connection_verify=self.cloud.certs.ca_bundle,
+                                      polling_interval=0.05, retry_total=0)
+
+    def network(self, subscription: str = HUB_SUBSCRIPTION):
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential(self.tenant_of(subscription)), subscription,
+                                       base_url=self.cloud.url, connection_verify=self.cloud.certs.ca_bundle,
+                                       polling_interval=0.05, retry_total=0)
+
+    # -- clusters -------------------------------------------------------------------------------
+    def create_cluster(self, name: str | None = None, *, subscription: str = SPOKE_SUBSCRIPTION_B1,
+                       resource_group: str = "rg-aks", region: str = "westeurope", private: bool = True,
+                       tags: dict[str, str] | None = None, wait: bool = True) -> str:
+        from azure.mgmt.containerservice.models import (
+            ManagedCluster,
+            ManagedClusterAgentPoolProfile,
+            ManagedClusterAPIServerAccessProfile,
+        )
+
+        name = name or f"aks-{uuid.uuid4().hex[:8]}"
+        body = ManagedCluster(
+            location=region, dns_prefix=name, tags=tags or {},
+            agent_pool_profiles=[ManagedClusterAgentPoolProfile(name="system", count=1, vm_size="Standard_D2s_v5",
+                                                                mode="System")],
+            api_server_access_profile=ManagedClusterAPIServerAccessProfile(enable_private_cluster=private),
+        )
+        poller = self.aks(subscription).managed_clusters.begin_create_or_update(resource_group, name, body)
+        cluster = poller.result() if wait else None
+        return cluster.id if cluster else (f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+                                           f"/providers/Microsoft.ContainerService/managedClusters/{name}")
+
+    def get_cluster(self, cluster_id: str):
+        sub, rg, name = _parts(cluster_id)
+        return self.aks(sub).managed_clusters.get(rg, name)
+
+    def update_tags(self, cluster_id: str, tags: dict[str, str]) -> None:
+        sub, rg, name = _parts(cluster_id)
+        cluster = self.aks(sub).managed_clusters.get(rg, name)
+        cluster.tags = tags
+        self.aks(sub).managed_clusters.begin_create_or_update(rg, name, cluster).result()
+
+    def delete_cluster(self, cluster_id: str, *, wait: bool = True) -> None:
+        sub, rg, name = _parts(cluster_id)
+        poller = self.aks(sub).managed_clusters.begin_delete(rg, name)
+        if wait:
+            poller.result()
+
+    def stop_start(self, cluster_id: str) -> None:
+        sub, rg, name = _parts(cluster_id)
+        client = self.aks(sub).managed_clusters
+        client.begin_stop(rg, name).result()
+        client.begin_start(rg, name).result()
+
+    def connections(self, cluster_id: str) -> list[Any]:
+        sub, rg, name = _parts(cluster_id)
+        return list(self.aks(sub).private_endpoint_connections.list(rg, name).value or [])
+
+    # -- hub side -------------------------------------------------------------------------------
+    def hub_endpoints(self) -> list[Any]:
+        return list(self.network().private_endpoints.list_by_subscription())
+
+    def create_foreign_endpoint(self, cluster_id: str, name: str | None = None) -> Any:
+        """Someone else's manual endpoint to the cluster (a Pending connection the product must not approve)."""
+        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+        name = name or f"pe-foreign-{uuid.uuid4().hex[:6]}"
+        hub = self.cloud.world.hub
+        body = PrivateEndpoint(location="westeurope", subnet=Subnet(id=hub["subnet_id"]),
+                               manual_private_link_service_connections=[PrivateLinkServiceConnection(
+                                   name=name, private_link_service_id=cluster_id, group_ids=["management"],
+                                   request_message="someone else's endpoint")])
+        return self.network().private_endpoints.begin_create_or_update(hub["resource_group"], name, body).result()
+
+    def delete_endpoint(self, name: str) -> None:
+        hub = self.cloud.world.hub
+        self.network().private_endpoints.begin_delete(hub["resource_group"], name).result()
+
+    # -- DNS (no SDK in requirements: direct REST, as the product does) -------------------------
+    def _dns(self, method: str, path: str, body: Any = None) -> requests.Response:
+        token = self.credential(HUB_TENANT).get_token(ARM_SCOPE).token
+        return requests.request(method, f"{self.cloud.url}{path}", params={"api-version": "2024-06-01"}, json=body,
+                                headers={"Authorization": f"Bearer {token}"}, verify=self.cloud.certs.ca_bundle,
+                                timeout=10)
+
+    def zone_id(self, region: str = "westeurope") -> str:
+        return self.cloud.world.hub["dns_zones"][region]
+
+    def record(self, name: str, region: str = "westeurope") -> dict[str, Any] | None:
+        resp = self._dns("GET", f"{self.zone_id(region)}/A/{name}")
+        return resp.json() if resp.status_code == 200 else None
+
+    def records(self, region: str = "westeurope") -> list[dict[str, Any]]:
+        return self._dns("GET", f"{self.zone_id(region)}/A").json().get("value", [])
+
+    def put_record(self, name: str, ip: str, region: str = "westeurope", metadata: dict[str, str] | None = None) -> None:
+        resp = self._dns("PUT", f"{self.zone_id(region)}/A/{name}",
+                         {"properties": {"ttl": 300, "metadata": metadata or {}, "aRecords": [{"ipv4Address": ip}]}})
+        assert resp.status_code in (200, 201), resp.text
+
+    def delete_record(self, name: str, region: str = "westeurope") -> None:
+        self._dns("DELETE", f"{self.zone_id(region)}/A/{name}")
+
+
+def _parts(cluster_id: str) -> tuple[str, str, str]:
+    p = cluster_id.strip("/").split("/")
+    return p[1], p[3], p[-1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+__all__ = ["Operator", "product_env", "fast_lros", "restore_lros", "wait_for", "HUB_SUBSCRIPTION", "HUB_TENANT",
+           "SPOKE_SUBSCRIPTION_A", "SPOKE_SUBSCRIPTION_B1", "SPOKE_TENANT"]
