@@ -1,5 +1,274 @@
-"""Placeholder: the /_devcloud control API."""
+"""The /_devcloud control API: steer faults, latency, LROs, throttling and Event Grid; read what happened.
+
+JSON over the same HTTPS port as ARM, so tests, benches and the demo can drive a devcloud started
+by `python -m devcloud up` from another process. Routes carry `control=True` (the fault middleware
+lets them through) and need no token, which is why they answer loopback clients only.
+Collections come back as `{"value": [...]}`, errors as `{"error": {"code", "message"}}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from devcloud.arm import DEFAULT_LIMITS, FaultRule, LogEntry
+from devcloud.eventgrid import EventGridError
+from devcloud.httpserver import Request, Response, error_body
+
+PREFIX = "/_devcloud"
+FAULT_ACTIONS = ("status", "drop", "latency", "lro_failed")
+# FaultRule fields a client may set, with the JSON types each accepts (None = may be null).
+_FAULT_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "method": (str,), "path": (str,), "action": (str,), "status": (int,),
+    "code": (str, type(None)), "message": (str, type(None)), "retry_after": (int, type(None)),
+    "latency_s": (int, float), "times": (int, type(None)), "probability": (int, float),
+    "principal": (str, type(None)),
+}
 
 
-def register(cloud):
-    return None
+class BadRequest(Exception):
+    """A control request devcloud cannot act on (answered 400)."""
+
+
+def _body(req: Request) -> dict[str, Any]:
+    try:
+        data = req.json()
+    except ValueError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BadRequest(f"{what} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def filter_entries(entries: list[LogEntry], query: dict[str, str]) -> list[LogEntry]:
+    """`?principal=&method=&since=seq` (entries with seq > since)."""
+    try:
+        since = int(query.get("since", "0") or 0)
+    except ValueError as exc:
+        raise BadRequest("since must be a sequence number") from exc
+    out = [e for e in entries if e.seq > since]
+    if query.get("principal"):
+        out = [e for e in out if e.principal == query["principal"]]
+    if query.get("method"):
+        out = [e for e in out if e.method == query["method"].upper()]
+    return out
+
+
+def counters(entries: list[LogEntry]) -> dict[str, Any]:
+    """How many calls, by each dimension a test or bench asks about."""
+    dims = {"method": "method", "template": "template", "apiVersion": "api_version", "tenant": "tenant",
+            "principal": "principal", "status": "status", "kind": "kind"}
+    out: dict[str, Any] = {"total": len(entries)}
+    for key, attr in dims.items():
+        out[key] = dict(Counter(str(getattr(e, attr)) if getattr(e, attr) is not None else "(none)" for e in entries))
+    return out
+
+
+class ControlApi:
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        self.arm = cloud.arm
+        self.eventgrid = cloud.eventgrid
+
+    def routes(self) -> list[tuple[str, str, Callable[[Request], Response]]]:
+        return [
+            ("GET", "/faults", self.list_faults),
+            ("POST", "/faults", self.add_fault),
+            ("DELETE", "/faults", self.clear_faults),
+            ("DELETE", "/faults/{id}", self.delete_fault),
+            ("PUT", "/latency", self.set_latency),
+            ("PUT", "/lro", self.set_lro),
+            ("PUT", "/throttling", self.set_throttling),
+            ("DELETE", "/throttling", self.reset_throttling),
+            ("GET", "/requests", self.requests),
+            ("DELETE", "/requests", self.clear_requests),
+            ("GET", "/counters", self.counters),
+            ("GET", "/actions", self.actions),
+            ("GET", "/eventgrid/subscriptions", self.list_event_subscriptions),
+            ("POST", "/eventgrid/subscriptions", self.add_event_subscription),
+            ("DELETE", "/eventgrid/subscriptions/{name}", self.delete_event_subscription),
+            ("PUT", "/eventgrid/behaviour", self.set_eventgrid_behaviour),
+            ("GET", "/eventgrid/deliveries", self.deliveries),
+            ("GET", "/eventgrid/dead-letters", self.dead_letters),
+            ("GET", "/world", self.world),
+        ]
+
+    # -- faults --------------------------------------------------------------------------------
+    def list_faults(self, req: Request) -> Response:
+        return Response.json(200, {"value": [dataclasses.asdict(r) for r in list(self.arm.faults)]})
+
+    def add_fault(self, req: Request) -> Response:
+        body = _body(req)
+        for key, value in body.items():
+            if key not in _FAULT_TYPES:
+                raise BadRequest(f"unknown fault field {key!r}; known: {sorted(_FAULT_TYPES)}")
+            if isinstance(value, bool) or not isinstance(value, _FAULT_TYPES[key]):
+                raise BadRequest(f"fault field {key!r} has the wrong type: {value!r}")
+        try:
+            re.compile(body.get("path", ""))
+        except re.error as exc:
+            raise BadRequest(f"path is not a valid regular expression: {exc}") from exc
+        body.setdefault("id", uuid.uuid4().hex[:12])
+        if any(r.id == body["id"] for r in self.arm.faults):
+            raise BadRequest(f"a fault with id {body['id']!r} exists")
+        rule = FaultRule(**body)
+        if rule.action not in FAULT_ACTIONS:
+            raise BadRequest(f"action must be one of {FAULT_ACTIONS}")
+        self.arm.faults.append(rule)
+        return Response.json(201, dataclasses.asdict(rule))
+
+    def clear_faults(self, req: Request) -> Response:
+        self.arm.faults.clear()
+        return Response.empty(204)
+
+    def delete_fault(self, req: Request) -> Response:
+        rule = next((r for r in self.arm.faults if r.id == req.params["id"]), None)
+        if rule is None:
+            return Response.json(404, error_body("FaultNotFound", f"no fault with id {req.params['id']!r}"))
+        self.arm.faults.remove(rule)
+        return Response.empty(204)
+
+    # -- timing --------------------------------------------------------------------------------
+    def set_latency(self, req: Request) -> Response:
+        self.arm.latency_s = _number(_body(req).get("seconds"), "seconds")
+        return Response.json(200, {"seconds": self.arm.latency_s})
+
+    def set_lro(self, req: Request) -> Response:
+        """Merge LRO durations and Retry-After values; a null value removes a setting."""
+        body = _body(req)
+        for field, target in (("durations", self.arm.lro_seconds), ("retry_after", self.arm.retry_after_s)):
+            for key, value in (body.get(field) or {}).items():
+                if value is None:
+                    target.pop(key, None)
+                else:
+                    seconds = _number(value, f"{field}.{key}")
+                    target[key] = seconds if field == "durations" else int(seconds)
+        return Response.json(200, {"durations": self.arm.lro_seconds, "retry_after": self.arm.retry_after_s})
+
+    def set_throttling(self, req: Request) -> Response:
+        body = _body(req)
+        for kind, value in body.items():
+            if kind not in DEFAULT_LIMITS:
+                raise BadRequest(f"unknown request kind {kind!r}; known: {sorted(DEFAULT_LIMITS)}")
+            if not isinstance(value, list) or len(value) != 2:
+                raise BadRequest(f"{kind} must be [capacity, refill_per_second]")
+            self.arm.limits[kind] = (_number(value[0], f"{kind} capacity"), _number(value[1], f"{kind} refill"))
+        self.arm.reset_throttling()
+        return Response.json(200, {k: list(v) for k, v in self.arm.limits.items()})
+
+    def reset_throttling(self, req: Request) -> Response:
+        self.arm.limits = dict(DEFAULT_LIMITS)
+        self.arm.reset_throttling()
+        return Response.json(200, {k: list(v) for k, v in self.arm.limits.items()})
+
+    # -- what happened -------------------------------------------------------------------------
+    def requests(self, req: Request) -> Response:
+        return Response.json(200, {"value": [e.as_dict() for e in filter_entries(self.arm.entries(), req.query)]})
+
+    def clear_requests(self, req: Request) -> Response:
+        self.arm.clear_log()
+        return Response.empty(204)
+
+    def counters(self, req: Request) -> Response:
+        return Response.json(200, counters(filter_entries(self.arm.entries(), req.query)))
+
+    def actions(self, req: Request) -> Response:
+        snapshot = {name: sorted(pairs) for name, pairs in dict(self.arm.actions).items()}
+        return Response.json(200, {name: [{"action": a, "scope": s} for a, s in pairs] for name, pairs in snapshot.items()})
+
+    def world(self, req: Request) -> Response:
+        return Response.json(200, self.cloud.world.to_dict())
+
+    # -- Event Grid ----------------------------------------------------------------------------
+    def list_event_subscriptions(self, req: Request) -> Response:
+        subs = self.eventgrid.list_subscriptions(req.query.get("subscriptionId") or None)
+        return Response.json(200, {"value": [s.as_dict() for s in subs]})
+
+    def add_event_subscription(self, req: Request) -> Response:
+        body = _body(req)
+        missing = [k for k in ("subscriptionId", "name", "endpoint") if not isinstance(body.get(k), str)]
+        if missing:
+            raise BadRequest(f"missing string fields {missing}")
+        types, filters = body.get("includedEventTypes"), body.get("advancedFilters")
+        if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+            raise BadRequest("includedEventTypes must be a list of strings")
+        if filters is not None and not (isinstance(filters, list) and all(isinstance(f, dict) for f in filters)):
+            raise BadRequest("advancedFilters must be a list of objects")
+        try:
+            sub = self.eventgrid.add_subscription(
+                body["subscriptionId"], body["name"], body["endpoint"], included_event_types=types,
+                advanced_filters=filters,
+                max_delivery_attempts=int(_number(body.get("maxDeliveryAttempts", 30), "maxDeliveryAttempts")),
+                event_ttl_minutes=int(_number(body.get("eventTimeToLiveInMinutes", 1440), "eventTimeToLiveInMinutes")))
+        except EventGridError as exc:
+            return Response.json(400, error_body(type(exc).__name__, str(exc)))
+        return Response.json(201, sub.as_dict())
+
+    def delete_event_subscription(self, req: Request) -> Response:
+        name = req.params["name"]
+        wanted = req.query.get("subscriptionId")
+        subs = [s for s in self.eventgrid.list_subscriptions(wanted) if s.name.lower() == name.lower()]
+        if not subs:
+            return Response.json(404, error_body("EventSubscriptionNotFound", f"no event subscription named {name!r}"))
+        for s in subs:
+            self.eventgrid.remove_subscription(s.subscription_id, s.name)
+        return Response.empty(204)
+
+    def set_eventgrid_behaviour(self, req: Request) -> Response:
+        body = _body(req)
+        eg = self.eventgrid
+        if "duplicate" in body:
+            p = _number(body["duplicate"], "duplicate")
+            if p > 1:
+                raise BadRequest("duplicate is a probability between 0 and 1")
+            eg.duplicate_probability = p
+        if "duplicateNext" in body:
+            eg.duplicate_next(int(_number(body["duplicateNext"], "duplicateNext")))
+        if "reorder" in body:
+            if not isinstance(body["reorder"], bool):
+                raise BadRequest("reorder must be true or false")
+            eg.reorder = body["reorder"]
+        if "timeScale" in body:
+            scale = _number(body["timeScale"], "timeScale")
+            if scale <= 0:
+                raise BadRequest("timeScale must be > 0")
+            eg.time_scale = scale
+        return Response.json(200, {"duplicate": eg.duplicate_probability, "reorder": eg.reorder,
+                                   "timeScale": eg.time_scale})
+
+    def deliveries(self, req: Request) -> Response:
+        return Response.json(200, {"value": [d.as_dict() for d in list(self.eventgrid.deliveries)]})
+
+    def dead_letters(self, req: Request) -> Response:
+        return Response.json(200, {"value": list(self.eventgrid.dead_letters)})
+
+
+def _guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    def run(req: Request) -> Response:
+        host = req.client[0] if req.client else "127.0.0.1"
+        if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+            return Response.json(403, error_body("Forbidden", "the devcloud control API answers loopback clients only"))
+        try:
+            return handler(req)
+        except BadRequest as exc:
+            return Response.json(400, error_body("InvalidRequestContent", str(exc)))
+
+    return run
+
+
+def register(cloud: Any) -> ControlApi:
+    api = ControlApi(cloud)
+    for method, template, handler in api.routes():
+        cloud.router.add(method, PREFIX + template, _guarded(handler), control=True)
+    return api
