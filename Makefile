@@ -1,0 +1,39 @@
+# Every target sets itself up on a fresh machine (a .venv at the repo root and npm's Azurite) and
+# reuses what is already there. Nothing here needs Azure or the internet beyond the package registries.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: setup test lint demo bench soak fuzz reliability up clean
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: setup
+	$(PY) -m demo
+
+bench: setup
+	$(PY) -m bench
+
+up: setup
+	$(PY) -m devcloud up
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
