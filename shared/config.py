@@ -35,7 +35,6 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     "HUBLINK_AUTHORITY": (False, "Entra ID authority host (default https://login.microsoftonline.com)."),
     "HUBLINK_CA_BUNDLE": (False, "PEM file to trust for ARM/Entra (local devcloud only)."),
     "HUBLINK_TABLE_NAME": (False, "Table holding one row per cluster (default hublinks)."),
-    "HUBLINK_QUEUE_NAME": (False, "Queue carrying delayed continuations (default hublink-continue)."),
     "HUBLINK_SELECTION": (False, "opt-out (default: every private cluster unless tagged hublink=disabled) | opt-in "
                                  "(only clusters tagged hublink=enabled)."),
     "HUBLINK_APPROVAL": (False, "auto (default) | manual (a person approves each link)."),
@@ -91,7 +90,6 @@ class Settings:
     authority: str = DEFAULT_AUTHORITY
     ca_bundle: str | None = None
     table_name: str = "hublinks"
-    queue_name: str = "hublink-continue"
     selection: str = "opt-out"
     approval: str = "auto"
     event_budget_s: float = 20.0
@@ -243,11 +241,6 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", table):
         problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, got {table!r}")
     values["table_name"] = table
-    queue = get("HUBLINK_QUEUE_NAME") or "hublink-continue"
-    if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", queue):
-        problems.append(f"HUBLINK_QUEUE_NAME must be a valid queue name (3-63 lower-case letters, digits, '-'), got {queue!r}")
-    values["queue_name"] = queue
-
     values["selection"] = choice("HUBLINK_SELECTION", "opt-out", ("opt-out", "opt-in"))
     values["approval"] = choice("HUBLINK_APPROVAL", "auto", ("auto", "manual"))
     values["event_budget_s"] = number("HUBLINK_EVENT_BUDGET_S", 20.0, minimum=1)

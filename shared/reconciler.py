@@ -51,12 +51,20 @@ class Clock:
 
 
 class Notifier(Protocol):
-    def on_reconciled(self, state: LinkState, previous: Phase | None, outcome: Outcome) -> None: ...
+    """Notices are planned into the row before the leased write (so a transition is announced once,
+    whatever runs concurrently) and delivered after it; `deliver` returns True if the row changed."""
+
+    def plan(self, state: LinkState, previous: Phase | None, outcome: Outcome) -> None: ...
+
+    def deliver(self, state: LinkState) -> bool: ...
 
 
 class _NoNotifier:
-    def on_reconciled(self, state: LinkState, previous: Phase | None, outcome: Outcome) -> None:
+    def plan(self, state: LinkState, previous: Phase | None, outcome: Outcome) -> None:
         return None
+
+    def deliver(self, state: LinkState) -> bool:
+        return False
 
 
 class _Requeue(Exception):
@@ -149,17 +157,26 @@ class Reconciler:
             state.next_attempt_at = None  # waits for an event, an HTTP retry or a changed cluster
             log.error("link.failed", error=str(exc), code=exc.code)
             outcome = Outcome(cluster.id, Phase.FAILED, str(exc), error=str(exc), terminal=True)
+        outcome = Outcome(outcome.cluster_id, outcome.phase, outcome.message, outcome.requeue_after, outcome.error,
+                          outcome.terminal, state=None if deleted else state)
+        self.notifier.plan(state, previous, outcome)
         if not deleted:
             if (state.phase, state.endpoint_id, state.private_ip, state.connection_status) != snapshot or fresh:
                 state.generation += 1
             state.lease_owner = state.lease_until = None
             state.updated_at = self.clock.now()
             self.store.replace(state)
-        outcome = Outcome(outcome.cluster_id, outcome.phase, outcome.message, outcome.requeue_after, outcome.error,
-                          outcome.terminal, state=None if deleted else state)
-        self.notifier.on_reconciled(state, previous, outcome)
+        self._deliver(state, deleted, log)
         log.info("link.reconciled", phase=outcome.phase, requeue_after=outcome.requeue_after, message=outcome.message)
         return outcome
+
+    def _deliver(self, state: LinkState, deleted: bool, log) -> None:
+        """Send planned notices; record what was sent (a lost race is retried by a later run)."""
+        try:
+            if self.notifier.deliver(state) and not deleted:
+                self.store.replace(state)
+        except ConcurrentUpdate:
+            log.info("link.notices.record_deferred")
 
     def _acquire(self, cluster: ClusterId, tenant: str, lease: str,
                  budget: _Budget) -> tuple[LinkState | None, bool, float]:

@@ -1,0 +1,52 @@
+"""Azure Functions entry point (Python v2 programming model): triggers only, logic in `shared`.
+
+Importing this module reads no settings, so the host can index the functions and tests can
+inspect the wiring; the first invocation validates the settings.
+"""
+
+import azure.functions as func
+
+from shared import handlers
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.event_grid_trigger(arg_name="event")
+def on_cluster_event(event: func.EventGridEvent) -> None:
+    """Subscription events for managed clusters (created, deleted, started, stopped)."""
+    handlers.handle_event(event.event_type, event.subject, event.get_json(), event.id)
+
+
+@app.queue_trigger(arg_name="message", queue_name="hublink-continue", connection="AzureWebJobsStorage")
+def continue_link(message: func.QueueMessage) -> None:
+    """A reconcile that asked to look again after N seconds (visibility-delayed message)."""
+    handlers.handle_continuation(message.get_body())
+
+
+@app.timer_trigger(arg_name="timer", schedule="%HUBLINK_TIMER_SCHEDULE%", run_on_startup=False)
+def sweep(timer: func.TimerRequest) -> None:
+    """Backstop: everything due (retries, pending approvals, drift checks) and periodic discovery."""
+    handlers.sweep()
+
+
+def _json(answer: handlers.HttpAnswer) -> func.HttpResponse:
+    return func.HttpResponse(answer.json(), status_code=answer.status, mimetype="application/json")
+
+
+@app.route(route="links/reconcile", methods=["POST"])
+def reconcile_link(req: func.HttpRequest) -> func.HttpResponse:
+    """Retry one cluster now: {"clusterId": "<ARM id>"} -> the outcome and the link's state."""
+    return _json(handlers.http_reconcile(req.get_body()))
+
+
+@app.route(route="links", methods=["GET"])
+def list_links(req: func.HttpRequest) -> func.HttpResponse:
+    """Every link, optionally ?phase=Ready|Pending|..."""
+    return _json(handlers.http_list(req.params.get("phase")))
+
+
+@app.route(route="links/{subscriptionId}/{resourceGroup}/{clusterName}", methods=["GET"])
+def get_link(req: func.HttpRequest) -> func.HttpResponse:
+    """One link's state."""
+    p = req.route_params
+    return _json(handlers.http_get(p["subscriptionId"], p["resourceGroup"], p["clusterName"]))
