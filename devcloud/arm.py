@@ -361,7 +361,7 @@ class Arm:
                    "error_description": f"AADSTS50000: {rule.message or 'injected by devcloud'}",
                    "error_codes": [50000]}
             resp = Response.json(rule.status, aad, {k: v for k, v in resp.headers.items() if k == "Retry-After"})
-            self._record(req, route, None, None, resp.status, None, kind="identity")
+            self._record(req, route, None, None, resp.status, "identity")
         else:
             self._record(req, route, None, None, resp.status, None)
         return resp
