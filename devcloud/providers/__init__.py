@@ -1,4 +1,10 @@
-"""Resource providers devcloud implements (each registers its ARM routes on the shared `Arm`)."""
+"""Resource providers devcloud implements (each registers its ARM routes on the shared `Arm`).
+
+Every provider object keeps its state in dicts keyed by the lower-cased resource id, so tests and
+the control API can look inside, e.g. `cloud.providers["network"].endpoints`. Providers that
+depend on another get it passed in: every resource needs its resource group, and private
+endpoints ask the cluster provider about their target.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,13 @@ from typing import Any
 
 
 def register(cloud: Any) -> dict[str, Any]:
-    from devcloud.providers import containerservice, network, privatedns
+    from devcloud.providers import containerservice, network, privatedns, resources
 
+    groups = resources.register(cloud)
+    clusters = containerservice.register(cloud, groups)
     return {
-        "containerservice": containerservice.register(cloud),
-        "network": network.register(cloud),
-        "privatedns": privatedns.register(cloud),
+        "resources": groups,
+        "containerservice": clusters,
+        "network": network.register(cloud, groups, clusters),
+        "privatedns": privatedns.register(cloud, groups),
     }

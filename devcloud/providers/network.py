@@ -1,5 +1,371 @@
-"""Placeholder: filled in by the provider work."""
+"""Microsoft.Network private endpoints and their network interfaces, targeting managed clusters.
+
+As Azure does it:
+- PUT is long-running (201 "Updating" + Azure-AsyncOperation, then "Succeeded"); it needs
+  `subnets/join/action` on the subnet (403 LinkedAuthorizationFailed otherwise) and the subnet
+  must be one of the world's (400 InvalidResourceReference).
+- Everything about the target is checked synchronously: a cluster that does not exist, or has no
+  private link service (public, stopped, still creating), fails the PUT with 400
+  PrivateLinkServiceNotFound; groupIds other than ["management"] with 400 InvalidGroupIds.
+- A manual connection makes a Pending connection on the cluster (description = requestMessage).
+  An automatic one is approved only if the SAME token may perform
+  `privateEndpointConnectionsApproval/action` on the cluster; across tenants that cannot be, so the
+  PUT fails with 403 LinkedAuthorizationFailed.
+- The endpoint's connection state always mirrors the cluster side; once that connection or the
+  private link service it was made to is gone, it reads Disconnected, for good.
+- Creating an endpoint creates a NIC `<endpoint>.nic.<guid>` (or customNetworkInterfaceName) with
+  an IP from the subnet, never handed out twice while allocated; deleting the endpoint frees both.
+- While an operation runs on an endpoint, another PUT gets 409 AnotherOperationInProgress; a
+  DELETE is accepted and cancels it.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from devcloud.arm import ArmContext, ArmError, Operation
+from devcloud.httpserver import Response
+from devcloud.providers.common import (
+    DELETE_SUCCESS,
+    WRITE_SUCCESS,
+    emit_accepted,
+    emit_later,
+    key,
+    new_etag,
+    not_found,
+    require_location,
+    start_lro,
+    value_list,
+)
+from devcloud.providers.containerservice import APPROVAL_ACTION, GROUP_ID
+from devcloud.world import subnet_hosts
+
+NAMESPACE = "Microsoft.Network"
+TYPE = "Microsoft.Network/privateEndpoints"
+NIC_TYPE = "Microsoft.Network/networkInterfaces"
+JOIN_ACTION = "Microsoft.Network/virtualNetworks/subnets/join/action"
+MANUAL, AUTO = "manualPrivateLinkServiceConnections", "privateLinkServiceConnections"
 
 
-def register(cloud):
-    return None
+@dataclass
+class Endpoint:
+    id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    subnet_id: str
+    kind: str  # MANUAL | AUTO
+    link_name: str  # the connection entry's name on the endpoint
+    target_id: str  # privateLinkServiceId as given
+    group_ids: list[str]
+    request_message: str | None
+    pls_id: str  # the private link service the connection was made to
+    connection_name: str  # the connection's name on the cluster
+    private_fqdn: str
+    nic_id: str
+    ip: str
+    state: str = "Updating"
+    etag: str = field(default_factory=new_etag)
+    tags: dict[str, str] | None = None
+    ip_configurations: list[dict[str, Any]] = field(default_factory=list)
+    custom_nic_name: str | None = None
+    op: Operation | None = None
+
+
+def endpoint_id(subscription_id: str, resource_group: str, name: str) -> str:
+    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/{TYPE}/{name}"
+
+
+def nic_id(subscription_id: str, resource_group: str, name: str) -> str:
+    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/{NIC_TYPE}/{name}"
+
+
+def _bad(code: str, message: str) -> ArmError:
+    return ArmError(400, code, message)
+
+
+def _connection_entry(props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    manual, auto = props.get(MANUAL) or [], props.get(AUTO) or []
+    if not isinstance(manual, list) or not isinstance(auto, list) or len(manual) + len(auto) != 1:
+        raise _bad("InvalidPrivateLinkServiceConnections", "A private endpoint needs exactly one entry in "
+                                                           f"{AUTO} or {MANUAL}.")
+    kind, entry = (MANUAL, manual[0]) if manual else (AUTO, auto[0])
+    if not isinstance(entry, dict) or not isinstance(entry.get("properties"), dict):
+        raise _bad("InvalidRequestFormat", "Cannot parse the request: the connection entry has no properties.")
+    return kind, entry
+
+
+class PrivateEndpoints:
+    def __init__(self, cloud: Any, groups: Any, clusters: Any) -> None:
+        self.cloud = cloud
+        self.groups = groups
+        self.clusters = clusters
+        self.endpoints: dict[str, Endpoint] = {}  # key(endpoint id) -> endpoint
+        self.nics: dict[str, dict[str, Any]] = {}  # key(NIC id) -> ARM body
+        self.allocated: dict[str, set[str]] = {}  # key(subnet id) -> IPs in use
+
+    # -- rendering -----------------------------------------------------------------------------
+    def _connection_state(self, ep: Endpoint) -> dict[str, str]:
+        conn = self.clusters.connection(ep.target_id, ep.pls_id, ep.connection_name)
+        if conn is None:
+            return {"status": "Disconnected", "description": "The private link service connection was removed.",
+                    "actionsRequired": "None"}
+        return {"status": conn.status, "description": conn.description, "actionsRequired": "None"}
+
+    def body(self, ep: Endpoint) -> dict[str, Any]:
+        link_props: dict[str, Any] = {"provisioningState": ep.state, "privateLinkServiceId": ep.target_id,
+                                      "groupIds": list(ep.group_ids)}
+        if ep.request_message is not None:
+            link_props["requestMessage"] = ep.request_message
+        link_props["privateLinkServiceConnectionState"] = self._connection_state(ep)
+        link = {"name": ep.link_name, "id": f"{ep.id}/{ep.kind}/{ep.link_name}", "etag": f'W/"{ep.etag}"',
+                "type": f"{TYPE}/{ep.kind}", "properties": link_props}
+        props: dict[str, Any] = {
+            "provisioningState": ep.state,
+            AUTO: [link] if ep.kind == AUTO else [],
+            MANUAL: [link] if ep.kind == MANUAL else [],
+            "subnet": {"id": ep.subnet_id},
+            "networkInterfaces": [{"id": ep.nic_id}],
+            "customDnsConfigs": [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}],
+            "applicationSecurityGroups": [],
+            "ipConfigurations": copy.deepcopy(ep.ip_configurations),
+        }
+        if ep.custom_nic_name:
+            props["customNetworkInterfaceName"] = ep.custom_nic_name
+        body: dict[str, Any] = {"name": ep.name, "id": ep.id, "etag": f'W/"{ep.etag}"', "type": TYPE,
+                                "location": ep.location}
+        if ep.tags is not None:
+            body["tags"] = copy.deepcopy(ep.tags)
+        body["properties"] = props
+        return body
+
+    def _nic_body(self, ep: Endpoint, nic_name: str, static: bool) -> dict[str, Any]:
+        config = f"privateEndpointIpConfig.{uuid.uuid4()}"
+        etag = f'W/"{new_etag()}"'
+        return {
+            "name": nic_name, "id": ep.nic_id, "etag": etag, "type": NIC_TYPE, "location": ep.location,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "ipConfigurations": [{
+                    "name": config, "id": f"{ep.nic_id}/ipConfigurations/{config}", "etag": etag,
+                    "type": f"{NIC_TYPE}/ipConfigurations",
+                    "properties": {
+                        "provisioningState": "Succeeded", "privateIPAddress": ep.ip,
+                        "privateIPAllocationMethod": "Static" if static else "Dynamic",
+                        "subnet": {"id": ep.subnet_id}, "primary": True, "privateIPAddressVersion": "IPv4",
+                        "privateLinkConnectionProperties": {"groupId": GROUP_ID, "requiredMemberName": GROUP_ID,
+                                                            "fqdns": [ep.private_fqdn]},
+                    },
+                }],
+                "dnsSettings": {"dnsServers": [], "appliedDnsServers": [],
+                                "internalDomainNameSuffix": f"{secrets.token_hex(8)}.ax.internal.cloudapp.net"},
+                "macAddress": "", "enableAcceleratedNetworking": False, "disableTcpStateTracking": False,
+                "enableIPForwarding": False, "vnetEncryptionSupported": False, "nicType": "Standard",
+                "privateEndpoint": {"id": ep.id},
+            },
+        }
+
+    # -- subnet addresses ----------------------------------------------------------------------
+    def _subnet(self, subnet_id: str, endpoint: str) -> Any:
+        subnet = next((s for s in self.cloud.world.subnets if key(s.id) == key(subnet_id)), None)
+        if subnet is None:
+            raise _bad("InvalidResourceReference", f"Resource {subnet_id} referenced by resource {endpoint} was not "
+                                                   "found. Please make sure that the referenced resource exists, and "
+                                                   "that both resources are in the same region.")
+        return subnet
+
+    def _allocate(self, subnet: Any, wanted: str | None) -> str:
+        used = self.allocated.setdefault(key(subnet.id), set())
+        hosts = subnet_hosts(subnet.prefix)
+        if wanted:
+            if wanted not in hosts:
+                raise _bad("PrivateIPAddressNotInSubnet", f"Private static IP address {wanted} does not belong to the "
+                                                          f"range of subnet prefix {subnet.prefix}.")
+            if wanted in used:
+                raise _bad("PrivateIPAddressInUse", f"The private IP address {wanted} is already allocated to "
+                                                    "another resource in the subnet.")
+            ip = wanted
+        else:
+            ip = next((h for h in hosts if h not in used), None)
+            if ip is None:
+                raise _bad("SubnetIsFull", f"Subnet {subnet.id} with address prefix {subnet.prefix} does not have "
+                                           "enough capacity for 1 IP addresses.")
+        used.add(ip)
+        return ip
+
+    def _release(self, ep: Endpoint) -> None:
+        self.allocated.get(key(ep.subnet_id), set()).discard(ep.ip)
+        self.nics.pop(key(ep.nic_id), None)
+        self.clusters.disconnect(ep.target_id, ep.pls_id, ep.connection_name)
+        del self.endpoints[key(ep.id)]
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    def _find(self, ctx: ArmContext) -> Endpoint:
+        rg, name = ctx.params["resourceGroupName"], ctx.params["privateEndpointName"]
+        self.groups.require(ctx.subscription_id, rg)
+        ep = self.endpoints.get(key(endpoint_id(ctx.subscription_id, rg, name)))
+        if ep is None:
+            raise not_found(TYPE, name, rg)
+        return ep
+
+    def put(self, ctx: ArmContext) -> Response:
+        rg, name = ctx.params["resourceGroupName"], ctx.params["privateEndpointName"]
+        self.groups.require(ctx.subscription_id, rg)
+        request = ctx.body()
+        location = require_location(request)
+        props = request.get("properties") or {}
+        subnet_id = (props.get("subnet") or {}).get("id")
+        if not isinstance(subnet_id, str) or not subnet_id:
+            raise _bad("InvalidRequestFormat", "Cannot parse the request: properties.subnet.id is required.")
+        kind, entry = _connection_entry(props)
+        link = entry["properties"]
+        with self.cloud.arm.lock:
+            eid = endpoint_id(ctx.subscription_id, rg, name)
+            existing = self.endpoints.get(key(eid))
+            if existing is not None:
+                self._update(ctx, existing, location, request, subnet_id, kind, link)
+                ep, status = existing, 200
+            else:
+                ep, status = self._create(ctx, eid, rg, name, location, request, subnet_id, kind, entry), 201
+            assert ep.op is not None
+            response = Response.json(status, self.body(ep), self.cloud.arm.operations.headers(ctx, ep.op))
+        emit_accepted(self.cloud, ctx, ep.id, f"{TYPE}/write")
+        return response
+
+    def _create(self, ctx: ArmContext, eid: str, rg: str, name: str, location: str, request: dict[str, Any],
+                subnet_id: str, kind: str, entry: dict[str, Any]) -> Endpoint:
+        link = entry["properties"]
+        ctx.authorize(JOIN_ACTION, subnet_id)
+        subnet = self._subnet(subnet_id, eid)
+        group_ids = link.get("groupIds") or []
+        cluster = self.clusters.link_target(link.get("privateLinkServiceId") or "", group_ids)
+        if kind == AUTO:
+            ctx.authorize(APPROVAL_ACTION, cluster.id)
+        props = request["properties"]
+        ip_configs = copy.deepcopy(props.get("ipConfigurations") or [])
+        wanted = next((c.get("properties", {}).get("privateIPAddress") for c in ip_configs
+                       if c.get("properties", {}).get("privateIPAddress")), None)
+        if wanted:
+            try:
+                ipaddress.IPv4Address(wanted)
+            except ValueError as exc:
+                raise _bad("InvalidPrivateIPAddressFormat", f"Private IP address {wanted} is not valid.") from exc
+        ip = self._allocate(subnet, wanted)
+        custom_nic = props.get("customNetworkInterfaceName")
+        nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"
+        message = link.get("requestMessage")
+        if kind == MANUAL:
+            conn = self.clusters.connect(cluster, eid, name, "Pending", message or "")
+        else:
+            conn = self.clusters.connect(cluster, eid, name, "Approved", "Auto-Approved")
+        ep = Endpoint(eid, ctx.subscription_id, rg, name, location, subnet_id, kind, entry.get("name") or name,
+                      link["privateLinkServiceId"], list(group_ids), message, cluster.pls_id, conn.name,
+                      cluster.props["privateFQDN"], nic_id(ctx.subscription_id, rg, nic_name), ip,
+                      tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic)
+        self.endpoints[key(eid)] = ep
+        self.nics[key(ep.nic_id)] = self._nic_body(ep, nic_name, static=bool(wanted))
+        self._run(ctx, ep, "privateEndpoints/create")
+        return ep
+
+    def _update(self, ctx: ArmContext, ep: Endpoint, location: str, request: dict[str, Any], subnet_id: str,
+                kind: str, link: dict[str, Any]) -> None:
+        """Only tags (and the like) may change: target, group, kind of connection and subnet are fixed."""
+        if ep.state in ("Updating", "Deleting"):
+            raise ArmError(409, "AnotherOperationInProgress", f"Operation on private endpoint '{ep.name}' failed "
+                                                              "because another operation on it is in progress.")
+        if location != ep.location:
+            raise _bad("InvalidResourceLocation", f"The resource '{ep.name}' already exists in location "
+                                                  f"'{ep.location}' in resource group '{ep.resource_group}'. A "
+                                                  f"resource with the same name cannot be created in location "
+                                                  f"'{location}'. Please select a new resource name.")
+        same = (key(subnet_id) == key(ep.subnet_id) and kind == ep.kind
+                and key(link.get("privateLinkServiceId") or "") == key(ep.target_id)
+                and [g.lower() for g in link.get("groupIds") or []] == [g.lower() for g in ep.group_ids])
+        if not same:
+            raise _bad("PropertyChangeNotAllowed", f"The subnet and the private link service connection (target, "
+                                                   f"groupIds, manual or not) of private endpoint '{ep.name}' cannot "
+                                                   "be changed. Delete the endpoint and create it again.")
+        if request.get("tags") is not None:
+            ep.tags = copy.deepcopy(request["tags"])
+        ep.etag = new_etag()
+        ep.state = "Updating"
+        self._run(ctx, ep, "privateEndpoints/update")
+
+    def _run(self, ctx: ArmContext, ep: Endpoint, duration_key: str) -> None:
+        def complete() -> None:
+            ep.state = "Succeeded"
+            ep.etag = new_etag()
+            emit_later(self.cloud, ctx, WRITE_SUCCESS, ep.id, f"{TYPE}/write")
+
+        def fail(error: dict[str, str]) -> None:
+            ep.state = "Failed"
+
+        start_lro(self.cloud, ctx, ep, NAMESPACE, duration_key, 1.0, complete, fail)
+
+    def get(self, ctx: ArmContext) -> Response:
+        with self.cloud.arm.lock:
+            return Response.json(200, self.body(self._find(ctx)))
+
+    def list_by_group(self, ctx: ArmContext) -> Response:
+        rg = ctx.params["resourceGroupName"]
+        self.groups.require(ctx.subscription_id, rg)
+        with self.cloud.arm.lock:
+            return value_list([self.body(e) for e in self.endpoints.values()
+                               if (e.subscription_id.lower(), e.resource_group.lower())
+                               == (ctx.subscription_id.lower(), rg.lower())])
+
+    def list_by_subscription(self, ctx: ArmContext) -> Response:
+        with self.cloud.arm.lock:
+            return value_list([self.body(e) for e in self.endpoints.values()
+                               if e.subscription_id.lower() == ctx.subscription_id.lower()])
+
+    def delete(self, ctx: ArmContext) -> Response:
+        """202 + Azure-AsyncOperation + Location; the endpoint, its NIC, IP and cluster connection go at the end."""
+        rg, name = ctx.params["resourceGroupName"], ctx.params["privateEndpointName"]
+        self.groups.require(ctx.subscription_id, rg)
+        with self.cloud.arm.lock:
+            ep = self.endpoints.get(key(endpoint_id(ctx.subscription_id, rg, name)))
+            if ep is None:
+                return Response.empty(204)
+            if ep.state != "Deleting":
+                ep.state = "Deleting"
+
+                def complete() -> None:
+                    self._release(ep)
+                    emit_later(self.cloud, ctx, DELETE_SUCCESS, ep.id, f"{TYPE}/delete")
+
+                def fail(error: dict[str, str]) -> None:
+                    ep.state = "Failed"
+
+                start_lro(self.cloud, ctx, ep, NAMESPACE, "privateEndpoints/delete", 1.0, complete, fail)
+            assert ep.op is not None
+            return Response.empty(202, self.cloud.arm.operations.headers(ctx, ep.op, location=True))
+
+    def get_nic(self, ctx: ArmContext) -> Response:
+        rg, name = ctx.params["resourceGroupName"], ctx.params["networkInterfaceName"]
+        self.groups.require(ctx.subscription_id, rg)
+        with self.cloud.arm.lock:
+            nic = self.nics.get(key(nic_id(ctx.subscription_id, rg, name)))
+            if nic is None:
+                raise not_found(NIC_TYPE, name, rg)
+            return Response.json(200, copy.deepcopy(nic))
+
+
+def register(cloud: Any, groups: Any, clusters: Any) -> PrivateEndpoints:
+    pe = PrivateEndpoints(cloud, groups, clusters)
+    route = cloud.arm.route
+    group = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/"
+    one = group + TYPE + "/{privateEndpointName}"
+    route("GET", "/subscriptions/{subscriptionId}/providers/" + TYPE, pe.list_by_subscription, action=f"{TYPE}/read")
+    route("GET", group + TYPE, pe.list_by_group, action=f"{TYPE}/read")
+    route("PUT", one, pe.put, action=f"{TYPE}/write")
+    route("GET", one, pe.get, action=f"{TYPE}/read")
+    route("DELETE", one, pe.delete, action=f"{TYPE}/delete")
+    route("GET", group + NIC_TYPE + "/{networkInterfaceName}", pe.get_nic, action=f"{NIC_TYPE}/read")
+    return pe
