@@ -46,6 +46,16 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     "HUBLINK_DRIFT_INTERVAL_S": (False, "How often a Ready link is re-checked for drift (default 3600)."),
     "HUBLINK_DISCOVERY_INTERVAL_S": (False, "How often spoke subscriptions are listed for missed clusters (default 3600)."),
     "HUBLINK_TIMER_SCHEDULE": (False, "NCRONTAB schedule of the timer backstop (default every 5 minutes)."),
+    "HUBLINK_TEAMS_WEBHOOKS": (False, "JSON list of Teams Workflows webhook URLs (https) that get Adaptive Cards."),
+    "HUBLINK_WEBHOOKS": (False, "JSON list of https URLs that get the JSON notification events (docs/cards/README.md)."),
+    "HUBLINK_WEBHOOK_SECRET": (False, "HMAC-SHA256 secret: generic webhooks then carry X-Signature-256: sha256=<hex>."),
+    "HUBLINK_PENDING_ALERT_S": (False, "Notify when a link waits (Pending/Provisioning/AwaitingApproval) longer "
+                                       "than this (default 1800)."),
+    "HUBLINK_FAILURE_ALERT_AFTER": (False, "Notify after this many consecutive transient failures (default 5)."),
+    "HUBLINK_NOTIFY_TIMEOUT_S": (False, "Seconds one notification round may take; a slow webhook is retried later "
+                                        "(default 5)."),
+    "HUBLINK_API_BASE_URL": (False, "Base URL of this app's HTTP API shown in notices (default https://"
+                                    "$WEBSITE_HOSTNAME, which Azure sets)."),
     "AzureWebJobsStorage": (False, "Storage connection string (local); in Azure use the identity-based form below."),
     "AzureWebJobsStorage__tableServiceUri": (False, "Table endpoint for identity-based storage access."),
     "AzureWebJobsStorage__queueServiceUri": (False, "Queue endpoint for identity-based storage access."),
@@ -103,6 +113,13 @@ class Settings:
     table_service_uri: str | None = None
     queue_service_uri: str | None = None
     storage_client_id: str | None = None
+    teams_webhooks: tuple[str, ...] = field(default=(), repr=False)  # Workflows URLs carry a signature
+    webhooks: tuple[str, ...] = field(default=(), repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    pending_alert_s: float = 1800.0
+    failure_alert_after: int = 5
+    notify_timeout_s: float = 5.0
+    api_base_url: str | None = None
 
     def tenant_of(self, subscription_id: str) -> str | None:
         return self.spokes.get(subscription_id.lower())
@@ -255,6 +272,25 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     values["table_service_uri"] = get("AzureWebJobsStorage__tableServiceUri")
     values["queue_service_uri"] = get("AzureWebJobsStorage__queueServiceUri")
     values["storage_client_id"] = get("AzureWebJobsStorage__clientId")
+    for name, key in (("HUBLINK_TEAMS_WEBHOOKS", "teams_webhooks"), ("HUBLINK_WEBHOOKS", "webhooks")):
+        urls = load_json(name)
+        if urls is not None and (not isinstance(urls, list) or not all(isinstance(u, str) for u in urls)):
+            problems.append(f"{name} must be a JSON list of https:// URLs")
+            urls = None
+        for i, url in enumerate(urls or []):
+            if not re.match(r"^https://[^/?#\s]+", url):  # never echo the URL: it may carry a signature
+                problems.append(f"{name}[{i}] must be an https:// URL")
+        values[key] = tuple(urls or ())
+    values["webhook_secret"] = get("HUBLINK_WEBHOOK_SECRET")
+    values["pending_alert_s"] = number("HUBLINK_PENDING_ALERT_S", 1800.0, minimum=1)
+    values["failure_alert_after"] = int(number("HUBLINK_FAILURE_ALERT_AFTER", 5, minimum=1, integer=True))
+    values["notify_timeout_s"] = number("HUBLINK_NOTIFY_TIMEOUT_S", 5.0, minimum=0.1)
+    base = get("HUBLINK_API_BASE_URL")
+    if base and not re.match(r"^https?://[^/?#\s]+", base):
+        problems.append(f"HUBLINK_API_BASE_URL must be an http(s):// URL, got {base!r}")
+    host = (env.get("WEBSITE_HOSTNAME") or "").strip()  # set by the platform, not an app setting
+    values["api_base_url"] = (base or (f"https://{host}" if host else "")).rstrip("/") or None
+
     if not values["storage_connection_string"] and not values["table_service_uri"]:
         problems.append("AzureWebJobsStorage (connection string) or AzureWebJobsStorage__tableServiceUri "
                         "(identity-based) is required for the state table")
