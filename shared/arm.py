@@ -64,6 +64,7 @@ def build_session(verify: str | bool, *, total: int = 3, max_wait: float = 3.0) 
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=32)
     session.mount("https://", adapter)
+    # Passed again on every request: requests lets REQUESTS_CA_BUNDLE override Session.verify.
     session.verify = verify
     return session
 
@@ -98,7 +99,7 @@ class ArmClient:
         try:
             with map_azure_errors(what):
                 resp = self.session.request(method, url, params=None if absolute else {"api-version": api_version}, json=body,
-                                            headers=self._headers(tenant_id, headers),
+                                            headers=self._headers(tenant_id, headers), verify=self.session.verify,
                                             timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
         except RetryAfterTooLong as exc:
             raise TransientError(f"{what}: throttled, {exc}", retry_after=exc.seconds, status=429) from exc

@@ -166,10 +166,23 @@ def test_stop_start_drift_recreates_endpoint_and_updates_record(op, rec):
     assert pe.manual_private_link_service_connections[0].private_link_service_connection_state.status == "Disconnected"
     outcome = rec.reconcile(cluster_id)
     assert outcome.phase is Phase.READY, outcome.message
-    after = assert_ready(op, rec, cluster_id)
-    assert after.private_ip != before.private_ip, "a recreated endpoint gets a new IP and the record follows"
+    after = assert_ready(op, rec, cluster_id)  # the record holds the new endpoint's NIC IP
     assert after.connection_name != before.connection_name
     assert after.steps["endpoint"].retries >= 1
+
+
+def test_record_follows_a_new_ip_after_recreation(op, rec):
+    cluster_id = op.create_cluster()
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+    before = rec.store.get(ClusterId.parse(cluster_id))
+    op.delete_endpoint(ClusterId.parse(cluster_id).endpoint_name)
+    squatter = op.create_foreign_endpoint(cluster_id)  # takes the address the old endpoint freed
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+    after = assert_ready(op, rec, cluster_id)
+    assert after.private_ip != before.private_ip
+    record = op.record(after.record_name)
+    assert [a["ipv4Address"] for a in record["properties"]["aRecords"]] == [after.private_ip]
+    op.delete_endpoint(squatter.name)
 
 
 def test_endpoint_deleted_by_hand_is_repaired(op, rec):
