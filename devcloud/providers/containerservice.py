@@ -151,10 +151,15 @@ def _validate(props: dict[str, Any], location: str) -> None:
         raise _invalid("Every agent pool needs a name.")
 
 
-def _pools(pools: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+def _pools(pools: list[dict[str, Any]], version: str, old: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The caller's pools with AKS's defaults; a pool that already exists keeps its node image."""
+    images = {p["name"].lower(): p["nodeImageVersion"] for p in old or [] if "nodeImageVersion" in p}
     out = []
     for given in pools:
         pool = copy.deepcopy(given)
+        pool.pop("nodeImageVersion", None)
+        if pool["name"].lower() in images:
+            pool["nodeImageVersion"] = images[pool["name"].lower()]
         pool.setdefault("count", 1)
         pool.setdefault("vmSize", "Standard_DS2_v2")
         pool.setdefault("maxPods", 110)
@@ -324,7 +329,7 @@ class ManagedClusters:
         version = props.get("kubernetesVersion") or old["kubernetesVersion"]
         props.update({k: old[k] for k in COMPUTED if k in old})
         props.update(kubernetesVersion=version, currentKubernetesVersion=version,
-                     agentPoolProfiles=_pools(props["agentPoolProfiles"], version),
+                     agentPoolProfiles=_pools(props["agentPoolProfiles"], version, old["agentPoolProfiles"]),
                      networkProfile=_network_profile(props.get("networkProfile") or {}, cluster.subscription_id,
                                                      old["nodeResourceGroup"]))
         cluster.body["properties"] = props
