@@ -46,10 +46,10 @@ class Sink:
         with self._cv:
             self._plan += [(status, 0.0)] * count
 
-    def hang_next(self, seconds: float, count: int = 1, status: int = 200) -> None:
-        """Hold the next `count` posts for `seconds` before answering (a slow webhook)."""
+    def hang_next(self, seconds: float, count: int = 1) -> None:
+        """Hold the next `count` posts for `seconds` before answering 200 (a slow webhook)."""
         with self._cv:
-            self._plan += [(status, seconds)] * count
+            self._plan += [(200, seconds)] * count
 
     def clear(self) -> None:
         with self._cv:
