@@ -6,7 +6,8 @@ goes to stderr). It runs until SIGINT or SIGTERM, then stops what it started, Az
 and exits 0. The network guard is on for the whole run.
 
 More parts (the local Functions host) plug in through `PARTS`: each is a callable that receives the
-connection info so far and returns (keys to add to it, a callable that stops the part).
+connection info so far and the running DevCloud (for its certificates and Event Grid) and returns
+(keys to add to the info, a callable that stops the part).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from devcloud import netguard
 
 log = logging.getLogger("devcloud.up")
 
-Part = Callable[[dict[str, Any]], tuple[dict[str, Any], Callable[[], None]]]
+Part = Callable[[dict[str, Any], Any], tuple[dict[str, Any], Callable[[], None]]]  # (info, cloud) -> (additions, stop)
 # Started in order after devcloud, Azurite and the sink; stopped in reverse order.
 PARTS: tuple[Part, ...] = ()
 READY_PREFIX = "DEVCLOUD_READY "
@@ -74,7 +75,7 @@ def run_up(world_path: str | None, *, extra_parts: Sequence[Part] | None = None)
                          "storage_connection_string": azurite.connection_string,
                          "notifications": sink.url})
             for part in PARTS if extra_parts is None else extra_parts:
-                additions, stop = part(dict(info))
+                additions, stop = part(dict(info), cloud)
                 stack.callback(_quietly(getattr(part, "__name__", "part"), stop))
                 info.update(additions)
         except Exception:

@@ -25,11 +25,22 @@ CONTRACT = {"arm", "authority", "ca_bundle", "client_id", "client_secret", "hub"
             "storage_connection_string", "notifications"}
 
 
-def start_up(tmp_path, *args: str) -> subprocess.Popen:
+def start_up(tmp_path, *args: str, command: list[str] | None = None) -> subprocess.Popen:
     env = dict(os.environ, DEVCLOUD_NETGUARD="1")
     with open(tmp_path / "up.stderr", "wb") as stderr:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "devcloud", "up", *args], cwd=REPO, env=env,
+        return subprocess.Popen(command or [sys.executable, "-m", "devcloud", "up", *args], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL)
+
+
+def stop_up(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:  # a failed test: SIGTERM first, so that up stops its Azurite
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    proc.stdout.close()
 
 
 def read_ready(proc: subprocess.Popen, timeout_s: float = 60.0) -> dict:
@@ -59,14 +70,7 @@ def up(tmp_path):
     path.write_text(json.dumps(world))
     proc = start_up(tmp_path, "--world", str(path))
     yield proc
-    if proc.poll() is None:  # a failed test: SIGTERM first, so that up stops its Azurite
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    proc.stdout.close()
+    stop_up(proc)
 
 
 def test_up_contract_endpoints_and_clean_shutdown(up, tmp_path):
@@ -112,3 +116,29 @@ def test_up_fails_fast_without_a_world(tmp_path):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1 and out == b""
     assert "devcloud up failed to start" in (tmp_path / "up.stderr").read_text()
+
+
+PLUGGED = """
+import logging, sys
+from devcloud.__main__ import run_up
+
+def functions_host(info, cloud):
+    assert info["notifications"] and cloud.url == info["arm"]
+    return {"functions": "https://127.0.0.1:1"}, lambda: logging.getLogger("part").info("functions host stopped")
+
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+sys.exit(run_up(None, extra_parts=[functions_host]))
+"""
+
+
+def test_up_starts_and_stops_extra_parts(tmp_path):
+    proc = start_up(tmp_path, command=[sys.executable, "-c", PLUGGED])
+    try:
+        info = read_ready(proc)
+        assert info["functions"] == "https://127.0.0.1:1" and set(info) >= CONTRACT
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        stop_up(proc)
+    log = (tmp_path / "up.stderr").read_text()
+    assert log.index("functions host stopped") < log.index("stopped azurite")  # parts stop first
