@@ -50,3 +50,21 @@ def get_link(req: func.HttpRequest) -> func.HttpResponse:
     """One link's state."""
     p = req.route_params
     return _json(handlers.http_get(p["subscriptionId"], p["resourceGroup"], p["clusterName"]))
+
+
+@app.route(route="links/approve", methods=["POST"])
+def approve_link(req: func.HttpRequest) -> func.HttpResponse:
+    """Manual mode: a person approves a link waiting for approval: {"clusterId", "reason"?}."""
+    return _json(handlers.http_approve_link(req.get_body(), req.headers))
+
+
+@app.route(route="connections/approve", methods=["POST"])
+def approve_connection(req: func.HttpRequest) -> func.HttpResponse:
+    """Approve any pending connection of a linked cluster: {"clusterId", "connectionName", "reason"}."""
+    return _json(handlers.http_set_connection(req.get_body(), "Approved", req.headers))
+
+
+@app.route(route="connections/reject", methods=["POST"])
+def reject_connection(req: func.HttpRequest) -> func.HttpResponse:
+    """Reject any pending connection of a linked cluster: {"clusterId", "connectionName", "reason"}."""
+    return _json(handlers.http_set_connection(req.get_body(), "Rejected", req.headers))

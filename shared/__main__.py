@@ -2,6 +2,9 @@
 
     python -m shared status [--phase Ready]      table of links
     python -m shared reconcile <clusterId>       run reconcile now and print the outcome
+    python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
+    python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
+    python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
 
 Settings come from the environment (the same app settings the function app reads).
 """
@@ -31,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rec = sub.add_parser("reconcile", help="reconcile one cluster now")
     rec.add_argument("cluster_id")
+    for verb in ("approve", "reject"):
+        decide = sub.add_parser(verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user)")
+        decide.add_argument("cluster_id")
+        decide.add_argument("connection_name")
+        decide.add_argument("--reason", default="", help="why (kept in the audit record)")
+    link = sub.add_parser("approve-link", help="approve a link waiting in manual mode (recorded as the OS user)")
+    link.add_argument("cluster_id")
+    link.add_argument("--reason", default="", help="why (kept in the audit record)")
     args = parser.parse_args(argv)
 
     from shared import handlers
@@ -43,6 +54,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(_table(answer.body["value"]))
                 print(f"\n{answer.body['count']} link(s)")
+        elif args.command in ("approve", "reject", "approve-link"):
+            import getpass
+
+            body = json.dumps({"clusterId": args.cluster_id, "connectionName": getattr(args, "connection_name", None),
+                               "reason": args.reason}).encode()
+            if args.command == "approve-link":
+                answer = handlers.http_approve_link(body, who=getpass.getuser(), via="cli")
+            else:
+                answer = handlers.http_set_connection(body, "Approved" if args.command == "approve" else "Rejected",
+                                                      who=getpass.getuser(), via="cli", reason_required=False)
+            print(answer.json())
         else:
             answer = handlers.http_reconcile(json.dumps({"clusterId": args.cluster_id}).encode())
             print(answer.json())

@@ -28,6 +28,17 @@ _WATCHED_OPERATIONS = {
 }
 
 
+def event_subscription_filter() -> dict[str, list[str]]:
+    """What a spoke's Event Grid subscription should deliver (infra/spoke.bicep sets the same)."""
+    return {"includedEventTypes": sorted(_watched_event_types()),
+            "operationNames": sorted(_OPERATION_NAMES)}
+
+
+_OPERATION_NAMES = {"Microsoft.ContainerService/managedClusters/write", "Microsoft.ContainerService/managedClusters/delete",
+                    "Microsoft.ContainerService/managedClusters/start/action",
+                    "Microsoft.ContainerService/managedClusters/stop/action"}
+
+
 def _watched_event_types() -> set[str]:
     """The event type names, from azure-eventgrid's SystemEventNames (checked against our table)."""
     from azure.eventgrid import SystemEventNames
@@ -261,3 +272,56 @@ def http_get(subscription_id: str, resource_group: str, cluster_name: str) -> Ht
     if state is None:
         return _error(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
     return HttpAnswer(200, state.public())
+
+
+# -- human in the loop (shared.approvals) ----------------------------------------------------------
+def _decision(body: bytes, run) -> HttpAnswer:
+    """Parse a decision request, run it, and map refusals onto JSON errors (nothing written on any of them)."""
+    from shared.approvals import ApprovalError
+    from shared.errors import HubLinkError, TransientError
+
+    cluster, problem, data = _cluster_from_body(body)
+    if problem:
+        return problem
+    try:
+        return HttpAnswer(200, run(cluster.id, data))  # type: ignore[union-attr]
+    except ApprovalError as exc:
+        return _error(exc.status, exc.code, str(exc))
+    except InvalidInput as exc:
+        return _error(400, "InvalidInput", str(exc))
+    except TransientError as exc:
+        return _error(503, exc.code or "AzureUnavailable", str(exc))
+    except HubLinkError as exc:
+        return _error(502, getattr(exc, "code", None) or "AzureCallFailed", str(exc))
+
+
+def http_approve_link(body: bytes, headers: Any = None, *, who: str | None = None, via: str = "http") -> HttpAnswer:
+    """POST /api/links/approve {"clusterId", "reason"?}: a person approves a link waiting in manual mode."""
+    from shared import approvals
+
+    def run(cluster_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        rt = get_runtime()
+        entry, outcome = approvals.approve_link(cluster_id, who=who or approvals.caller(headers), via=via,
+                                                reason=data.get("reason"), budget_s=rt.settings.event_budget_s)
+        _continue_if_needed(rt, outcome, "approval")
+        return {"approved": entry, "outcome": outcome.public()}
+
+    return _decision(body, run)
+
+
+def http_set_connection(body: bytes, status: str, headers: Any = None, *, who: str | None = None, via: str = "http",
+                        reason_required: bool = True) -> HttpAnswer:
+    """POST /api/connections/approve|reject {"clusterId", "connectionName", "reason"}: decide any pending connection."""
+    from shared import approvals
+
+    def run(cluster_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        name, reason = data.get("connectionName"), data.get("reason")
+        if not isinstance(name, str) or not name:
+            raise approvals.ApprovalError(400, "MissingConnectionName", "body needs \"connectionName\" (a string)")
+        if reason_required and (not isinstance(reason, str) or not reason.strip()):
+            raise approvals.ApprovalError(400, "MissingReason", "body needs \"reason\": why, for the audit record")
+        entry = approvals.set_connection(cluster_id, name, status, who=who or approvals.caller(headers), via=via,
+                                         reason=reason)
+        return {"decision": entry}
+
+    return _decision(body, run)
