@@ -103,7 +103,7 @@ class Sink:
             body = text
         with self._cv:
             self.received.append({"path": req.path, "query": req.query, "headers": req.headers, "body": body,
-                                  "time": time.time()})
+                                  "raw": text, "time": time.time()})  # raw: to check body signatures
             status, hang = self._plan.pop(0) if self._plan else (200, 0.0)
             self._cv.notify_all()
         if hang:
