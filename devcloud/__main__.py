@@ -29,7 +29,16 @@ log = logging.getLogger("devcloud.up")
 
 Part = Callable[[dict[str, Any], Any], tuple[dict[str, Any], Callable[[], None]]]  # (info, cloud) -> (additions, stop)
 # Started in order after devcloud, Azurite and the sink; stopped in reverse order.
-PARTS: tuple[Part, ...] = ()
+
+
+def _function_app(info: dict[str, Any], cloud: Any) -> tuple[dict[str, Any], Callable[[], None]]:
+    """The product's function app in the local Functions host, subscribed to every spoke's events."""
+    from devcloud.product import start_product
+
+    return start_product(info, cloud)
+
+
+PARTS: tuple[Part, ...] = (_function_app,)
 READY_PREFIX = "DEVCLOUD_READY "
 
 

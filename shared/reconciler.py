@@ -124,10 +124,11 @@ class Reconciler:
         log = get_logger("hublink.reconcile", cluster=cluster.id)
         lease = uuid.uuid4().hex
         state, fresh, busy_for = self._acquire(cluster, tenant, lease, budget)
-        if state is None:
+        if busy_for:
             log.info("link.busy", retry_in=round(busy_for, 1))
-            return Outcome(cluster.id, Phase.PENDING, "another invocation is working on this cluster",
-                           requeue_after=busy_for, busy=True)
+            return Outcome(cluster.id, state.phase if state else Phase.PENDING,
+                           "another invocation is working on this cluster", requeue_after=busy_for, busy=True,
+                           state=state)
         previous = None if fresh else state.phase
         snapshot = (state.phase, state.endpoint_id, state.private_ip, state.connection_status)
         deleted = False
@@ -180,7 +181,11 @@ class Reconciler:
 
     def _acquire(self, cluster: ClusterId, tenant: str, lease: str,
                  budget: _Budget) -> tuple[LinkState | None, bool, float]:
-        """Read the row and take its lease (creating the row first if needed)."""
+        """Read the row and take its lease (creating the row first if needed).
+
+        Returns (row, fresh, busy_for): busy_for > 0 means another invocation holds the lease and
+        the row (if any) is only for display.
+        """
         now = self.clock.now()
         state = self.store.get(cluster)
         fresh = state is None
@@ -189,7 +194,7 @@ class Reconciler:
                               resource_group=cluster.resource_group, cluster_name=cluster.name, tenant_id=tenant,
                               created_at=now, endpoint_name=cluster.endpoint_name)
         elif state.lease_owner and state.lease_until and state.lease_until > now:
-            return None, False, max(1.0, (state.lease_until - now).total_seconds())
+            return state, False, max(1.0, (state.lease_until - now).total_seconds())
         state.lease_owner = lease
         state.lease_until = now + timedelta(seconds=budget.remaining() + LEASE_MARGIN_S)
         try:

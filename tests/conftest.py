@@ -41,6 +41,7 @@ def cloud(cloud_session):
     cloud_session.arm.latency_s = 0.0
     cloud_session.arm.clear_log()
     cloud_session.arm.reset_throttling()
+    cloud_session.eventgrid.reset()
     yield cloud_session
     cloud_session.arm.faults.clear()
     assert cloud_session.errors == [], f"devcloud raised while serving: {cloud_session.errors}"

@@ -205,3 +205,84 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
 
 __all__ = ["Operator", "product_env", "fast_lros", "restore_lros", "wait_for", "HUB_SUBSCRIPTION", "HUB_TENANT",
            "SPOKE_SUBSCRIPTION_A", "SPOKE_SUBSCRIPTION_B1", "SPOKE_TENANT"]
+
+
+# -- the whole stack in its own processes (`python -m devcloud up`), as the demo and a user run it --
+class _Certs:
+    def __init__(self, ca_bundle: str) -> None:
+        self.ca_bundle = ca_bundle
+
+
+class _World:
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.hub = info["hub"]
+        self._tenants = {s["subscription_id"].lower(): s["tenant_id"] for s in info["spokes"]}
+        self._tenants[info["hub"]["subscription_id"].lower()] = info["hub"]["tenant_id"]
+
+    def tenant_of(self, subscription: str) -> str:
+        return self._tenants[subscription.lower()]
+
+
+class RemoteCloud:
+    """What `Operator` needs, from a DEVCLOUD_READY line instead of an in-process DevCloud."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.url = info["arm"]
+        self.certs = _Certs(info["ca_bundle"])
+        self.world = _World(info)
+
+    def connection_info(self) -> dict[str, Any]:
+        return self.info
+
+    # -- control API and the function app's HTTP API ------------------------------------------
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        resp = requests.request(method, f"{self.info['control']}{path}", json=body, verify=self.certs.ca_bundle,
+                                timeout=10)
+        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+    def api(self, method: str, path: str, *, key: str | None = "function", **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if key == "function":
+            headers["x-functions-key"] = self.info["function_key"]
+        elif key:
+            headers["x-functions-key"] = key
+        return requests.request(method, f"{self.info['functions']}/api/{path.lstrip('/')}", headers=headers,
+                                verify=self.certs.ca_bundle, timeout=60, **kwargs)
+
+    def link(self, cluster_id: str) -> dict[str, Any] | None:
+        sub, rg, name = _parts(cluster_id)
+        resp = self.api("GET", f"links/{sub}/{rg}/{name}")
+        return resp.json() if resp.status_code == 200 else None
+
+
+def start_stack(timeout: float = 60.0):
+    """Start `python -m devcloud up` and return (process, info); the caller stops it with SIGTERM."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
+    log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "devcloud", "up"], stdout=subprocess.PIPE, stderr=log,
+                            stdin=subprocess.DEVNULL, env=env, text=True)
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("DEVCLOUD_READY "):
+            return proc, json.loads(line[len("DEVCLOUD_READY "):])
+    proc.kill()
+    raise RuntimeError("devcloud up did not become ready")
+
+
+def stop_stack(proc) -> int:
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=30)

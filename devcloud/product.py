@@ -1,0 +1,84 @@
+"""Run the product on devcloud: its function app in the local Functions host, wired like Azure.
+
+Used by `python -m devcloud up` (and so by `make demo` and the end-to-end tests). The app runs
+with the same settings it has in Azure: its own least-privilege app registration, reached without
+a secret through the managed identity endpoint and workload identity federation; state and the
+continuation queue in Azurite; and an Event Grid subscription on every spoke subscription with
+the filter infra/spoke.bicep deploys, so creating a cluster through ARM makes the link appear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from devcloud.azurite import free_port
+from devcloud.funchost import start_function_host_process
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVENT_SUBSCRIPTION = "hublink-clusters"
+EVENT_FUNCTION = "on_cluster_event"
+
+
+def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * * *") -> dict[str, str]:
+    """App settings for the function app against this devcloud (what infra/ sets in Azure)."""
+    hub = info["hub"]
+    return {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
+        "HUBLINK_HUBS": json.dumps({r: {"subnetId": hub["subnet_id"], "dnsZoneId": z} for r, z in hub["dns_zones"].items()}),
+        "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
+        "HUBLINK_CLIENT_ID": info["product"]["client_id"],
+        "HUBLINK_CREDENTIAL": "managed_identity",
+        "HUBLINK_MANAGED_IDENTITY_CLIENT_ID": info["product"]["managed_identity_client_id"],
+        "IDENTITY_ENDPOINT": info["identity_endpoint"],
+        "IDENTITY_HEADER": info["identity_header"],
+        "HUBLINK_ARM_ENDPOINT": info["arm"],
+        "HUBLINK_AUTHORITY": info["authority"],
+        "HUBLINK_CA_BUNDLE": info["ca_bundle"],
+        "HUBLINK_TIMER_SCHEDULE": timer_schedule,
+        "HUBLINK_DISCOVERY_INTERVAL_S": "60",
+        "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{info['notifications']}/teams"]),
+        "HUBLINK_WEBHOOKS": json.dumps([f"{info['notifications']}/generic"]),
+        "HUBLINK_WEBHOOK_SECRET": info["webhook_secret"],
+        "HUBLINK_API_BASE_URL": info.get("functions", ""),
+        "AzureWebJobsStorage": info["storage_connection_string"],
+        "DEVCLOUD_NETGUARD": "1",
+    }
+
+
+def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -> tuple[dict[str, Any], Callable[[], None]]:
+    """Start the function app and subscribe it to every spoke's events; returns (info additions, stop)."""
+    from shared.handlers import event_subscription_filter
+
+    # Hex keys: a urlsafe token may start with '-' and read as an option on the host's command line.
+    function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
+    port = free_port()  # chosen up front so the app's notices can name its own URL
+    secret = secrets.token_hex(16)  # signs the generic webhook notices; tests verify with it
+    settings = {**product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
+                **settings_overrides}
+    host = start_function_host_process(REPO_ROOT, settings, function_key=function_key, master_key=master_key,
+                                       eventgrid_key=eventgrid_key, cert_file=cloud.certs.server_pem_file(), port=port)
+    wanted = event_subscription_filter()
+    try:
+        for spoke in info["spokes"]:
+            cloud.eventgrid.add_subscription(
+                spoke["subscription_id"], EVENT_SUBSCRIPTION, host.webhook_url(EVENT_FUNCTION),
+                included_event_types=wanted["includedEventTypes"],
+                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName",
+                                   "values": wanted["operationNames"]}])
+    except Exception:
+        host.stop()
+        raise
+
+    def stop() -> None:
+        for spoke in info["spokes"]:
+            cloud.eventgrid.remove_subscription(spoke["subscription_id"], EVENT_SUBSCRIPTION)
+        host.stop()
+
+    additions = {"functions": host.url, "function_key": function_key, "master_key": master_key,
+                 "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION), "webhook_secret": secret}
+    return additions, stop

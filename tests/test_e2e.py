@@ -1,0 +1,118 @@
+"""End to end: `python -m devcloud up` runs devcloud, Azurite and the function app in the local
+Functions host; these tests act only as a user would (ARM through Microsoft's SDK, the app's HTTP
+API) and watch the link appear, repair and go away with no other call."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.ids import ClusterId
+from tests.support import Operator, RemoteCloud, start_stack, stop_stack, wait_for
+
+FAST = {"durations": {"managedClusters/create": 0.3, "managedClusters/delete": 0.3, "managedClusters/stop": 0.1,
+                      "managedClusters/start": 0.1, "privateEndpoints/create": 0.5, "privateEndpoints/delete": 0.3},
+        "retryAfter": {"Microsoft.Network": 1, "Microsoft.ContainerService": 1}}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    proc, info = start_stack()
+    remote = RemoteCloud(info)
+    remote.control("PUT", "/lro", {"durations": FAST["durations"], "retry_after": FAST["retryAfter"]})
+    yield remote
+    code = stop_stack(proc)
+    assert code == 0, f"devcloud up exited {code}; log: {proc.log_path}"
+
+
+@pytest.fixture
+def op(stack):
+    stack.control("PUT", "/eventgrid/behaviour", {"duplicate": 0, "reorder": False})
+    return Operator(stack)
+
+
+def ready(stack, cluster_id):
+    link = stack.link(cluster_id)
+    return link if link and link["phase"] == "Ready" else None
+
+
+def hublink_writes(stack, kind_path: str) -> list[dict]:
+    return [e for e in stack.control("GET", "/requests?principal=hublink")["value"]
+            if e["method"] == "PUT" and kind_path in e["path"]]
+
+
+def test_private_cluster_becomes_ready_with_no_other_call(stack, op):
+    cluster_id = op.create_cluster()
+    link = wait_for(lambda: ready(stack, cluster_id), timeout=30, interval=0.2, what="link Ready")
+    cluster = op.get_cluster(cluster_id)
+    assert link["fqdn"] == cluster.private_fqdn
+    record = op.record(link["recordName"])
+    assert [a["ipv4Address"] for a in record["properties"]["aRecords"]] == [link["privateIp"]]
+    statuses = [c.private_link_service_connection_state.status for c in op.connections(cluster_id)]
+    assert statuses == ["Approved"]
+
+
+def test_delete_cleans_up(stack, op):
+    cluster_id = op.create_cluster()
+    link = wait_for(lambda: ready(stack, cluster_id), timeout=30, interval=0.2, what="link Ready")
+    op.delete_cluster(cluster_id)
+    wait_for(lambda: stack.link(cluster_id) is None, timeout=30, interval=0.2, what="link removed")
+    assert op.record(link["recordName"]) is None
+    name = ClusterId.parse(cluster_id).endpoint_name
+    assert all(pe.name != name for pe in op.hub_endpoints())
+
+
+def test_duplicated_deliveries_change_nothing(stack, op):
+    stack.control("PUT", "/eventgrid/behaviour", {"duplicate": 1.0})
+    cluster_id = op.create_cluster()
+    wait_for(lambda: ready(stack, cluster_id), timeout=30, interval=0.2, what="link Ready")
+    deliveries = [d for d in stack.control("GET", "/eventgrid/deliveries")["value"]
+                  if d.get("subject", "").lower() == cluster_id.lower() or d.get("duplicate")]
+    assert any(d.get("duplicate") for d in deliveries), "the duplicate knob must have produced a second delivery"
+    name = ClusterId.parse(cluster_id).endpoint_name
+    creates = [e for e in hublink_writes(stack, f"/privateEndpoints/{name}")]
+    assert len(creates) == 1, creates
+    assert [pe.name for pe in op.hub_endpoints()].count(name) == 1
+
+
+def test_reordered_deliveries_converge(stack, op):
+    stack.control("PUT", "/eventgrid/behaviour", {"reorder": True})
+    cluster_id = op.create_cluster()
+    op.delete_cluster(cluster_id)  # write and delete events arrive in reverse order
+    name = ClusterId.parse(cluster_id).endpoint_name
+    wait_for(lambda: stack.link(cluster_id) is None and all(pe.name != name for pe in op.hub_endpoints()),
+             timeout=30, interval=0.3, what="nothing left for a deleted cluster")
+
+
+def test_http_reconcile_and_status(stack, op):
+    cluster_id = op.create_cluster()
+    resp = stack.api("POST", "links/reconcile", json={"clusterId": cluster_id})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["clusterId"].lower() == cluster_id.lower() and body["link"]["clusterName"] in cluster_id
+    wait_for(lambda: ready(stack, cluster_id), timeout=30, interval=0.2, what="link Ready")
+    listed = stack.api("GET", "links?phase=Ready").json()
+    assert cluster_id.lower() in {v["clusterId"].lower() for v in listed["value"]}
+    assert all(v["phase"] == "Ready" for v in listed["value"])
+
+
+@pytest.mark.parametrize("method,path,kwargs,status,code", [
+    ("POST", "links/reconcile", {"data": b"{nope"}, 400, "InvalidJson"),
+    ("POST", "links/reconcile", {"json": {"clusterId": "/subscriptions/x"}}, 400, "InvalidClusterId"),
+    ("POST", "links/reconcile", {"json": {"clusterId": "/subscriptions/00000000-0000-4000-8000-000000000000/"
+                                          "resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c"}},
+     404, "SubscriptionNotConfigured"),
+    ("GET", "links?phase=Sleeping", {}, 400, "InvalidPhase"),
+    ("GET", "links/20000000-0000-4000-8000-0000000000b1/rg-aks/never-created", {}, 404, "LinkNotFound"),
+])
+def test_http_errors(stack, method, path, kwargs, status, code):
+    before = stack.control("GET", "/counters?principal=hublink")["total"]
+    resp = stack.api(method, path, **kwargs)
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"]["code"] == code
+    assert stack.control("GET", "/counters?principal=hublink")["total"] == before, "a bad request must not call ARM"
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_http_needs_a_function_key(stack, key):
+    resp = stack.api("GET", "links", key=key)
+    assert resp.status_code == 401
