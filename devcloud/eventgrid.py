@@ -126,11 +126,14 @@ class Delivery:
     latency_s: float
     time: float
     duplicate: bool = False
+    event_type: str = ""
+    subject: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"eventId": self.event_id, "subscription": self.subscription, "subscriptionId": self.subscription_id,
                 "attempt": self.attempt, "status": self.status, "outcome": self.outcome,
-                "latency": self.latency_s, "time": self.time, "duplicate": self.duplicate}
+                "latency": self.latency_s, "time": self.time, "duplicate": self.duplicate,
+                "eventType": self.event_type, "subject": self.subject}
 
 
 @dataclass
@@ -298,7 +301,8 @@ class EventGrid:
             return
         answer = self._post(p.sub, p.event, "Notification", p.attempts)
         p.last = Delivery(p.event["id"], p.sub.name, p.sub.subscription_id, p.attempts, answer.status, answer.outcome,
-                          answer.latency_s, time.time(), p.is_duplicate)
+                          answer.latency_s, time.time(), p.is_duplicate, p.event.get("eventType", ""),
+                          p.event.get("subject", ""))
         p.attempts += 1
         with self._lock:
             self.deliveries.append(p.last)

@@ -1,0 +1,243 @@
+"""Drive devcloud like a user would: Microsoft's SDK clients for ARM, the control API, the app's HTTP API.
+
+Used by the tests, `make demo` and `make bench`. `Operator` is a platform engineer with Owner
+rights (devcloud's admin app) who creates clusters and hand-made endpoints; the product under test
+acts with its own least-privilege identity, exactly as it would in Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import requests
+from azure.identity import ClientSecretCredential
+
+from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_B1
+
+ARM_SCOPE = "https://management.azure.com/.default"
+
+
+class Operator:
+    """An Owner in every subscription, using Microsoft's SDK clients against devcloud."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        info = cloud.connection_info()
+        self.client_id, self.secret = info["client_id"], info["client_secret"]
+        self._creds: dict[str, ClientSecretCredential] = {}
+
+    def credential(self, tenant: str) -> ClientSecretCredential:
+        if tenant not in self._creds:
+            self._creds[tenant] = ClientSecretCredential(tenant, self.client_id, self.secret, authority=self.cloud.url,
+                                                         disable_instance_discovery=True,
+                                                         connection_verify=self.cloud.certs.ca_bundle)
+        return self._creds[tenant]
+
+    def tenant_of(self, subscription: str) -> str:
+        return self.cloud.world.tenant_of(subscription)
+
+    def aks(self, subscription: str):
+        from azure.mgmt.containerservice import ContainerServiceClient
+
+        return ContainerServiceClient(self.credential(self.tenant_of(subscription)), subscription,
+                                      base_url=self.cloud.url, connection_verify=self.cloud.certs.ca_bundle,
+                                      polling_interval=0.05, retry_total=0)
+
+    def network(self, subscription: str = HUB_SUBSCRIPTION):
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential(self.tenant_of(subscription)), subscription,
+                                       base_url=self.cloud.url, connection_verify=self.cloud.certs.ca_bundle,
+                                       polling_interval=0.05, retry_total=0)
+
+    # -- clusters -------------------------------------------------------------------------------
+    def create_cluster(self, name: str | None = None, *, subscription: str = SPOKE_SUBSCRIPTION_B1,
+                       resource_group: str = "rg-aks", region: str = "westeurope", private: bool = True,
+                       tags: dict[str, str] | None = None, wait: bool = True) -> str:
+        from azure.mgmt.containerservice.models import (
+            ManagedCluster,
+            ManagedClusterAgentPoolProfile,
+            ManagedClusterAPIServerAccessProfile,
+        )
+
+        name = name or f"aks-{uuid.uuid4().hex[:8]}"
+        body = ManagedCluster(
+            location=region, dns_prefix=name, tags=tags or {},
+            agent_pool_profiles=[ManagedClusterAgentPoolProfile(name="system", count=1, vm_size="Standard_D2s_v5",
+                                                                mode="System")],
+            api_server_access_profile=ManagedClusterAPIServerAccessProfile(enable_private_cluster=private),
+        )
+        poller = self.aks(subscription).managed_clusters.begin_create_or_update(resource_group, name, body)
+        cluster = poller.result() if wait else None
+        return cluster.id if cluster else (f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+                                           f"/providers/Microsoft.ContainerService/managedClusters/{name}")
+
+    def get_cluster(self, cluster_id: str):
+        sub, rg, name = _parts(cluster_id)
+        return self.aks(sub).managed_clusters.get(rg, name)
+
+    def update_tags(self, cluster_id: str, tags: dict[str, str]) -> None:
+        sub, rg, name = _parts(cluster_id)
+        cluster = self.aks(sub).managed_clusters.get(rg, name)
+        cluster.tags = tags
+        self.aks(sub).managed_clusters.begin_create_or_update(rg, name, cluster).result()
+
+    def delete_cluster(self, cluster_id: str, *, wait: bool = True) -> None:
+        sub, rg, name = _parts(cluster_id)
+        poller = self.aks(sub).managed_clusters.begin_delete(rg, name)
+        if wait:
+            poller.result()
+
+    def stop_start(self, cluster_id: str) -> None:
+        sub, rg, name = _parts(cluster_id)
+        client = self.aks(sub).managed_clusters
+        client.begin_stop(rg, name).result()
+        client.begin_start(rg, name).result()
+
+    def connections(self, cluster_id: str) -> list[Any]:
+        sub, rg, name = _parts(cluster_id)
+        return list(self.aks(sub).private_endpoint_connections.list(rg, name).value or [])
+
+    # -- hub side -------------------------------------------------------------------------------
+    def hub_endpoints(self) -> list[Any]:
+        return list(self.network().private_endpoints.list_by_subscription())
+
+    def create_foreign_endpoint(self, cluster_id: str, name: str | None = None) -> Any:
+        """Someone else's manual endpoint to the cluster (a Pending connection the product must not approve)."""
+        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+        name = name or f"pe-foreign-{uuid.uuid4().hex[:6]}"
+        hub = self.cloud.world.hub
+        body = PrivateEndpoint(location="westeurope", subnet=Subnet(id=hub["subnet_id"]),
+                               manual_private_link_service_connections=[PrivateLinkServiceConnection(
+                                   name=name, private_link_service_id=cluster_id, group_ids=["management"],
+                                   request_message="someone else's endpoint")])
+        return self.network().private_endpoints.begin_create_or_update(hub["resource_group"], name, body).result()
+
+    def delete_endpoint(self, name: str) -> None:
+        hub = self.cloud.world.hub
+        self.network().private_endpoints.begin_delete(hub["resource_group"], name).result()
+
+    # -- DNS (no SDK in requirements: direct REST, as the product does) -------------------------
+    def _dns(self, method: str, path: str, body: Any = None) -> requests.Response:
+        token = self.credential(HUB_TENANT).get_token(ARM_SCOPE).token
+        return requests.request(method, f"{self.cloud.url}{path}", params={"api-version": "2024-06-01"}, json=body,
+                                headers={"Authorization": f"Bearer {token}"}, verify=self.cloud.certs.ca_bundle,
+                                timeout=10)
+
+    def zone_id(self, region: str = "westeurope") -> str:
+        return self.cloud.world.hub["dns_zones"][region]
+
+    def record(self, name: str, region: str = "westeurope") -> dict[str, Any] | None:
+        resp = self._dns("GET", f"{self.zone_id(region)}/A/{name}")
+        return resp.json() if resp.status_code == 200 else None
+
+    def records(self, region: str = "westeurope") -> list[dict[str, Any]]:
+        return self._dns("GET", f"{self.zone_id(region)}/A").json().get("value", [])
+
+    def put_record(self, name: str, ip: str, region: str = "westeurope", metadata: dict[str, str] | None = None) -> None:
+        resp = self._dns("PUT", f"{self.zone_id(region)}/A/{name}",
+                         {"properties": {"ttl": 300, "metadata": metadata or {}, "aRecords": [{"ipv4Address": ip}]}})
+        assert resp.status_code in (200, 201), resp.text
+
+    def delete_record(self, name: str, region: str = "westeurope") -> None:
+        self._dns("DELETE", f"{self.zone_id(region)}/A/{name}")
+
+
+def _parts(cluster_id: str) -> tuple[str, str, str]:
+    p = cluster_id.strip("/").split("/")
+    return p[1], p[3], p[-1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# -- the whole stack in its own processes (`python -m devcloud up`), as the demo and a user run it --
+class _Certs:
+    def __init__(self, ca_bundle: str) -> None:
+        self.ca_bundle = ca_bundle
+
+
+class _World:
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.hub = info["hub"]
+        self._tenants = {s["subscription_id"].lower(): s["tenant_id"] for s in info["spokes"]}
+        self._tenants[info["hub"]["subscription_id"].lower()] = info["hub"]["tenant_id"]
+
+    def tenant_of(self, subscription: str) -> str:
+        return self._tenants[subscription.lower()]
+
+
+class RemoteCloud:
+    """What `Operator` needs, from a DEVCLOUD_READY line instead of an in-process DevCloud."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.url = info["arm"]
+        self.certs = _Certs(info["ca_bundle"])
+        self.world = _World(info)
+
+    def connection_info(self) -> dict[str, Any]:
+        return self.info
+
+    # -- control API and the function app's HTTP API ------------------------------------------
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        resp = requests.request(method, f"{self.info['control']}{path}", json=body, verify=self.certs.ca_bundle,
+                                timeout=10)
+        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+    def api(self, method: str, path: str, *, key: str | None = "function", **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if key == "function":
+            headers["x-functions-key"] = self.info["function_key"]
+        elif key:
+            headers["x-functions-key"] = key
+        return requests.request(method, f"{self.info['functions']}/api/{path.lstrip('/')}", headers=headers,
+                                verify=self.certs.ca_bundle, timeout=60, **kwargs)
+
+    def link(self, cluster_id: str) -> dict[str, Any] | None:
+        sub, rg, name = _parts(cluster_id)
+        resp = self.api("GET", f"links/{sub}/{rg}/{name}")
+        return resp.json() if resp.status_code == 200 else None
+
+
+def start_stack(timeout: float = 60.0):
+    """Start `python -m devcloud up` and return (process, info); the caller stops it with SIGTERM."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
+    log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "devcloud", "up"], stdout=subprocess.PIPE, stderr=log,
+                            stdin=subprocess.DEVNULL, env=env, text=True)
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("DEVCLOUD_READY "):
+            return proc, json.loads(line[len("DEVCLOUD_READY "):])
+    proc.kill()
+    raise RuntimeError("devcloud up did not become ready")
+
+
+def stop_stack(proc) -> int:
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=30)
