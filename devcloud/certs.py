@@ -27,6 +27,12 @@ class Certificates:
         self._cert.configure_cert(ctx)
         return ctx
 
+    def server_pem_file(self) -> str:
+        """The server key and certificate chain in one PEM, for servers in another process."""
+        path = os.path.join(self.directory, "devcloud-server.pem")
+        self._cert.private_key_and_cert_chain_pem.write_to_path(path)
+        return path
+
     def client_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.ca_bundle)
         return ctx

@@ -1,0 +1,770 @@
+"""A local Azure Functions host for Python v2-model apps (Core Tools cannot be installed here).
+
+It does what `func start` and the Python worker do for the triggers the product uses:
+- imports `function_app.py` from the app directory (module `function_app`, the directory on
+  sys.path), finds the one `FunctionApp` and indexes it with a single `get_functions()` call;
+- HTTP triggers under `/<routePrefix>/<route>` with `{name}` parameters, method filters and the
+  anonymous / function / admin key levels (`x-functions-key` header or `code` query);
+- Event Grid triggers at `POST /runtime/webhooks/eventgrid?functionName=..&code=<system key>`,
+  answering as the Event Grid extension does (200 handshake, 202 when every invocation succeeded,
+  500 when one failed so Event Grid retries, 202 to Unsubscribe, 400 otherwise);
+- `POST /admin/functions/<name>` (master key) runs a non-HTTP function once with `{"input": ..}`;
+- timer triggers on their NCRONTAB schedule, one run at a time per function (the host's singleton);
+- queue triggers polling Azure Storage queues (Azurite) with the host's back-off, base64
+  messages, retries after `visibilityTimeout` and `<queue>-poison` after `maxDequeueCount`;
+- queue output bindings (`func.Out`), sent after the function succeeds.
+Sync functions run on a thread pool (`PYTHON_THREADPOOL_THREAD_COUNT`), async ones on one event
+loop, as in the worker. The product reads its settings from environment variables, so the app
+settings become environment variables: `start_function_host_process` runs the host in its own
+process (the faithful way); in-process `FunctionHost.start()` sets them and `stop()` restores them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import collections
+import concurrent.futures
+import hmac
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+import azure.functions as func
+from azure.core.exceptions import ResourceExistsError
+from azure.functions.decorators.core import BindingDirection
+from azure.functions.decorators.function_app import Function, FunctionRegister
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient
+
+from devcloud.httpserver import HttpServer, Request, Response, Router
+from devcloud.ncrontab import CronSchedule
+
+log = logging.getLogger("devcloud.funchost")
+
+READY_PREFIX = "FUNCHOST_READY "
+MESSAGE_LEASE_S = 600  # how long a received message stays invisible while its function runs (host: 10 min)
+_ROUTE_CONSTRAINTS = {"int": r"-?\d+", "alpha": r"[A-Za-z]+", "guid": r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}"}
+_SETTING_REF = re.compile(r"%([^%]+)%")
+
+
+class FunctionLoadError(RuntimeError):
+    """The app cannot be indexed: no FunctionApp, an unsupported binding, a missing app setting."""
+
+
+def parse_timespan(text: str) -> float | None:
+    """host.json TimeSpan (`[d.]hh:mm:ss[.fff]`) in seconds; `-1` means unbounded (None)."""
+    text = str(text).strip()
+    if text == "-1":
+        return None
+    m = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    if not m:
+        raise FunctionLoadError(f"host.json: {text!r} is not a TimeSpan like 00:05:00")
+    days, hours, minutes, seconds = m.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+@dataclass
+class HostSettings:
+    """The parts of host.json this host honours (defaults are the Functions host's)."""
+
+    route_prefix: str = "api"
+    function_timeout_s: float | None = 300.0
+    max_polling_interval_s: float = 60.0
+    visibility_timeout_s: float = 0.0
+    batch_size: int = 16
+    max_dequeue_count: int = 5
+    message_encoding: str = "base64"
+
+    @classmethod
+    def load(cls, app_dir: str) -> HostSettings:
+        path = os.path.join(app_dir, "host.json")
+        doc: dict[str, Any] = {}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        ext = doc.get("extensions", {})
+        http, queues = ext.get("http", {}), ext.get("queues", {})
+        s = cls()
+        s.route_prefix = str(http.get("routePrefix", s.route_prefix)).strip("/")
+        if "functionTimeout" in doc:
+            s.function_timeout_s = parse_timespan(doc["functionTimeout"])
+        if "maxPollingInterval" in queues:
+            s.max_polling_interval_s = max(0.1, parse_timespan(queues["maxPollingInterval"]) or 60.0)
+        if "visibilityTimeout" in queues:
+            s.visibility_timeout_s = parse_timespan(queues["visibilityTimeout"]) or 0.0
+        s.batch_size = max(1, min(32, int(queues.get("batchSize", s.batch_size))))
+        s.max_dequeue_count = int(queues.get("maxDequeueCount", s.max_dequeue_count))
+        s.message_encoding = str(queues.get("messageEncoding", s.message_encoding)).lower()
+        return s
+
+
+@dataclass
+class Invocation:
+    """One finished invocation, as the host logs it (`host.invocations` keeps the recent ones)."""
+
+    function: str
+    trigger: str
+    started: datetime
+    duration_s: float
+    succeeded: bool
+    error: str | None
+    invocation_id: str
+
+
+@dataclass
+class _Fn:
+    """An indexed function: what the host needs to trigger it and to call the user code."""
+
+    name: str
+    kind: str  # http | timer | queue | eventgrid
+    trigger: Any
+    user: Callable[..., Any]
+    trigger_param: str
+    wants_context: bool
+    outputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # param -> (queue, connection string)
+    http_out: str = "$return"
+    route: re.Pattern[str] | None = None
+    route_rank: tuple[int, ...] = ()
+    methods: frozenset[str] = frozenset()
+    auth_level: str = "function"
+    schedule: CronSchedule | None = None
+    queue_name: str = ""
+    connection: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)  # timer singleton
+
+
+class _Out(func.Out):
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, val: Any) -> None:
+        self._value = val
+
+    def get(self) -> Any:
+        return self._value
+
+
+class _Context(func.Context):
+    """The worker's invocation context; retry and trace contexts are not modelled (None)."""
+
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self._id, self._name, self._dir = invocation_id, function_name, function_directory
+        self._local = threading.local()
+        self._local.invocation_id = invocation_id
+
+    invocation_id = property(lambda self: self._id)
+    function_name = property(lambda self: self._name)
+    function_directory = property(lambda self: self._dir)
+    thread_local_storage = property(lambda self: self._local)
+    trace_context = property(lambda self: None)
+    retry_context = property(lambda self: None)
+
+
+def compile_route(route: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
+    """ASP.NET-style template -> (case-insensitive regex over `/a/b`, precedence rank).
+
+    `{x}` one segment, `{x?}` optional, `{*x}` the rest, `{x:int|alpha|guid}` constrained; literal
+    segments rank before parameters so `items/stats` wins over `items/{id}`, as in the host.
+    """
+    pattern, rank = [], []
+    for seg in [s for s in route.strip("/").split("/") if s]:
+        m = re.fullmatch(r"\{(\*?)(\w+)(?::(\w+))?(\??)\}", seg)
+        if not m:
+            pattern.append("/" + re.escape(seg))
+            rank.append(0)
+            continue
+        star, name, constraint, optional = m.groups()
+        if star:
+            pattern.append(f"(?:/(?P<{name}>.*))?")
+            rank.append(3)
+        else:
+            value = f"(?P<{name}>{_ROUTE_CONSTRAINTS.get(constraint or '', '[^/]+')})"
+            pattern.append(f"(?:/{value})?" if optional else "/" + value)
+            rank.append(2 if optional else 1)
+    return re.compile("^" + "".join(pattern) + "/?$", re.IGNORECASE), tuple(rank)
+
+
+def _enum_value(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
+def load_function_app(app_dir: str) -> tuple[Any, list[Function]]:
+    """Import `function_app.py` the way the worker does and index it (get_functions() only once)."""
+    path = os.path.join(app_dir, "function_app.py")
+    if not os.path.exists(path):
+        raise FunctionLoadError(f"no function_app.py in {app_dir}")
+    spec = importlib.util.spec_from_file_location("function_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["function_app"] = module
+    try:
+        spec.loader.exec_module(module)
+        apps = [v for v in vars(module).values() if isinstance(v, FunctionRegister)]
+        if len(apps) != 1:
+            raise FunctionLoadError(f"function_app.py must define exactly one FunctionApp, found {len(apps)}")
+        return module, apps[0].get_functions()
+    except BaseException:
+        sys.modules.pop("function_app", None)
+        raise
+
+
+class FunctionHost:
+    def __init__(self, app_dir: str, *, app_settings: dict[str, str], function_key: str, master_key: str,
+                 eventgrid_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app_dir = os.path.abspath(app_dir)
+        self.app_settings = dict(app_settings)
+        self.function_key, self.master_key = function_key, master_key
+        self.eventgrid_key = eventgrid_key or secrets.token_urlsafe(32)
+        self.settings = HostSettings.load(self.app_dir)
+        self.invocations: collections.deque[Invocation] = collections.deque(maxlen=1000)
+        self.functions: dict[str, _Fn] = {}
+        self.module: Any = None
+        self._http: list[_Fn] = []
+        self._stop = threading.Event()
+        self._wake: dict[str, threading.Event] = {}  # queue name -> listener wake-up (host's queue watcher)
+        self._threads: list[threading.Thread] = []
+        self._clients: dict[tuple[str, str], QueueClient] = {}
+        self._clients_lock = threading.Lock()
+        self._saved_env: dict[str, str | None] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._listen = (host, port, ssl_context)
+        self.server: HttpServer | None = None
+        self.url = ""  # known once started
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> FunctionHost:
+        for name, value in self.app_settings.items():
+            self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = value
+        sys.path.insert(0, self.app_dir)
+        try:
+            self.module, functions = load_function_app(self.app_dir)
+            for f in functions:
+                fn = self._index(f)
+                self.functions[fn.name] = fn
+        except Exception:
+            self._restore()
+            raise
+        self._http = sorted((f for f in self.functions.values() if f.kind == "http"), key=lambda f: f.route_rank)
+        threads = self.setting("PYTHON_THREADPOOL_THREAD_COUNT")
+        self._pool = concurrent.futures.ThreadPoolExecutor(int(threads) if threads else min(32, (os.cpu_count() or 1) + 4),
+                                                           thread_name_prefix="funchost-worker")
+        router = Router()
+        router.add("POST", "/runtime/webhooks/eventgrid", self._eventgrid)
+        router.add("POST", "/admin/functions/{name}", self._admin_invoke)
+        router.add("*", "/{path*}", self._http_trigger)
+        host, port, context = self._listen
+        self.server = HttpServer(router, ssl_context=context, host=host, port=port,
+                                 on_error=lambda req, exc: log.error("funchost failed on %s %s", req.method, req.path,
+                                                                     exc_info=exc))
+        self.url = self.server.url
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="funchost-asyncio", daemon=True)
+        self._loop_thread.start()
+        for fn in self.functions.values():
+            if fn.kind == "timer":
+                self._spawn(f"funchost-timer-{fn.name}", self._timer_loop, fn)
+            elif fn.kind == "queue":
+                self._wake.setdefault(fn.queue_name, threading.Event())
+                self._spawn(f"funchost-queue-{fn.name}", self._queue_loop, fn)
+        self.server.start()
+        log.info("Functions host on %s: %s", self.url, ", ".join(f"{f.name} [{f.kind}]" for f in self.functions.values()))
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for event in self._wake.values():
+            event.set()
+        if self.server is not None:
+            self.server.stop()
+        for t in self._threads:
+            t.join(timeout=10)
+        if self._loop is not None and self._loop_thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(timeout=5)
+            if not self._loop.is_running():
+                self._loop.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        for client in self._clients.values():
+            client.close()
+        self._restore()
+
+    def __enter__(self) -> FunctionHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _restore(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        if self.app_dir in sys.path:
+            sys.path.remove(self.app_dir)
+        if self.module is not None and sys.modules.get("function_app") is self.module:
+            del sys.modules["function_app"]
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception:  # a host bug: say so loudly rather than let a trigger go quiet
+                log.exception("funchost: %s stopped", name)
+
+        t = threading.Thread(target=run, name=name, daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def setting(self, name: str) -> str | None:
+        return self.app_settings.get(name, os.environ.get(name))
+
+    def resolve(self, text: str, what: str) -> str:
+        """Replace `%NAME%` with app settings, as binding expressions do; a missing one is an error."""
+        def sub(m: re.Match[str]) -> str:
+            value = self.setting(m.group(1))
+            if value is None:
+                raise FunctionLoadError(f"{what}: app setting {m.group(1)!r} is not set")
+            return value
+        return _SETTING_REF.sub(sub, text)
+
+    def webhook_url(self, function_name: str) -> str:
+        """The endpoint an Event Grid subscription uses to deliver to this function."""
+        return f"{self.url}/runtime/webhooks/eventgrid?" + urlencode({"functionName": function_name, "code": self.eventgrid_key})
+
+    # -- indexing ---------------------------------------------------------------------------
+    def _index(self, f: Function) -> _Fn:
+        name, trigger, user = f.get_function_name(), f.get_trigger(), f.get_user_function()
+        kinds = {"httpTrigger": "http", "timerTrigger": "timer", "queueTrigger": "queue", "eventGridTrigger": "eventgrid"}
+        if trigger is None or trigger.type not in kinds:
+            raise FunctionLoadError(f"{name}: trigger {getattr(trigger, 'type', None)!r} is not supported by this host")
+        fn = _Fn(name, kinds[trigger.type], trigger, user, trigger.name, False)
+        for b in f.get_bindings():
+            if b is trigger:
+                continue
+            if b.type == "http" and fn.kind == "http":
+                fn.http_out = b.name
+            elif b.type == "queue" and b.direction == BindingDirection.OUT.value:
+                fn.outputs[b.name] = (self.resolve(b.queue_name, name),
+                                      self._connection_string(b.connection or "AzureWebJobsStorage", name))
+            else:
+                raise FunctionLoadError(f"{name}: binding {b.type!r} ({b.name}) is not supported by this host")
+        declared = {fn.trigger_param, "context", *fn.outputs, fn.http_out}
+        params = list(inspect.signature(user).parameters)
+        unknown = [p for p in params if p not in declared]
+        if unknown:
+            raise FunctionLoadError(f"{name}: parameters {unknown} are not bound to the trigger or an output binding")
+        fn.wants_context = "context" in params
+        if fn.kind == "http":
+            fn.route, fn.route_rank = compile_route(self.resolve(trigger.route or name, name))
+            fn.methods = frozenset(_enum_value(m).upper() for m in trigger.methods or [])
+            fn.auth_level = _enum_value(trigger.auth_level or func.AuthLevel.FUNCTION).lower()
+        elif fn.kind == "timer":
+            fn.schedule = CronSchedule.parse(self.resolve(trigger.schedule, name))
+            fn.schedule.next_after(datetime.now(UTC))  # a schedule that never fires fails indexing
+        elif fn.kind == "queue":
+            fn.queue_name = self.resolve(trigger.queue_name, name)
+            fn.connection = self._connection_string(trigger.connection or "AzureWebJobsStorage", name)
+        return fn
+
+    def _connection_string(self, setting: str, what: str) -> str:
+        value = self.setting(setting) or self.setting(f"AzureWebJobs{setting}")
+        if not value:
+            raise FunctionLoadError(f"{what}: connection setting {setting!r} is not set")
+        return value
+
+    # -- invoking ---------------------------------------------------------------------------
+    def _call(self, fn: _Fn, value: Any, trigger: str) -> Any:
+        """Run one invocation on the pool (sync) or the loop (async); wait up to functionTimeout."""
+        assert self._pool is not None and self._loop is not None
+        invocation_id = str(uuid.uuid4())
+        outs = {p: _Out() for p in (*fn.outputs, fn.http_out) if p != "$return"}
+        kwargs: dict[str, Any] = {fn.trigger_param: value, **outs}
+        if fn.wants_context:
+            kwargs["context"] = _Context(invocation_id, fn.name, self.app_dir)
+        started, t0 = datetime.now(UTC), time.monotonic()
+
+        def finish(result: Any) -> Any:  # the worker's output conversion: its errors fail the invocation
+            self._send_outputs(fn, outs)
+            if fn.kind == "http":
+                return _http_response(result if fn.http_out == "$return" else outs[fn.http_out].get())
+            return result
+
+        if inspect.iscoroutinefunction(fn.user):
+            async def run_async() -> Any:
+                return await asyncio.to_thread(finish, await fn.user(**kwargs))
+            future = asyncio.run_coroutine_threadsafe(run_async(), self._loop)
+        else:
+            future = self._pool.submit(lambda: finish(fn.user(**kwargs)))
+        error: BaseException | None = None
+        try:
+            result = future.result(timeout=self.settings.function_timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # an async function is cancelled; a thread cannot be (the host would recycle the worker)
+            error = TimeoutError(f"Timeout value of {self.settings.function_timeout_s}s was exceeded by function {fn.name}")
+        except Exception as exc:  # the user's exception: logged and reported as a failed invocation
+            error = exc
+        duration = time.monotonic() - t0
+        self.invocations.append(Invocation(fn.name, trigger, started, duration, error is None,
+                                           None if error is None else f"{type(error).__name__}: {error}", invocation_id))
+        if error is not None:
+            log.error("Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms, trigger=%s): %s", fn.name, invocation_id,
+                      duration * 1000, trigger, "".join(traceback.format_exception(error)).rstrip())
+            raise error
+        log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms, trigger=%s)", fn.name, invocation_id,
+                 duration * 1000, trigger)
+        return result
+
+    def _send_outputs(self, fn: _Fn, outs: dict[str, _Out]) -> None:
+        for param, (queue_name, connection) in fn.outputs.items():
+            value = outs[param].get()
+            if value is None:
+                continue
+            client = self._queue_client(connection, queue_name)
+            for item in value if isinstance(value, list | tuple) else [value]:
+                if not isinstance(item, str | bytes):
+                    raise TypeError(f"{fn.name}: queue output {param!r} takes str or bytes, not {type(item).__name__}")
+                client.send_message(self._encode(item.encode() if isinstance(item, str) else item))
+            if queue_name in self._wake:  # the host's shared queue watcher: no need to wait for the next poll
+                self._wake[queue_name].set()
+
+    # -- HTTP triggers ----------------------------------------------------------------------
+    def _key(self, request: Request) -> str:
+        return request.header("x-functions-key") or request.query.get("code") or ""
+
+    @staticmethod
+    def _same(a: str, b: str) -> bool:
+        return bool(a) and hmac.compare_digest(a.encode(), b.encode())
+
+    def _http_trigger(self, request: Request) -> Response:
+        path = request.raw_path
+        prefix = "/" + self.settings.route_prefix if self.settings.route_prefix else ""
+        if prefix and not (path.lower() == prefix.lower() or path.lower().startswith(prefix.lower() + "/")):
+            return Response.empty(404)
+        rest = path[len(prefix):] or "/"
+        for fn in self._http:
+            assert fn.route is not None
+            m = fn.route.match(rest)
+            if m and (not fn.methods or request.method in fn.methods):
+                break
+        else:
+            return Response.empty(404)
+        key = self._key(request)
+        allowed = {"anonymous": True, "admin": self._same(key, self.master_key),
+                   "function": self._same(key, self.function_key) or self._same(key, self.master_key)}
+        if not allowed.get(fn.auth_level, False):
+            return Response.empty(401)
+        params = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
+        url = self.url + path + ("?" + urlencode(request.query) if request.query else "")
+        req = func.HttpRequest(request.method, url, headers=request.headers, params=request.query,
+                               route_params=params, body=request.body)
+        try:
+            return self._call(fn, req, "http")
+        except Exception:  # already logged with its traceback; the host answers a bare 500
+            return Response.empty(500)
+
+    # -- Event Grid -------------------------------------------------------------------------
+    def _eventgrid(self, request: Request) -> Response:
+        key = request.query.get("code", "")
+        if not (self._same(key, self.eventgrid_key) or self._same(key, self.master_key)):
+            return Response.empty(401)
+        name = request.query.get("functionName", "")
+        fn = self.functions.get(name)
+        if fn is None or fn.kind != "eventgrid":
+            return Response(404, f"cannot find function: '{name}'".encode(), {"Content-Type": "text/plain"})
+        kind = (request.header("aeg-event-type") or "").lower()
+        if kind not in ("subscriptionvalidation", "notification", "unsubscribe"):
+            return Response.empty(400)
+        if kind == "unsubscribe":
+            return Response.empty(202)
+        try:
+            events = request.json()
+            events = events if isinstance(events, list) else [events]
+            if not all(isinstance(e, dict) for e in events):
+                raise ValueError("events must be JSON objects")
+            if kind == "subscriptionvalidation":
+                return Response.json(200, {"validationResponse": events[0]["data"]["validationCode"]})
+            converted = [_eventgrid_event(e) for e in events]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return Response(400, f"malformed Event Grid request: {exc}".encode(), {"Content-Type": "text/plain"})
+        # The extension invokes once per event, all in parallel, and answers 500 if any failed.
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(converted)), thread_name_prefix="funchost-eg") as fan:
+            results = list(fan.map(lambda ev: self._attempt(fn, ev, "eventgrid"), converted))
+        failed = next((r for r in results if r is not None), None)
+        if failed is not None:
+            return Response(500, str(failed).encode(), {"Content-Type": "text/plain"})
+        return Response.empty(202)
+
+    def _attempt(self, fn: _Fn, value: Any, trigger: str) -> BaseException | None:
+        try:
+            self._call(fn, value, trigger)
+            return None
+        except Exception as exc:
+            return exc
+
+    # -- admin ------------------------------------------------------------------------------
+    def _admin_invoke(self, request: Request) -> Response:
+        if not self._same(self._key(request), self.master_key):
+            return Response.empty(401)
+        fn = self.functions.get(request.params["name"]) or next(
+            (f for n, f in self.functions.items() if n.lower() == request.params["name"].lower()), None)
+        if fn is None:
+            return Response.empty(404)
+        if fn.kind == "http":
+            return Response.json(400, {"error": "HTTP-triggered functions are invoked through their route"})
+        try:
+            text = str((request.json() or {}).get("input", ""))
+            value: Any
+            if fn.kind == "timer":
+                value = None  # built when the run starts, under the singleton lock
+            elif fn.kind == "queue":
+                now = datetime.now(UTC)
+                value = QueueMessage(id=str(uuid.uuid4()), body=text.encode(), dequeue_count=1, insertion_time=now,
+                                     expiration_time=now + timedelta(days=7), time_next_visible=now, pop_receipt=None)
+            else:
+                value = _eventgrid_event(json.loads(text))
+        except (ValueError, AttributeError, TypeError) as exc:
+            return Response.json(400, {"error": f"bad input: {exc}"})
+        target = self._run_timer if fn.kind == "timer" else (lambda f, v: self._attempt(f, v, "admin"))
+        threading.Thread(target=target, args=(fn, value), name=f"funchost-admin-{fn.name}", daemon=True).start()
+        return Response.empty(202)
+
+    # -- timers -----------------------------------------------------------------------------
+    def _timer_loop(self, fn: _Fn) -> None:
+        """Like the host's timer listener: the next run is the first occurrence after the previous
+        run ends (missed occurrences are skipped); a run is past due when it starts later than one
+        period after its occurrence."""
+        assert fn.schedule is not None
+        if getattr(fn.trigger, "run_on_startup", False):
+            self._run_timer(fn, None)
+        due = fn.schedule.next_after(datetime.now(UTC))
+        while not self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+            self._run_timer(fn, due)
+            due = fn.schedule.next_after(max(due, datetime.now(UTC)))
+
+    def _run_timer(self, fn: _Fn, due: datetime | None) -> None:
+        assert fn.schedule is not None
+        with fn.lock:
+            now = datetime.now(UTC)
+            past_due = due is not None and now - due > fn.schedule.period_at(due)
+            last = (due or now).isoformat()
+            status = {"Last": last, "Next": fn.schedule.next_after(now).isoformat(), "LastUpdated": now.isoformat()}
+            request = TimerRequest(past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True})
+            self._attempt(fn, request, "timer")
+
+    # -- queues -----------------------------------------------------------------------------
+    def _queue_client(self, connection: str, queue: str) -> QueueClient:
+        with self._clients_lock:
+            client = self._clients.get((connection, queue))
+            if client is None:
+                client = QueueClient.from_connection_string(connection, queue)
+                try:
+                    client.create_queue()
+                except ResourceExistsError:
+                    pass
+                self._clients[(connection, queue)] = client
+            return client
+
+    def _encode(self, body: bytes) -> str:
+        return base64.b64encode(body).decode() if self.settings.message_encoding == "base64" else body.decode()
+
+    def _decode(self, text: str) -> bytes:
+        if self.settings.message_encoding == "base64":
+            try:
+                return base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                pass  # not base64: hand over the text as it is
+        return text.encode()
+
+    def _queue_loop(self, fn: _Fn) -> None:
+        """The host's queue listener: poll, back off 100 ms doubling to maxPollingInterval while the
+        queue is empty, poll again at once after a batch."""
+        wake = self._wake[fn.queue_name]
+        delay = 0.0
+        client: QueueClient | None = None
+        while not self._stop.is_set():
+            if delay:
+                wake.wait(delay)
+                wake.clear()
+                if self._stop.is_set():
+                    return
+            try:
+                client = client or self._queue_client(fn.connection, fn.queue_name)
+                batch = list(client.receive_messages(max_messages=self.settings.batch_size,
+                                                     messages_per_page=self.settings.batch_size,
+                                                     visibility_timeout=MESSAGE_LEASE_S))
+            except Exception as exc:  # storage down or slow: keep polling like the host does
+                log.warning("queue %s: polling failed: %s", fn.queue_name, exc)
+                batch = []
+            if not batch:
+                delay = min(self.settings.max_polling_interval_s, max(0.1, delay * 2))
+                continue
+            delay = 0.0
+            with concurrent.futures.ThreadPoolExecutor(len(batch), thread_name_prefix="funchost-q") as fan:
+                list(fan.map(lambda m, c=client: self._process_message(fn, c, m), batch))
+
+    def _process_message(self, fn: _Fn, client: QueueClient, message: Any) -> None:
+        try:
+            if (message.dequeue_count or 0) > self.settings.max_dequeue_count:
+                self._poison(fn, client, message)  # a host died while processing it too often
+                return
+            value = QueueMessage(id=message.id, body=self._decode(message.content), dequeue_count=message.dequeue_count,
+                                 insertion_time=message.inserted_on, expiration_time=message.expires_on,
+                                 time_next_visible=message.next_visible_on, pop_receipt=message.pop_receipt)
+            if self._attempt(fn, value, "queue") is None:
+                client.delete_message(message)
+            elif (message.dequeue_count or 0) >= self.settings.max_dequeue_count:
+                self._poison(fn, client, message)
+            else:
+                client.update_message(message, visibility_timeout=round(self.settings.visibility_timeout_s))
+        except Exception:
+            log.exception("queue %s: could not settle message %s", fn.queue_name, message.id)
+
+    def _poison(self, fn: _Fn, client: QueueClient, message: Any) -> None:
+        name = fn.queue_name + "-poison"
+        log.warning("Message %s has reached MaxDequeueCount of %d: moving it to queue '%s'", message.id,
+                    self.settings.max_dequeue_count, name)
+        self._queue_client(fn.connection, name).send_message(message.content)
+        client.delete_message(message)
+
+
+def _http_response(result: Any) -> Response:
+    if isinstance(result, str):
+        return Response(200, result.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"an HTTP function must return func.HttpResponse or str, not {type(result).__name__}")
+    headers = dict(result.headers.items())
+    if not any(k.lower() == "content-type" for k in headers):
+        mime = result.mimetype
+        headers["Content-Type"] = f"{mime}; charset={result.charset}" if mime.startswith("text/") else mime
+    return Response(result.status_code, result.get_body(), headers)
+
+
+def _eventgrid_event(e: dict[str, Any]) -> func.EventGridEvent:
+    """Event Grid schema -> func.EventGridEvent, as the worker's converter builds it."""
+    when = e.get("eventTime")
+    event_time = datetime.fromisoformat(when) if when else None
+    return func.EventGridEvent(id=e["id"], data=e.get("data"), topic=e.get("topic"), subject=e.get("subject"),
+                               event_type=e["eventType"], event_time=event_time, data_version=e.get("dataVersion"))
+
+
+# -- running the host in its own process --------------------------------------------------------
+
+@dataclass
+class FunctionHostProcess:
+    """A host started by `start_function_host_process`; `stop()` ends it (SIGTERM, then kill)."""
+
+    url: str
+    eventgrid_key: str
+    functions: list[str]
+    process: subprocess.Popen
+
+    def webhook_url(self, function_name: str) -> str:
+        return f"{self.url}/runtime/webhooks/eventgrid?" + urlencode({"functionName": function_name, "code": self.eventgrid_key})
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_function_host_process(app_dir: str, app_settings: dict[str, str], *, function_key: str, master_key: str,
+                                eventgrid_key: str | None = None, cert_file: str | None = None, port: int = 0,
+                                timeout_s: float = 30.0) -> FunctionHostProcess:
+    """Run `python -m devcloud.funchost` with env = os.environ + app settings, cwd = the app, and
+    wait for its READY line. `cert_file` is a PEM holding the server key and certificate chain
+    (`Certificates.server_pem_file()`); without it the host serves plain HTTP."""
+    eventgrid_key = eventgrid_key or secrets.token_urlsafe(32)
+    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, **app_settings}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-m", "devcloud.funchost", "--app-dir", os.path.abspath(app_dir), "--port", str(port),
+           "--function-key", function_key, "--master-key", master_key, "--eventgrid-key", eventgrid_key]
+    if cert_file:
+        cmd += ["--cert", cert_file]
+    proc = subprocess.Popen(cmd, cwd=app_dir, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    ready: dict[str, Any] = {}
+    seen = threading.Event()
+
+    def read() -> None:  # until READY; the host then sends its stdout to stderr, so this ends
+        assert proc.stdout is not None
+        with proc.stdout as out:
+            for line in out:
+                if line.startswith(READY_PREFIX):
+                    ready.update(json.loads(line[len(READY_PREFIX):]))
+                    seen.set()
+        seen.set()
+
+    reader = threading.Thread(target=read, name="funchost-ready", daemon=True)
+    reader.start()
+    seen.wait(timeout_s)
+    if not ready:
+        FunctionHostProcess("", eventgrid_key, [], proc).stop()
+        reader.join(timeout=5)
+        raise RuntimeError(f"the Functions host did not start (exit code {proc.returncode}); see its stderr")
+    return FunctionHostProcess(ready["url"], eventgrid_key, ready["functions"], proc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devcloud.funchost",
+                                     description="Run a Python v2-model Functions app; app settings come from the environment.")
+    parser.add_argument("--app-dir", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--cert", help="PEM with the server key and certificate chain (HTTPS); plain HTTP without it")
+    parser.add_argument("--function-key", required=True)
+    parser.add_argument("--master-key", required=True)
+    parser.add_argument("--eventgrid-key", help="the eventgrid_extension system key (random if omitted)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every storage poll at INFO
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert)
+    host = FunctionHost(args.app_dir, app_settings={}, function_key=args.function_key, master_key=args.master_key,
+                        eventgrid_key=args.eventgrid_key, ssl_context=context, host=args.host, port=args.port).start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(READY_PREFIX + json.dumps({"url": host.url, "functions": sorted(host.functions)}), flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # print() in user code must not fill the READY pipe
+    while not stop.wait(0.5):
+        pass
+    host.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
