@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from shared.arm import ArmRetry
@@ -152,7 +153,7 @@ class Notifier:
         resting = phase is Phase.PENDING and outcome.requeue_after is None and outcome.error is None  # stopped cluster
         since = self._episodes(state, now, waiting=phase in WAITING and not resting, failed=phase is Phase.FAILED,
                                streak=state.attempts > 0 and phase is not Phase.FAILED)
-        base = {"previousPhase": str(previous) if previous else None}
+        base = {"previousPhase": str(previous) if previous else None, "timestamp": _iso(now)}
         if phase in GONE:
             if previous not in (None, Phase.SKIPPED):
                 self.announce(state, "link.cleaned_up", f"cleanup:{state.generation}:{phase}",
@@ -303,10 +304,11 @@ class Notifier:
         try:
             resp = self.session.post(target.url, data=body, headers=headers, timeout=(min(timeout, 3.0), timeout),
                                      verify=self.settings.verify)  # per request: REQUESTS_CA_BUNDLE beats Session.verify
-        except requests.Timeout:
-            return f"no answer within {timeout:.1f}s"
         except Exception as exc:  # a webhook must never fail reconcile
-            return type(exc).__name__  # the message would name the URL, its signature included
+            reason = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's, inside requests'
+            if isinstance(exc, requests.Timeout) or isinstance(reason, urllib3.exceptions.TimeoutError):
+                return f"no answer within {timeout:.1f}s"
+            return type(reason or exc).__name__  # the message would name the URL, its signature included
         if 200 <= resp.status_code < 300:
             log.info("notice.sent", target=target.key, type=event["type"], id=event["id"], status=resp.status_code)
             return None
