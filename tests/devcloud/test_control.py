@@ -220,7 +220,7 @@ def test_eventgrid_routes(cloud, http, ctl, sink):
     assert [(d["attempt"], d["status"], d["duplicate"], d["subscription"]) for d in deliveries] == [
         (0, 500, False, "ctl-events"), (1, 200, False, "ctl-events"), (2, 200, True, "ctl-events")]
     assert set(deliveries[0]) == {"eventId", "subscription", "subscriptionId", "attempt", "status", "outcome",
-                                  "latency", "time", "duplicate"}
+                                  "latency", "time", "duplicate", "eventType", "subject"}
 
     sink.fail_next(400)
     call_widget(cloud, http, method="PUT", name="rejected")
