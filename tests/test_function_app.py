@@ -24,6 +24,9 @@ def test_function_names_and_trigger_types(functions):
         "reconcile_link": "httpTrigger",
         "list_links": "httpTrigger",
         "get_link": "httpTrigger",
+        "approve_link": "httpTrigger",
+        "approve_connection": "httpTrigger",
+        "reject_connection": "httpTrigger",
     }
 
 
