@@ -340,6 +340,8 @@ class ManagedClusters:
 
         def complete() -> None:
             cluster.set_state("Succeeded")
+            if cluster.private and cluster.pls_id is None:  # an update reconciles a cluster whose creation failed
+                self._new_link_service(cluster)
             emit_later(self.cloud, ctx, WRITE_SUCCESS, cluster.id, f"{TYPE}/write")
 
         start_lro(self.cloud, ctx, cluster, NAMESPACE, "managedClusters/update", 2.0, complete,

@@ -291,6 +291,7 @@ class PrivateEndpoints:
             raise _bad("PropertyChangeNotAllowed", f"The subnet and the private link service connection (target, "
                                                    f"groupIds, manual or not) of private endpoint '{ep.name}' cannot "
                                                    "be changed. Delete the endpoint and create it again.")
+        ctx.authorize(JOIN_ACTION, subnet_id)  # every PUT naming the subnet is checked again
         if request.get("tags") is not None:
             ep.tags = copy.deepcopy(request["tags"])
         ep.etag = new_etag()

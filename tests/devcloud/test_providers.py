@@ -534,6 +534,10 @@ def test_injected_lro_failure_leaves_failed_resources(cloud, fast, spoke_admin, 
     failed = make_cluster(spoke_admin, fast, wait=False)
     assert wait_for(lambda: spoke_admin("GET", failed["id"], api=AKS_API).json()["properties"]["provisioningState"]
                     == "Failed")
+    assert spoke_admin("GET", failed["id"] + "/privateLinkResources", api=AKS_API).json() == {"value": []}
+    assert spoke_admin("PUT", failed["id"], cluster_body(), api=AKS_API).status_code == 200  # a retry reconciles it
+    wait_for(lambda: succeeded(spoke_admin, failed["id"], AKS_API))
+    assert spoke_admin("GET", failed["id"] + "/privateLinkResources", api=AKS_API).json()["value"]
     cluster = make_cluster(spoke_admin, fast)
     cloud.arm.faults.append(FaultRule(id="fail-pe", method="PUT", path="/privateEndpoints/", action="lro_failed",
                                       times=1))
