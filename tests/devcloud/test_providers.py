@@ -682,7 +682,6 @@ def test_product_actions_are_recorded_and_least_privilege(cloud, fast, spoke_adm
     record_path = f"{zone_path()}/A/{uuid.uuid4()}"
     assert hub("PUT", record_path, record("10.10.1.77"), api=DNS_API).status_code == 201
     assert hub("DELETE", record_path, api=DNS_API).status_code == 200
-    assert hub("GET", zone_path(), api=DNS_API).status_code == 200
     actions = {a for a, _ in cloud.arm.actions["hublink"]}
     assert actions <= set(HUB_ROLE_ACTIONS) | set(SPOKE_ROLE_ACTIONS)
     assert {"Microsoft.Network/privateEndpoints/write", "Microsoft.Network/virtualNetworks/subnets/join/action",
