@@ -156,8 +156,12 @@ class Notifier:
         base = {"previousPhase": str(previous) if previous else None, "timestamp": _iso(now)}
         if phase in GONE:
             if previous not in (None, Phase.SKIPPED):
+                last = state.notices.get("ready") or {}  # what was removed (cleanup has cleared the row's fields)
                 self.announce(state, "link.cleaned_up", f"cleanup:{state.generation}:{phase}",
-                              phase=str(phase), reason=outcome.message, **base)
+                              phase=str(phase), reason=outcome.message, hubEndpointId=last.get("endpointId"),
+                              connectionName=last.get("connectionName"), privateIp=last.get("privateIp"),
+                              portalUrls={"cluster": portal_url(state.tenant_id, state.cluster_id), "hubEndpoint": None},
+                              **base)
             state.notices.pop("ready", None)
             return
         for conn in state.foreign_connections:

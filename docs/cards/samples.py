@@ -85,7 +85,9 @@ def main() -> None:
     failing = link(phase=Phase.PROVISIONING, attempts=5, last_error=busy, last_error_code="ServiceUnavailable")
     plan(failing, Phase.PROVISIONING, Outcome(CLUSTER, Phase.PROVISIONING, busy, requeue_after=240, error=busy))
 
-    gone = link(phase=Phase.DELETING)
+    gone = link()
+    plan(gone, Phase.AWAITING_APPROVAL, Outcome(CLUSTER, Phase.READY))
+    gone.phase, gone.endpoint_id, gone.connection_name, gone.private_ip = Phase.DELETING, None, None, None
     plan(gone, Phase.READY, Outcome(CLUSTER, Phase.ABSENT, "cleaned up: the cluster no longer exists"))
 
     for status, by, reason in (("Approved", "alice@contoso.com", "CHG-20931: jump host for the payments on-call"),
