@@ -47,6 +47,9 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
     ("reconcile_link", "links/reconcile", ["POST"]),
     ("list_links", "links", ["GET"]),
     ("get_link", "links/{subscriptionId}/{resourceGroup}/{clusterName}", ["GET"]),
+    ("approve_link", "links/approve", ["POST"]),
+    ("approve_connection", "connections/approve", ["POST"]),
+    ("reject_connection", "connections/reject", ["POST"]),
 ])
 def test_http_routes_need_a_function_key(functions, name, route, methods):
     trigger = functions[name].get_trigger().get_dict_repr()
