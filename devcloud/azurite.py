@@ -48,6 +48,8 @@ class Azurite:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        if self.process.stderr:
+            self.process.stderr.close()
 
 
 def azurite_binary() -> str:
