@@ -319,6 +319,8 @@ class Notifier:
         return f"HTTP {resp.status_code}"
 
     def _give_up(self, state: LinkState, notice: dict[str, Any], why: str) -> None:
+        """Record the failure, and the key as done so the same transition is not planned again."""
+        state.notices.setdefault("sent", {})[notice["key"]] = _iso(self.now())
         errors = state.notices.setdefault("errors", [])
         errors.append({"key": notice["key"], "id": notice["id"], "type": notice["type"], "tries": notice["tries"],
                        "error": why, "at": _iso(self.now())})

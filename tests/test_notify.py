@@ -368,20 +368,23 @@ def test_hanging_webhook_costs_at_most_the_timeout(op, make, sink):
     assert len({e["id"] for e in events(sink)}) == 1
 
 
-def test_a_notice_that_keeps_failing_is_given_up_and_recorded(op, make, sink, monkeypatch):
+def test_a_notice_that_keeps_failing_is_given_up_and_recorded(cloud, op, make, sink, monkeypatch):
     monkeypatch.setattr(notify, "MAX_TRIES", 2)
-    rec = make(teams=False)
+    rec = make(teams=False, HUBLINK_FAILURE_ALERT_AFTER="1")
     cluster_id = op.create_cluster()
+    cloud.arm.faults.append(FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{ClusterId.parse(cluster_id).name}$",
+                                      status=429, retry_after=60, principal="hublink"))
     sink.fail_next(404, count=50)
     rec.reconcile(cluster_id)
     rec.reconcile(cluster_id)
     state = row(rec, cluster_id)
     assert state.notices["pending"] == []
     [error] = state.notices["errors"]
-    assert error["type"] == "link.ready" and error["tries"] == 2 and "HTTP 404" in error["error"]
-    count = len(sink.received)
+    assert error["type"] == "link.failing" and error["tries"] == 2 and "HTTP 404" in error["error"]
+    assert len(sink.received) == 2
     rec.reconcile(cluster_id)
-    assert len(sink.received) == count, "given up: not tried again"
+    assert len(sink.received) == 2, "given up: neither re-sent nor planned again while the streak lasts"
+    assert row(rec, cluster_id).notices["pending"] == []
 
 
 def test_concurrent_reconciles_announce_once(op, make, sink):
