@@ -1,0 +1,112 @@
+// aks-hublink spoke onboarding, deployed by each spoke subscription's owner (any tenant):
+//   az deployment sub create --location <region> --template-file infra/spoke.bicep --parameters ...
+// It grants the product's service principal exactly what it does on the cluster side and sends
+// the subscription's managed-cluster events to the hub's function app. See docs/deploy.md.
+targetScope = 'subscription'
+
+metadata description = 'aks-hublink spoke: cluster-side custom role for the product and the Event Grid subscription to the hub.'
+
+@minLength(36)
+@maxLength(36)
+@description('Required. Object id of the product\'s service principal in THIS tenant (after `az ad sp create --id <appId>`).')
+param productPrincipalId string
+
+@secure()
+@description('Required. The hub\'s Event Grid webhook: https://<app>.azurewebsites.net/runtime/webhooks/eventgrid?functionName=on_cluster_event&code=<eventgrid_extension key>.')
+param webhookUrl string
+
+@description('Optional. Region of the events resource group (the system topic itself is global).')
+param location string = deployment().location
+
+@description('Optional. Resource group that holds the subscription\'s Event Grid system topic.')
+param eventsResourceGroupName string = 'rg-hublink-events'
+
+@description('Optional. Name of the system topic. Default: hublink-<subscriptionId>.')
+param systemTopicName string = ''
+
+@description('Optional. true when the subscription already has a Microsoft.Resources.Subscriptions system topic (only one is allowed) in eventsResourceGroupName: the event subscription is added to it.')
+param useExistingSystemTopic bool = false
+
+@minValue(1)
+@maxValue(30)
+@description('Optional. Event Grid delivery attempts before an event is dead-lettered or dropped.')
+param maxDeliveryAttempts int = 30
+
+@minValue(1)
+@maxValue(1440)
+@description('Optional. Minutes Event Grid keeps retrying one event.')
+param eventTimeToLiveInMinutes int = 1440
+
+@description('Optional. Resource id of the storage account that receives dead letters (the hub\'s for a spoke in the hub tenant, one of your own otherwise). Empty: no dead-lettering (the hub\'s timer still finds missed clusters).')
+param deadLetterStorageAccountId string = ''
+
+@description('Optional. Blob container for dead letters.')
+param deadLetterContainerName string = 'eventgrid-deadletter'
+
+@description('Optional. Name of the custom role; role names are unique per tenant. Default: HubLink Spoke Approver (<subscriptionId>).')
+param roleName string = ''
+
+@description('Optional. Tags.')
+param tags object = {}
+
+// What the product does in a spoke subscription, and nothing else (tests/test_infra.py compares this
+// list with every action devcloud records during an end-to-end run, and with SPOKE_ROLE_ACTIONS).
+resource spokeRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'aks-hublink-spoke-approver')
+  properties: {
+    roleName: empty(roleName) ? 'HubLink Spoke Approver (${subscription().subscriptionId})' : roleName
+    description: 'aks-hublink: read managed clusters and approve the hub\'s private endpoint connections to them.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          'Microsoft.ContainerService/managedClusters/read'
+          'Microsoft.ContainerService/managedClusters/privateEndpointConnections/read'
+          'Microsoft.ContainerService/managedClusters/privateEndpointConnections/write'
+        ]
+        notActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+// Subscription scope: discovery lists every cluster of the subscription.
+resource spokeAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, productPrincipalId, spokeRole.id)
+  properties: {
+    roleDefinitionId: spokeRole.id
+    principalId: productPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'aks-hublink: approve the hub\'s private endpoints to this subscription\'s clusters'
+  }
+}
+
+resource eventsGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: eventsResourceGroupName
+  location: location
+  tags: tags
+}
+
+module events 'app/spoke-events.bicep' = {
+  name: 'hublink-spoke-events'
+  scope: eventsGroup
+  params: {
+    systemTopicName: empty(systemTopicName) ? 'hublink-${subscription().subscriptionId}' : systemTopicName
+    useExistingSystemTopic: useExistingSystemTopic
+    webhookUrl: webhookUrl
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    deadLetterStorageAccountId: deadLetterStorageAccountId
+    deadLetterContainerName: deadLetterContainerName
+    tags: tags
+  }
+}
+
+output ROLE_DEFINITION_ID string = spokeRole.id
+output SYSTEM_TOPIC_ID string = events.outputs.systemTopicId
+@description('Grant it Storage Blob Data Contributor on the dead-letter container (hub: main.bicep deadLetterPrincipalIds).')
+output SYSTEM_TOPIC_PRINCIPAL_ID string = events.outputs.systemTopicPrincipalId
+output EVENT_SUBSCRIPTION_ID string = events.outputs.eventSubscriptionId
