@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHECKOV_STAMP := $(VENV)/checkov/.installed
 
 .PHONY: setup test lint demo bench soak fuzz reliability up clean
 
@@ -18,7 +19,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+# checkov (tests/test_infra.py) pins packages that clash with pytest, so it gets a venv of its own.
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check .

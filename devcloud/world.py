@@ -33,7 +33,6 @@ HUB_ROLE_ACTIONS = [
     "Microsoft.Network/privateEndpoints/delete",
     "Microsoft.Network/virtualNetworks/subnets/join/action",
     "Microsoft.Network/networkInterfaces/read",
-    "Microsoft.Network/privateDnsZones/read",
     "Microsoft.Network/privateDnsZones/A/read",
     "Microsoft.Network/privateDnsZones/A/write",
     "Microsoft.Network/privateDnsZones/A/delete",

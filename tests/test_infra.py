@@ -1,0 +1,272 @@
+"""The Bicep in infra/ against the code: it parses, passes checkov, sets exactly the settings the
+code reads, filters exactly the events the code acts on, and grants exactly what the code does.
+
+Least privilege is proven, not assumed: the product runs a full life cycle against devcloud
+(discovery, onboarding across tenants, foreign connections approved and rejected, a stop/start
+repair, deletion) and every action ARM authorized for it must be in the custom roles, and every
+action in the roles must have been used.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devcloud.world import HUB_ROLE_ACTIONS, SPOKE_ROLE_ACTIONS
+from shared.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+# checkov pins packaging<24 (pytest 9 needs >=24), so it lives in its own venv: see the Makefile's setup.
+CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
+
+# Settings the Functions platform reads (infra sets them, shared/config.py does not read them).
+PLATFORM_SETTINGS = {
+    "AzureWebJobsStorage__blobServiceUri": "the host's blob leases and timer locks, identity-based",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "where the host sends telemetry",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "telemetry with the managed identity (local auth is off)",
+}
+# Settings the code reads that infra must NOT set in Azure.
+LOCAL_ONLY_SETTINGS = {
+    "HUBLINK_CA_BUNDLE": "trusts devcloud's local CA; Azure uses the system store",
+    "HUBLINK_CLIENT_SECRET": "client_secret mode is for local runs; Azure federates the managed identity",
+    "AzureWebJobsStorage": "a connection string needs shared keys, which the storage account disables",
+}
+# Role actions the end-to-end run may leave unused, each with the reason it is granted anyway.
+JUSTIFIED_UNUSED: dict[str, str] = {}
+
+
+@functools.cache
+def bicep(relative: str) -> dict[str, Any]:
+    from pycep import BicepParser
+
+    return BicepParser().parse(file_path=INFRA / relative)
+
+
+def body(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's body; for `[for ...]` and `if (...)` resources, the body of one item."""
+    config = resource["config"]
+    while "config" in config and ("loop_type" in config or "condition" in config):
+        config = config["config"]
+    return config
+
+
+def resources_of_type(doc: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: body(r) for name, r in doc.get("resources", {}).items() if r["type"].lower() == type_.lower()}
+
+
+def role_actions(relative: str) -> list[str]:
+    [role] = resources_of_type(bicep(relative), "Microsoft.Authorization/roleDefinitions").values()
+    [permissions] = role["properties"]["permissions"]
+    assert permissions["notActions"] == []
+    return permissions["actions"]
+
+
+# -- static ------------------------------------------------------------------------------------
+def test_every_bicep_file_parses():
+    files = sorted(p.relative_to(INFRA).as_posix() for p in INFRA.rglob("*.bicep"))
+    assert {"main.bicep", "spoke.bicep", "app/function.bicep", "app/spoke-events.bicep"} <= set(files)
+    for f in files:
+        assert bicep(f)["globals"], f
+
+
+def test_checkov_bicep_checks_pass():
+    if not CHECKOV.exists():
+        pytest.fail(f"checkov is not installed at {CHECKOV.relative_to(ROOT)}: run `make setup`")
+    started = time.monotonic()
+    # --skip-download: no guideline look-ups on the internet (there is none here, and CI must not try).
+    proc = subprocess.run([str(CHECKOV), "-d", str(INFRA), "--framework", "bicep", "--skip-download", "-o", "json"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    report = json.loads(proc.stdout)
+    summary = report["summary"]
+    assert summary["parsing_errors"] == 0, "checkov could not parse a file, so it checked nothing there"
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in report["results"]["failed_checks"]]
+    assert failed == [] and proc.returncode == 0, failed
+    for skipped in report["results"]["skipped_checks"]:
+        reason = skipped["check_result"].get("suppress_comment") or ""
+        assert len(reason.strip()) > 20, f"{skipped['check_id']} on {skipped['resource']} is skipped without a reason"
+    checked = {c["file_path"] for c in report["results"]["passed_checks"]}
+    assert {"/app/function.bicep", "/app/storage.bicep", "/main.bicep", "/spoke.bicep"} <= checked
+    assert time.monotonic() - started < 60
+
+
+def test_app_settings_are_exactly_what_the_code_reads():
+    main = bicep("main.bicep")
+    function = bicep("app/function.bicep")
+    assert main["modules"]["app"]["config"]["params"]["appSettings"] == "productSettings"
+    union = function["resources"]["settings"]["config"]["properties"]["function"]
+    assert union["type"] == "union"
+    args = union["parameters"]
+    assert (args["arg_1"], args["arg_2"]) == ("platformSettings", "appSettings") and set(args) == {"arg_1", "arg_2", "arg_3"}
+    product = set(main["variables"]["productSettings"]["value"]) | set(args["arg_3"])
+    platform = set(function["variables"]["platformSettings"]["value"])
+
+    assert platform == set(PLATFORM_SETTINGS)
+    assert not product & set(LOCAL_ONLY_SETTINGS)
+    assert product == set(SETTINGS) - set(LOCAL_ONLY_SETTINGS), (
+        f"in Bicep only: {sorted(product - set(SETTINGS))}; "
+        f"read by the code but not set: {sorted(set(SETTINGS) - set(LOCAL_ONLY_SETTINGS) - product)}")
+    assert set(LOCAL_ONLY_SETTINGS) <= set(SETTINGS), "a local-only setting the code no longer reads"
+
+
+def test_app_settings_values_that_matter():
+    settings = bicep("main.bicep")["variables"]["productSettings"]["value"]
+    assert settings["HUBLINK_CREDENTIAL"] == "managed_identity"
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["HUBLINK_CLIENT_ID"] == "appClientId"
+    platform = bicep("app/function.bicep")["variables"]["platformSettings"]["value"]
+    assert platform["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+
+
+def test_function_app_is_flex_consumption_python_311_deployed_with_its_identity():
+    function = bicep("app/function.bicep")
+    plan = function["resources"]["plan"]["config"]
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    site = function["resources"]["site"]["config"]
+    config = site["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    storage = config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"] == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
+    assert site["properties"]["httpsOnly"] is True
+    added = site["tags"]["function"]["parameters"]["arg_2"]  # union(tags, {'azd-service-name': ...})
+    azure_yaml = (ROOT / "azure.yaml").read_text()
+    [service] = re.findall(r"^services:\n  (\w+):", azure_yaml, flags=re.MULTILINE)
+    assert {k.strip("'"): v for k, v in added.items()} == {"azd-service-name": service}
+
+
+def test_storage_is_keyless_and_holds_what_the_triggers_use():
+    import function_app
+
+    storage = bicep("app/storage.bicep")
+    props = storage["resources"]["account"]["config"]["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["allowBlobPublicAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    queues = {b.queue_name for f in function_app.app.get_functions() for b in f.get_bindings()
+              if b.type == "queueTrigger"}
+    main = bicep("main.bicep")
+    assert queues == {main["variables"]["continueQueue"]["value"]}
+    assert main["modules"]["storage"]["config"]["params"]["queueName"] == "continueQueue"
+    roles = {r["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+             for r in resources_of_type(storage, "Microsoft.Authorization/roleAssignments").values()}
+    assert roles == {"blobDataOwner", "queueDataContributor", "tableDataContributor", "blobDataContributor"}
+    monitoring = bicep("app/monitoring.bicep")
+    assert monitoring["resources"]["appInsights"]["config"]["properties"]["DisableLocalAuth"] is True
+
+
+def test_role_assignments_are_named_scope_principal_role():
+    for f in ("main.bicep", "spoke.bicep", *(p.relative_to(INFRA).as_posix() for p in (INFRA / "app").glob("*.bicep"))):
+        for name, r in resources_of_type(bicep(f), "Microsoft.Authorization/roleAssignments").items():
+            guid = r["name"]["function"]
+            assert guid["type"] == "guid" and len(guid["parameters"]) == 3, f"{f}: {name}"
+            principal = r["properties"]["principalId"]
+            assert principal in guid["parameters"].values(), f"{f}: {name} is not named after its principal"
+
+
+def test_event_grid_filter_is_what_the_handler_acts_on():
+    from shared.handlers import _WATCHED_OPERATIONS
+
+    events = bicep("app/spoke-events.bicep")["resources"]
+    properties = body(events["clusterEvents"])["properties"]
+    event_filter = properties["filter"]
+    assert set(event_filter["includedEventTypes"]) == set(_WATCHED_OPERATIONS)
+    [advanced] = event_filter["advancedFilters"]
+    assert (advanced["operatorType"], advanced["key"]) == ("StringIn", "data.operationName")
+    assert {v.lower() for v in advanced["values"]} == set().union(*_WATCHED_OPERATIONS.values())
+    assert properties["destination"]["endpointType"] == "WebHook"
+    assert set(properties["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
+    topic = body(events["newTopic"])
+    assert (topic["location"], topic["properties"]["topicType"]) == ("global", "Microsoft.Resources.Subscriptions")
+
+
+def test_custom_roles_are_what_devcloud_enforces():
+    assert role_actions("main.bicep") == HUB_ROLE_ACTIONS
+    assert role_actions("spoke.bicep") == SPOKE_ROLE_ACTIONS
+
+
+def test_identity_hooks_federate_without_secrets():
+    pre = (INFRA / "hooks" / "preprovision.sh").read_text()
+    post = (INFRA / "hooks" / "postprovision.sh").read_text()
+    assert "--sign-in-audience AzureADMultipleOrgs" in pre
+    assert "api://AzureADTokenExchange" in post and "federated-credential create" in post
+    assert "credential reset" not in pre + post and "password" not in (pre + post).lower()
+    outputs = bicep("main.bicep")["outputs"]
+    assert {"MANAGED_IDENTITY_PRINCIPAL_ID", "FEDERATED_ISSUER", "EVENTGRID_WEBHOOK_BASE", "FUNCTION_APP_NAME"} <= set(outputs)
+
+
+# -- least privilege, end to end against devcloud ----------------------------------------------
+@pytest.fixture
+def lros(cloud):
+    from tests.support import fast_lros, restore_lros
+
+    saved = fast_lros(cloud)
+    yield
+    restore_lros(cloud, saved)
+
+
+def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
+    from shared import approvals, handlers
+    from shared.config import parse_settings
+    from shared.ids import ClusterId
+    from shared.model import Phase
+    from shared.runtime import build_runtime
+    from tests.support import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A, Operator, product_env
+
+    op = Operator(cloud)
+    rt = build_runtime(parse_settings(product_env(cloud, azurite)))
+    rec = rt.reconciler
+    cross = op.create_cluster()  # a spoke in another tenant
+    same = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_A)
+
+    # Discovery lists every spoke subscription, then onboards what it found.
+    report = handlers.sweep(runtime=rt, discover=True)
+    assert report.errors == [] and report.discovered >= 2
+    for cluster_id in (cross, same):
+        assert rec.reconcile(cluster_id).phase is Phase.READY
+
+    # Someone else's endpoints: a person approves one and rejects the other through the product.
+    first, second = op.create_foreign_endpoint(cross), op.create_foreign_endpoint(cross)
+    rec.reconcile(cross)
+    names = {c.private_endpoint.id.lower(): c.name for c in op.connections(cross)}
+    approvals.set_connection(cross, names[first.id.lower()], "Approved", who="test", reconciler=rec)
+    approvals.set_connection(cross, names[second.id.lower()], "Rejected", who="test", reconciler=rec)
+
+    # Stop/start disconnects the endpoint: the repair recreates it and moves the A record.
+    op.stop_start(cross)
+    assert rec.reconcile(cross).phase is Phase.READY
+
+    # Deletion, and an opt-out: both clean the hub side up.
+    op.delete_cluster(cross)
+    assert rec.reconcile(cross).phase is Phase.ABSENT
+    op.update_tags(same, {"hublink": "disabled"})
+    assert rec.reconcile(same).phase is Phase.SKIPPED
+    assert rec.store.get(ClusterId.parse(same)) is not None
+
+    denied = [f"{e.method} {e.path}" for e in cloud.arm.entries(principal="hublink") if e.status == 403]
+    assert denied == [], "the product was refused something the roles do not grant"
+    used = cloud.arm.actions.get("hublink", set())
+    hub_used = {a.lower() for a, scope in used if scope.lower().startswith(f"/subscriptions/{HUB_SUBSCRIPTION}")}
+    spoke_used = {a.lower() for a, scope in used if not scope.lower().startswith(f"/subscriptions/{HUB_SUBSCRIPTION}")}
+    assert hub_used | spoke_used
+
+    for relative, seen in (("main.bicep", hub_used), ("spoke.bicep", spoke_used)):
+        granted = {a.lower() for a in role_actions(relative)}
+        assert seen - granted == set(), f"{relative} misses {sorted(seen - granted)}"
+        unused = granted - seen - {a.lower() for a in JUSTIFIED_UNUSED}
+        assert unused == set(), f"{relative} grants {sorted(unused)} that a full run never used"
+
+    # Discovery lists clusters per subscription: spoke.bicep assigns its role at subscription scope.
+    assert any(re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.containerservice/managedclusters", s.lower())
+               for _, s in used)
+    # The hub role is needed only under the hub network resource group (assignment scope in main.bicep).
+    hub_group = f"/subscriptions/{HUB_SUBSCRIPTION}/resourcegroups/{cloud.world.hub['resource_group']}".lower()
+    hub_scopes = {scope.lower() for _, scope in used if scope.lower().startswith(f"/subscriptions/{HUB_SUBSCRIPTION}")}
+    assert all(s == hub_group or s.startswith(hub_group + "/") for s in hub_scopes), hub_scopes
