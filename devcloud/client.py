@@ -212,7 +212,7 @@ class RemoteCloud:
         return resp.json() if resp.status_code == 200 else None
 
 
-def start_stack(timeout: float = 60.0):
+def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = None):
     """Start `python -m devcloud up` and return (process, info); the caller stops it with SIGTERM."""
     import os
     import subprocess
@@ -221,7 +221,8 @@ def start_stack(timeout: float = 60.0):
 
     env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
     log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "devcloud", "up"], stdout=subprocess.PIPE, stderr=log,
+    args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()]
+    proc = subprocess.Popen([sys.executable, "-m", "devcloud", "up", *args], stdout=subprocess.PIPE, stderr=log,
                             stdin=subprocess.DEVNULL, env=env, text=True)
     proc.log_path = log.name  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout

@@ -116,3 +116,24 @@ def test_http_errors(stack, method, path, kwargs, status, code):
 def test_http_needs_a_function_key(stack, key):
     resp = stack.api("GET", "links", key=key)
     assert resp.status_code == 401
+
+
+def test_long_provisioning_continues_through_the_queue_not_the_timer():
+    """Endpoint provisioning outlasts the event's budget: the link must go on about Retry-After later,
+    by a visibility-delayed queue message, with the timer scheduled once a day so it cannot help."""
+    proc, info = start_stack(app_settings={"HUBLINK_EVENT_BUDGET_S": "2", "HUBLINK_TIMER_SCHEDULE": "0 0 3 * * *"})
+    try:
+        stack = RemoteCloud(info)
+        stack.control("PUT", "/lro", {"durations": {**FAST["durations"], "privateEndpoints/create": 4.0},
+                                      "retry_after": FAST["retryAfter"]})
+        op = Operator(stack)
+        cluster_id = op.create_cluster()
+        provisioning = wait_for(lambda: (lk := stack.link(cluster_id)) and lk["phase"] == "Provisioning" and lk,
+                                timeout=15, interval=0.1, what="Provisioning")
+        assert provisioning["nextAttemptAt"], "the reconcile that ran out of budget asked to look again"
+        link = wait_for(lambda: ready(stack, cluster_id), timeout=20, interval=0.1, what="link Ready")
+        assert link["privateIp"]
+        approvals = [e for e in hublink_writes(stack, "/privateEndpointConnections/")]
+        assert len(approvals) == 1
+    finally:
+        assert stop_stack(proc) == 0
