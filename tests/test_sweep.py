@@ -1,0 +1,124 @@
+"""The timer backstop: due links, discovery of clusters whose events were lost, time budget; and the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from shared import handlers
+from shared.config import parse_settings
+from shared.ids import ClusterId
+from shared.model import Phase
+from shared.runtime import build_runtime, reset_runtime
+from tests.support import Operator, fast_lros, product_env, restore_lros
+
+
+@pytest.fixture
+def env(cloud, azurite):
+    saved = fast_lros(cloud)
+    yield product_env(cloud, azurite)
+    restore_lros(cloud, saved)
+    cloud.arm.latency_s = 0.0
+
+
+@pytest.fixture
+def runtime(env):
+    return build_runtime(parse_settings(env))
+
+
+def make_due(rt, cluster_id):
+    store = rt.reconciler.store
+    state = store.get(ClusterId.parse(cluster_id))
+    state.next_attempt_at = rt.reconciler.clock.now() - timedelta(seconds=1)
+    store.replace(state)
+
+
+def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
+    op = Operator(cloud)
+    linked = op.create_cluster()
+    assert runtime.reconciler.reconcile(linked).phase is Phase.READY
+    record = runtime.reconciler.store.get(ClusterId.parse(linked)).record_name
+    op.delete_record(record)  # drift nobody told us about
+    make_due(runtime, linked)  # its drift check is due
+    lost = op.create_cluster()  # its events were lost: no row at all
+
+    report = handlers.sweep(runtime=runtime, discover=True)
+    assert report.due == 1 and report.discovered >= 1
+    assert op.record(record) is not None, "the due drift check repaired the record"
+    assert runtime.reconciler.store.get(ClusterId.parse(lost)).phase is Phase.READY
+    assert report.errors == []
+
+    # Nothing is due now and discovery is off: a sweep touches nothing in ARM.
+    cloud.arm.clear_log()
+    quiet = handlers.sweep(runtime=runtime, discover=False)
+    assert quiet.due == 0 and quiet.reconciled == 0
+    assert cloud.arm.entries(principal="hublink") == []
+
+
+def test_terminal_failures_wait_for_a_changed_cluster(cloud, runtime):
+    op = Operator(cloud)
+    cluster = op.create_cluster(region="eastus")  # no hub there: terminal
+    assert runtime.reconciler.reconcile(cluster).phase is Phase.FAILED
+    cloud.arm.clear_log()
+    again = handlers.sweep(runtime=runtime, discover=True)
+    assert cluster.lower() not in {c.lower() for c in _reconciled_ids(cloud)}, "unchanged failure is not retried"
+    assert again.errors == []
+    op.update_tags(cluster, {"owner": "team-a"})  # the cluster changed (new etag)
+    cloud.arm.clear_log()
+    handlers.sweep(runtime=runtime, discover=True)
+    assert cluster.lower() in {c.lower() for c in _reconciled_ids(cloud)}, "a changed cluster is looked at again"
+
+
+def _reconciled_ids(cloud) -> list[str]:
+    return [e.path for e in cloud.arm.entries(principal="hublink", method="GET")
+            if e.path.count("/") == 8 and "managedClusters" in e.path]
+
+
+def test_sweep_stops_at_its_time_budget(cloud, env):
+    rt = build_runtime(parse_settings({**env, "HUBLINK_TIMER_BUDGET_S": "2.5", "HUBLINK_CONCURRENCY": "1"}))
+    op = Operator(cloud)
+    clusters = [op.create_cluster() for _ in range(4)]
+    for c in clusters:
+        assert rt.reconciler.reconcile(c).phase is Phase.READY
+        make_due(rt, c)
+    cloud.arm.latency_s = 0.2  # each no-op check now takes about a second
+    report = handlers.sweep(runtime=rt, discover=False)
+    cloud.arm.latency_s = 0.0
+    assert report.due == 4
+    assert report.deferred >= 1 and report.reconciled + report.deferred == 4
+    still_due = rt.reconciler.store.due(rt.reconciler.clock.now())
+    assert len(still_due) == report.deferred, "deferred links stay due for the next run"
+
+
+def test_cli_status_and_reconcile(cloud, env, monkeypatch, capsys):
+    from shared.__main__ import main
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    reset_runtime()
+    try:
+        cluster = Operator(cloud).create_cluster()
+        assert main(["reconcile", cluster]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["phase"] == "Ready" and out["link"]["privateIp"]
+        assert main(["status"]) == 0
+        table = capsys.readouterr().out
+        assert "PHASE" in table and "Ready" in table and ClusterId.parse(cluster).name in table
+        assert main(["status", "--phase", "Nope"]) == 1
+        assert main(["reconcile", "/subscriptions/nope"]) == 1
+        assert "InvalidClusterId" in capsys.readouterr().out
+    finally:
+        reset_runtime()
+
+
+def test_cli_reports_every_configuration_problem(monkeypatch, capsys):
+    from shared.__main__ import main
+
+    for k in ("HUBLINK_HUBS", "HUBLINK_SPOKES", "HUBLINK_HUB_TENANT_ID", "HUBLINK_CLIENT_ID", "AzureWebJobsStorage"):
+        monkeypatch.delenv(k, raising=False)
+    reset_runtime()
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert "HUBLINK_HUBS" in err and "HUBLINK_SPOKES" in err and "HUBLINK_CLIENT_ID" in err
