@@ -77,6 +77,20 @@ def test_every_bicep_file_parses():
         assert bicep(f)["globals"], f
 
 
+def test_parameters_are_documented_avm_style():
+    """Every parameter says Required. or Optional.; an optional one has a default, a required one none.
+
+    Optional inputs take defaults ('' = not set) rather than nullable types: checkov's Bicep parser
+    cannot read `string?`, and a file it cannot parse is a file it does not check.
+    """
+    for path in INFRA.rglob("*.bicep"):
+        for name, param in bicep(path.relative_to(INFRA).as_posix()).get("parameters", {}).items():
+            [text] = [d["argument"] for d in param["decorators"] if d["type"] == "description"]
+            kind = text.split(".")[0]
+            assert kind in ("Required", "Optional"), f"{path.name}: {name}"
+            assert (param["default"] is None) == (kind == "Required"), f"{path.name}: {name} says {kind}"
+
+
 def test_checkov_bicep_checks_pass():
     if not CHECKOV.exists():
         pytest.fail(f"checkov is not installed at {CHECKOV.relative_to(ROOT)}: run `make setup`")
