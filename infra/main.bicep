@@ -128,12 +128,13 @@ var continueQueue = 'hublink-continue' // function_app.py: queue trigger continu
 
 // -- hubs: zone ids (given or created) and the HUBLINK_HUBS setting ----------------------------
 var createdZoneIds = [for h in hubs: '${split(h.subnetId, '/providers/')[0]}/providers/Microsoft.Network/privateDnsZones/privatelink.${toLower(replace(h.region, ' ', ''))}.azmk8s.io']
-var hubZoneIds = [for (h, i) in hubs: empty(h.?dnsZoneId ?? '') ? createdZoneIds[i] : h.dnsZoneId]
+var hubZoneIds = [for (h, i) in hubs: empty(h.?dnsZoneId ?? '') ? createdZoneIds[i] : (h.?dnsZoneId ?? '')]
 var hubEntries = [for (h, i) in hubs: '"${toLower(replace(h.region, ' ', ''))}":${string({ subnetId: h.subnetId, dnsZoneId: hubZoneIds[i] })}']
 var hubsSetting = '{${join(hubEntries, ',')}}'
 var zonesToCreate = filter(hubs, h => empty(h.?dnsZoneId ?? ''))
 // Existing zones outside the hub network resource group need their own role assignment.
-var zonesElsewhere = filter(hubs, h => !empty(h.?dnsZoneId ?? '') && toLower(split(h.dnsZoneId, '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
+// (ARM evaluates both sides of &&, so the right side must not touch a missing dnsZoneId either.)
+var zonesElsewhere = filter(hubs, h => !empty(h.?dnsZoneId ?? '') && toLower(split(h.?dnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
 var hubGroupsAll = [for h in hubs: toLower(split(h.subnetId, '/providers/')[0])]
 var hubGroups = union(hubGroupsAll, [])
 var subnetSubscriptions = [for h in hubs: toLower('/subscriptions/${split(h.subnetId, '/')[2]}')]
