@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(VENV)/checkov/.installed
 
-.PHONY: setup test lint demo bench soak fuzz reliability up clean
+.PHONY: setup runtime-setup test lint demo bench soak fuzz reliability up clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
+# The demo and benchmarks need no checkov; tests do.
+runtime-setup: $(PY_STAMP) $(NODE_STAMP)
+
+setup: runtime-setup $(CHECKOV_STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -33,13 +36,13 @@ lint: setup
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
-demo: setup
+demo: runtime-setup
 	$(PY) -m demo
 
-bench: setup
+bench: runtime-setup
 	$(PY) -m bench
 
-up: setup
+up: runtime-setup
 	$(PY) -m devcloud up
 
 clean:
