@@ -143,12 +143,17 @@ def endpoint_from_model(pe: Any) -> Endpoint:
     conn = conns[0] if conns else None
     state = conn.private_link_service_connection_state if conn else None
     return Endpoint(
-        id=pe.id, name=pe.name, provisioning_state=str(pe.provisioning_state or ""),
+        id=pe.id, name=pe.name, provisioning_state=_text(pe.provisioning_state),
         target_id=conn.private_link_service_id if conn else None,
         connection_status=state.status if state else None,
         nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
         tags=dict(pe.tags or {}),
     )
+
+
+def _text(value: Any) -> str:
+    """An SDK enum's value: str() of azure-mgmt-network's ProvisioningState.UPDATING is 'ProvisioningState.UPDATING'."""
+    return str(getattr(value, "value", value) or "")
 
 
 def points_at(endpoint: Endpoint, cluster: ClusterId) -> bool:
