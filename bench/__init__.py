@@ -1,0 +1,1 @@
+"""Benchmarks of aks-hublink against devcloud: `python -m bench` (see bench/run.py and README "Performance")."""

@@ -1,0 +1,75 @@
+"""In-process devcloud + Azurite for the scenarios that read the product's own counters.
+
+ARM call counts come from devcloud's request log either way, but Table Storage operations are
+counted by the product's `LinkStore` and the sweep needs a world far bigger than the default one,
+so these scenarios run devcloud in this process and the product through `build_runtime`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from devcloud.azurite import start_azurite
+from devcloud.cloud import DevCloud
+from devcloud.world import World
+
+
+@contextlib.contextmanager
+def local_cloud(world: World | None = None) -> Iterator[tuple[DevCloud, Any]]:
+    cloud = DevCloud(world).start()
+    azurite = None
+    try:
+        azurite = start_azurite()
+        yield cloud, azurite
+    finally:
+        if azurite is not None:
+            azurite.stop()
+        cloud.stop()
+
+
+def settings_env(cloud: DevCloud, azurite: Any, **overrides: str) -> dict[str, str]:
+    """The product's app settings against this devcloud (client secret: token calls are not ARM calls)."""
+    info = cloud.connection_info()
+    hub = info["hub"]
+    env = {
+        "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
+        "HUBLINK_HUBS": json.dumps({r: {"subnetId": hub["subnet_id"], "dnsZoneId": z} for r, z in hub["dns_zones"].items()}),
+        "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
+        "HUBLINK_CLIENT_ID": info["product"]["client_id"],
+        "HUBLINK_CREDENTIAL": "client_secret",
+        "HUBLINK_CLIENT_SECRET": info["product"]["client_secret"],
+        "HUBLINK_ARM_ENDPOINT": cloud.url,
+        "HUBLINK_AUTHORITY": cloud.url,
+        "HUBLINK_CA_BUNDLE": cloud.certs.ca_bundle,
+        "HUBLINK_TABLE_NAME": "bench" + uuid.uuid4().hex[:12],
+        "AzureWebJobsStorage": azurite.connection_string,
+    }
+    env.update(overrides)
+    return env
+
+
+def runtime(cloud: DevCloud, azurite: Any, **overrides: str) -> Any:
+    """The product's runtime exactly as the triggers build it (reconciler, store, notifier, continuations)."""
+    from shared.config import parse_settings
+    from shared.runtime import build_runtime
+
+    return build_runtime(parse_settings(settings_env(cloud, azurite, **overrides)))
+
+
+def counts(entries: list[Any]) -> dict[str, int]:
+    """Request log entries by kind: reads, writes, deletes, polls (LRO status), actions."""
+    out = {"reads": 0, "writes": 0, "deletes": 0, "polls": 0, "actions": 0}
+    for e in entries:
+        out[{"read": "reads", "write": "writes", "delete": "deletes", "poll": "polls"}.get(e.kind, "actions")] += 1
+    out["total"] = len(entries)
+    return out
+
+
+def describe(entry: Any) -> str:
+    """`GET privateEndpoints/{privateEndpointName} 404`: one request log entry, short."""
+    parts = [p for p in entry.template.split("/") if p]
+    return f"{entry.method} {'/'.join(parts[-2:])} {entry.status}"

@@ -1,0 +1,165 @@
+"""`python -m bench`: every scenario, one table, bench/results.json.
+
+`--small` runs a tiny version of each scenario (tests/test_bench.py uses it so the code cannot
+rot); its numbers mean nothing. `--only` picks scenarios while working on one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench import calls, coldstart, onboarding, sweep
+from bench.common import figure, machine, now_iso, table
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+FULL: dict[str, dict[str, Any]] = {
+    "onboarding": {"clusters": 20, "batch": 5, "scale": 1.0},
+    "calls": {"scale": 1.0},
+    "sweep": {"links": 2000, "subscriptions": 200},
+    "coldstart": {"repeats": 7},
+}
+SMALL: dict[str, dict[str, Any]] = {
+    "onboarding": {"clusters": 2, "batch": 2, "scale": 0.1},
+    "calls": {"scale": 0.1},
+    "sweep": {"links": 20, "subscriptions": 4, "seed_workers": 8},
+    "coldstart": {"repeats": 2},
+}
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "onboarding": onboarding.run, "calls": calls.run, "sweep": sweep.run, "coldstart": coldstart.run}
+OVERHEAD_GOAL_S = 1.0
+SWEEP_WALL_GOAL_S = 60.0
+READS_PER_S_GOAL = 25
+READS_TOLERANCE = 0.05
+COLD_RATIO_GOAL = 0.5
+
+
+def _onboarding_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    note = "real seconds" if d["scale"] == 1 else f"time-scaled x{d['scale']:g} (every duration and the event budget)"
+    out = {}
+    for key, case in (("onboarding_overhead_s", "short"), ("onboarding_overhead_long_s", "long")):
+        c = d[case]
+        value = c.get("overhead_s")
+        out[key] = figure(value, f"p95 <= {OVERHEAD_GOAL_S:g} s", value is not None and value["p95"] <= OVERHEAD_GOAL_S,
+                          provisioning_s=c["provisioning_s"], retry_after_s=c["retry_after_s"], clusters=c["clusters"],
+                          ready=c["ready"], note=note)
+    out["onboarding_total_s"] = figure({case: d[case].get("total_s") for case in ("short", "long")},
+                                       floor_s={case: d[case].get("floor_s") for case in ("short", "long")},
+                                       event_to_put_s={case: d[case].get("event_to_put_s") for case in ("short", "long")},
+                                       note=note)
+    return out
+
+
+def _kinds(counts: dict[str, Any]) -> dict[str, int]:
+    return {k: counts[k] for k in ("reads", "writes", "deletes", "polls", "total")}
+
+
+def _calls_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    short, long, noop = d["short"], d["long"], d["noop"]
+    return {
+        "arm_calls_per_onboarding": figure(
+            _kinds(short["onboarding"]), "equal to arm_calls_minimum", _kinds(short["onboarding"]) == short["minimum"],
+            provisioning_s=short["provisioning_s"], retry_after_s=d["retry_after_s"],
+            invocations=short["onboarding"]["invocations"]),
+        "arm_calls_minimum": figure(short["minimum"], steps=[f"{kind}: {call} ({why})"
+                                                             for kind, call, why in calls.MINIMUM_STEPS]),
+        "arm_calls_per_onboarding_long": figure(
+            _kinds(long["onboarding"]), "equal to its minimum", _kinds(long["onboarding"]) == long["minimum"],
+            minimum=long["minimum"], provisioning_s=long["provisioning_s"], budget_s=d["budget_s"],
+            invocations=long["onboarding"]["invocations"]),
+        "arm_calls_noop_reconcile": figure(_kinds(noop), "reads only (0 writes, 0 deletes)",
+                                           noop["writes"] == 0 and noop["deletes"] == 0),
+        "table_ops_per_reconcile": figure({"onboarding": short["table_ops"], "onboarding_long": long["table_ops"],
+                                           "noop": noop["table_ops"]}),
+    }
+
+
+def _sweep_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    expected, reads = d["expected_reads"], d["arm_reads"]
+    return {
+        "sweep_links": figure(d["links"], phases=d["seeding"]["phases"]),
+        "sweep_subscriptions": figure(d["subscriptions"], tenants=d["tenants"]),
+        "sweep_wall_s": figure(d["wall_s"], f"<= {SWEEP_WALL_GOAL_S:g} s", d["wall_s"] <= SWEEP_WALL_GOAL_S,
+                               due=d["report"]["due"], deferred=d["report"]["deferred"]),
+        "sweep_arm_reads": figure(reads, f"within {READS_TOLERANCE:.0%} of {expected} (due links x reads per reconcile)",
+                                  abs(reads - expected) <= READS_TOLERANCE * expected, expected=expected, due=d["due"]),
+        "sweep_max_reads_per_s_per_subscription": figure(
+            d["max_reads_per_s_per_subscription"], f"<= {READS_PER_S_GOAL}",
+            d["max_reads_per_s_per_subscription"] <= READS_PER_S_GOAL, busiest=d["busiest_subscription"],
+            hub=d["max_reads_per_s_hub"], busiest_spoke=d["max_reads_per_s_spoke"]),
+        "sweep_429s": figure(d["throttled_429"], "0", d["throttled_429"] == 0),
+    }
+
+
+def _coldstart_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    cold, six, seven = d["function_app"], d["eager_six"], d["eager_seven"]
+    ratio = cold["ms"] / six["ms"] if six["ms"] else None
+    return {
+        "cold_import_ms": figure(cold["ms"], f"<= {COLD_RATIO_GOAL:g} x eager_import_ms (six packages)",
+                                 ratio is not None and ratio <= COLD_RATIO_GOAL, ratio_six=round(ratio or 0, 3),
+                                 ratio_seven=round(cold["ms"] / seven["ms"], 3) if seven["ms"] else None,
+                                 repeats=d["repeats"]),
+        "cold_import_rss_mb": figure(cold["rss_mb"], interpreter_rss_mb=d["interpreter"]["rss_mb"]),
+        "eager_import_ms": figure({"six": six["ms"], "seven": seven["ms"]}),
+        "eager_import_rss_mb": figure({"six": six["rss_mb"], "seven": seven["rss_mb"]}),
+    }
+
+
+FIGURES = {"onboarding": _onboarding_figures, "calls": _calls_figures, "sweep": _sweep_figures,
+           "coldstart": _coldstart_figures}
+
+
+def run_all(config: dict[str, dict[str, Any]], only: Sequence[str] | None = None) -> dict[str, Any]:
+    started = time.monotonic()
+    results: dict[str, Any] = {"date": now_iso(), "machine": machine(), "figures": {}, "details": {}, "errors": {}}
+    for name, scenario in SCENARIOS.items():
+        if only and name not in only:
+            continue
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        try:
+            detail = scenario(**config[name])
+        except Exception:
+            results["errors"][name] = traceback.format_exc()
+            print(results["errors"][name], file=sys.stderr)
+            continue
+        detail["seconds"] = round(time.monotonic() - t0, 1)
+        results["details"][name] = detail
+        results["figures"].update(FIGURES[name](detail))
+    results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true", help="a tiny run of every scenario (numbers mean nothing)")
+    parser.add_argument("--only", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
+    parser.add_argument("--out", default=None, help=f"results file (default {RESULTS}; --small: not written unless given)")
+    args = parser.parse_args(argv)
+    from devcloud import netguard
+
+    netguard.install()
+    log_file = os.path.join(tempfile.gettempdir(), "aks-hublink-bench.log")
+    logging.basicConfig(filename=log_file, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    results = run_all(SMALL if args.small else FULL, args.only.split(",") if args.only else None)
+    results["mode"] = "small" if args.small else "full"
+    print(table(results["figures"]))
+    print(f"\n{results['duration_s']:.0f} s on {results['machine']['cpu_count']} cores, load average "
+          f"{results['machine']['load_average']} -> {results['machine']['load_average_after']}; product logs: {log_file}")
+    out = args.out or (None if args.small else RESULTS)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=1, sort_keys=False)
+            fh.write("\n")
+        print(f"wrote {out}")
+    return 1 if results["errors"] else 0
