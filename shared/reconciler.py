@@ -229,7 +229,7 @@ class Reconciler:
         self._mark(state, "cluster")
         live = self.clusters.get(cluster, tenant)
         if live is None:
-            return self._cleanup(cluster, state, budget, fresh, log, reason="the cluster no longer exists")
+            return self._cleanup(cluster, state, budget, fresh, log, reason="the cluster no longer exists", gone=True)
         state.region, state.cluster_etag = live.location, live.etag
         skip = self._skip_reason(live)
         if skip:
@@ -325,7 +325,7 @@ class Reconciler:
         state.phase = Phase.PROVISIONING
         state.endpoint_id = state.private_ip = state.connection_name = state.connection_status = None
         self._save(state)
-        poller = self.endpoints.begin_create(hub, cluster, live.location)
+        poller = self.endpoints.begin_create(hub, cluster, live.location, within_s=budget.remaining())
         log.info("link.endpoint.create_started", endpoint=cluster.endpoint_name)
         state.poll_s = poll_delay(poller)
         if not self.endpoints.wait(poller, budget.remaining(), f"create hub endpoint {cluster.endpoint_name}"):
@@ -361,20 +361,22 @@ class Reconciler:
         return ours
 
     def _delete_endpoint(self, hub: Hub, name: str, budget: _Budget, state: LinkState) -> None:
-        poller = self.endpoints.begin_delete(hub, name)
+        poller = self.endpoints.begin_delete(hub, name, within_s=budget.remaining())
         state.poll_s = poll_delay(poller)
         if not self.endpoints.wait(poller, budget.remaining(), f"delete hub endpoint {name}"):
-            raise _Requeue(poll_delay(poller), f"hub endpoint {name} is being deleted")
+            raise _Requeue(state.poll_s, f"hub endpoint {name} is being deleted")
 
     # -- cleanup ------------------------------------------------------------------------------
     def _cleanup(self, cluster: ClusterId, state: LinkState, budget: _Budget, fresh: bool, log, *,
-                 reason: str) -> Outcome:
-        """Record, then endpoint, then (cluster gone) the row: each step tolerates absence."""
-        gone = reason == "the cluster no longer exists"
-        had_something = bool(state.endpoint_id or state.record_name or state.phase not in (Phase.SKIPPED,))
-        if fresh or had_something:
+                 reason: str, gone: bool = False) -> Outcome:
+        """Record, then endpoint, then (cluster gone) the row: each step tolerates absence.
+
+        A row already Skipped with nothing recorded has nothing of ours to look for; a fresh row
+        (no history) is searched anyway, in case a row was lost after an endpoint was created.
+        """
+        if fresh or state.phase is not Phase.SKIPPED or state.endpoint_id or state.record_name:
             self._mark(state, "cleanup", message=reason)
-            if state.phase not in (Phase.SKIPPED,):
+            if state.phase is not Phase.SKIPPED:
                 state.phase = Phase.DELETING
             if state.zone_id and state.record_name:
                 if self.dns.delete(state.zone_id, state.record_name, owner=cluster.key):
