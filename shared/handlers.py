@@ -108,6 +108,7 @@ class SweepReport:
     reconciled: int = 0
     discovered: int = 0
     deferred: int = 0  # left for the next run: the time budget ran out
+    redelivered: int = 0  # links whose failed notices were sent again
     phases: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -127,9 +128,31 @@ def sweep(*, runtime: Runtime | None = None, discover: bool | None = None) -> Sw
                 ids.append(cid)
                 report.discovered += 1
     _run_bounded(rt, ids, deadline, report)
+    report.redelivered = _redeliver(rt, set(i.lower() for i in ids), deadline)
     log.info("sweep.done", due=report.due, discovered=report.discovered, reconciled=report.reconciled,
-             deferred=report.deferred, seconds=round(time.monotonic() - started, 2))
+             deferred=report.deferred, redelivered=report.redelivered, seconds=round(time.monotonic() - started, 2))
     return report
+
+
+def _redeliver(rt: Runtime, done: set[str], deadline: float) -> int:
+    """Retry notices that failed to send on links nobody reconciles soon (a Failed link waits for a
+    change; a Ready one for its drift check), without running reconcile again."""
+    from shared.state import ConcurrentUpdate
+
+    count = 0
+    now = rt.reconciler.clock.now()
+    for state in rt.reconciler.store.undelivered():
+        if time.monotonic() >= deadline or state.cluster_id.lower() in done:
+            continue
+        if state.lease_owner and state.lease_until and state.lease_until > now:
+            continue  # a reconcile holds it and delivers itself
+        if rt.reconciler.notifier.deliver(state):
+            try:
+                rt.reconciler.store.replace(state)
+            except ConcurrentUpdate:
+                log.info("sweep.redelivery_deferred", cluster=state.cluster_id)
+            count += 1
+    return count
 
 
 def _run_bounded(rt: Runtime, ids: list[str], deadline: float, report: SweepReport) -> None:

@@ -88,6 +88,12 @@ class LinkStore:
             entities = self.table.query_entities("next_attempt_at le @now", parameters={"now": now})
             return [from_entity(e) for e in entities]
 
+    def undelivered(self) -> list[LinkState]:
+        """Rows holding notices whose delivery failed (retried by the timer, see handlers.sweep)."""
+        self.operations += 1
+        with map_azure_errors("query rows with pending notices"):
+            return [from_entity(e) for e in self.table.query_entities("notices_pending eq true")]
+
     # -- writes (all conditional) ------------------------------------------------------------
     def insert(self, state: LinkState) -> LinkState:
         from azure.core.exceptions import ResourceExistsError
@@ -132,7 +138,9 @@ class LinkStore:
 
 def to_entity(state: LinkState) -> dict[str, Any]:
     cluster = ClusterId.parse(state.cluster_id)
-    entity: dict[str, Any] = {"PartitionKey": cluster.partition_key, "RowKey": cluster.row_key}
+    entity: dict[str, Any] = {"PartitionKey": cluster.partition_key, "RowKey": cluster.row_key,
+                              # A queryable copy of "something is waiting to be announced" (see undelivered()).
+                              "notices_pending": bool(state.notices.get("pending"))}
     for f in fields(LinkState):
         if f.name in _SKIP_FIELDS:
             continue

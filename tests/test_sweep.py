@@ -122,3 +122,26 @@ def test_cli_reports_every_configuration_problem(monkeypatch, capsys):
     assert main(["status"]) == 2
     err = capsys.readouterr().err
     assert "HUBLINK_HUBS" in err and "HUBLINK_SPOKES" in err and "HUBLINK_CLIENT_ID" in err
+
+
+def test_sweep_resends_a_failed_links_undelivered_notice(cloud, env):
+    """A Failed link is never reconciled by the timer, but its undelivered notice is still sent."""
+    from devcloud.sink import Sink
+
+    sink = Sink(cloud.certs).start()
+    try:
+        rt = build_runtime(parse_settings({**env, "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"])}))
+        cluster = Operator(cloud).create_cluster(region="eastus")  # no hub for eastus: terminal
+        sink.fail_next(500, count=3)  # the first try and its quick retries
+        assert rt.reconciler.reconcile(cluster).phase is Phase.FAILED
+        assert [s.cluster_id for s in rt.reconciler.store.undelivered()] == [ClusterId.parse(cluster).id]
+        cloud.arm.clear_log()
+        report = handlers.sweep(runtime=rt, discover=False)
+        assert report.redelivered == 1 and report.reconciled == 0
+        failed = [r for r in sink.received if isinstance(r.get("body"), dict) and r["body"].get("type") == "link.failed"]
+        assert len({r["body"]["id"] for r in failed}) == 1, "a re-send keeps the notice's id"
+        assert cloud.arm.entries(principal="hublink") == [], "re-sending a notice calls no ARM"
+        assert rt.reconciler.store.undelivered() == []
+        assert handlers.sweep(runtime=rt, discover=False).redelivered == 0
+    finally:
+        sink.stop()
