@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -122,9 +123,9 @@ def map_azure_errors(what: str) -> Iterator[None]:
         raise
     except ClientAuthenticationError as exc:
         # Token endpoint failures: a 5xx/timeout there is transient, a rejected client is not.
-        status = getattr(getattr(exc, "response", None), "status_code", None)
+        status, unreachable = _token_failure(exc)
         message = str(exc).splitlines()[0] if str(exc) else "authentication failed"
-        if status is not None and (status >= 500 or status == 429):
+        if unreachable or (status is not None and (status >= 500 or status == 429)):
             raise TransientError(f"{what}: token request failed: {message}", status=status) from exc
         raise TerminalError(f"{what}: authentication failed: {message}", code="AuthenticationFailed",
                             status=status) from exc
@@ -142,3 +143,29 @@ def map_azure_errors(what: str) -> Iterator[None]:
         raise classify(status, code, message.splitlines()[0], retry_after=retry_after, what=what) from exc
     except (ServiceRequestError, ServiceResponseError, requests.ConnectionError, requests.Timeout) as exc:
         raise TransientError(f"{what}: connection failed: {type(exc).__name__}: {exc}") from exc
+
+
+_MSAL_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
+
+
+def _token_failure(exc: BaseException) -> tuple[int | None, bool]:
+    """(HTTP status of the token endpoint's answer, whether it was never reached) for a failed token request.
+
+    azure-identity raises ClientAuthenticationError for every failure and keeps the real one in the
+    exception chain: azure-core's ServiceRequestError/ServiceResponseError when the connection failed,
+    MSAL's "HTTP Error: 500" when the endpoint answered an error without a JSON body it understands.
+    """
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    seen: BaseException | None = exc
+    for _ in range(10):  # the chain is short; bounded in case of a cycle
+        if seen is None:
+            break
+        if isinstance(seen, ServiceRequestError | ServiceResponseError | ConnectionError | TimeoutError):
+            return status, True
+        match = _MSAL_HTTP_ERROR.search(str(seen))
+        if status is None and match:
+            status = int(match.group(1))
+        seen = seen.__cause__ or seen.__context__
+    return status, False
