@@ -91,8 +91,15 @@ class ClusterApi:
         return out
 
     def connections(self, cluster: ClusterId, tenant_id: str) -> list[Connection]:
-        body = self.arm.get_json(f"{cluster.id}/privateEndpointConnections", tenant_id=tenant_id,
-                                 api_version=AKS_API_VERSION, what=f"list connections of {cluster.short}")
+        try:
+            body = self.arm.get_json(f"{cluster.id}/privateEndpointConnections", tenant_id=tenant_id,
+                                     api_version=AKS_API_VERSION, what=f"list connections of {cluster.short}")
+        except TerminalError as exc:
+            if exc.status != 404:
+                raise
+            # The cluster was read a moment ago: deleted since (the next read sees it gone) or a wrong answer.
+            raise TransientError(f"list connections of {cluster.short}: answered 404 mid-flight; checking again",
+                                 code="NotFoundMidFlight", status=404) from exc
         return [Connection.from_arm(c) for c in (body or {}).get("value", [])]
 
     def set_connection_status(self, cluster: ClusterId, tenant_id: str, connection_name: str, status: str,

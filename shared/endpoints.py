@@ -8,11 +8,13 @@ the heaviest import of the app and most invocations (timer ticks on Ready links)
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import TerminalError, map_azure_errors
+from shared.errors import TerminalError, TransientError, map_azure_errors
 from shared.ids import ClusterId, same_arm_id
 
 if TYPE_CHECKING:
@@ -101,7 +103,7 @@ class HubEndpoints:
                 hub.resource_group, cluster.endpoint_name, body)
 
     def begin_delete(self, hub: Hub, name: str) -> LROPoller:
-        with map_azure_errors(f"delete hub endpoint {name}"):
+        with map_azure_errors(f"delete hub endpoint {name}"), _recheck_on_404(f"delete hub endpoint {name}"):
             return self.client(hub.subscription_id).private_endpoints.begin_delete(hub.resource_group, name)
 
     def private_ip(self, endpoint: Endpoint) -> str:
@@ -110,7 +112,7 @@ class HubEndpoints:
             raise TerminalError(f"hub endpoint {endpoint.name} has no network interface", code="NoNetworkInterface")
         parts = endpoint.nic_ids[0].strip("/").split("/")
         sub, rg, nic = parts[1], parts[3], parts[-1]
-        with map_azure_errors(f"read NIC {nic}"):
+        with map_azure_errors(f"read NIC {nic}"), _recheck_on_404(f"read NIC {nic} of hub endpoint {endpoint.name}"):
             nic_obj = self.client(sub).network_interfaces.get(rg, nic)
         for cfg in nic_obj.ip_configurations or []:
             if cfg.private_ip_address:
@@ -119,12 +121,27 @@ class HubEndpoints:
 
     def wait(self, poller: LROPoller, timeout_s: float, what: str) -> bool:
         """Wait for a poller up to timeout_s; True when done. A failed operation raises (mapped)."""
-        with map_azure_errors(what):
+        with map_azure_errors(what), _recheck_on_404(f"{what}: operation status"):
             poller.wait(timeout=max(0.0, timeout_s))
             if not poller.done():
                 return False
             poller.result()
         return True
+
+
+@contextlib.contextmanager
+def _recheck_on_404(what: str) -> Iterator[None]:
+    """A 404 about something just read (the endpoint's NIC, its running operation, the endpoint being
+    deleted) is a race or a wrong answer, not a verdict: the next reconcile reads again and decides."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        yield
+    except HttpResponseError as exc:
+        if exc.status_code != 404:  # an operation's poll raises the plain HttpResponseError
+            raise
+        raise TransientError(f"{what}: answered 404 mid-flight; checking again", code="NotFoundMidFlight",
+                             status=404) from exc
 
 
 def poll_delay(poller: LROPoller, default: float = DEFAULT_POLL_S) -> float:
