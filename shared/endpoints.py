@@ -84,7 +84,14 @@ class HubEndpoints:
                 return None
         return endpoint_from_model(pe)
 
-    def begin_create(self, hub: Hub, cluster: ClusterId, location: str) -> LROPoller:
+    def _polling(self, within_s: float) -> Any:
+        from shared.polling import PacedPolling
+
+        return PacedPolling(within_s, timeout=DEFAULT_POLL_S,
+                            path_format_arguments={"endpoint": self.settings.arm_endpoint})
+
+    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, *, within_s: float) -> LROPoller:
+        """Start creating the endpoint; its poller polls at the Retry-After for at most `within_s` seconds."""
         from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
 
         body = PrivateEndpoint(
@@ -100,11 +107,12 @@ class HubEndpoints:
         )
         with map_azure_errors(f"create hub endpoint {cluster.endpoint_name}"):
             return self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
-                hub.resource_group, cluster.endpoint_name, body)
+                hub.resource_group, cluster.endpoint_name, body, polling=self._polling(within_s))
 
-    def begin_delete(self, hub: Hub, name: str) -> LROPoller:
+    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> LROPoller:
         with map_azure_errors(f"delete hub endpoint {name}"), _recheck_on_404(f"delete hub endpoint {name}"):
-            return self.client(hub.subscription_id).private_endpoints.begin_delete(hub.resource_group, name)
+            return self.client(hub.subscription_id).private_endpoints.begin_delete(
+                hub.resource_group, name, polling=self._polling(within_s))
 
     def private_ip(self, endpoint: Endpoint) -> str:
         """The endpoint's private IP, read from its NIC (the address clients connect to)."""
@@ -121,8 +129,13 @@ class HubEndpoints:
 
     def wait(self, poller: LROPoller, timeout_s: float, what: str) -> bool:
         """Wait for a poller up to timeout_s; True when done. A failed operation raises (mapped)."""
+        from shared.polling import OutOfBudget
+
         with map_azure_errors(what), _recheck_on_404(f"{what}: operation status"):
-            poller.wait(timeout=max(0.0, timeout_s))
+            try:
+                poller.wait(timeout=max(0.0, timeout_s))
+            except OutOfBudget:
+                return False
             if not poller.done():
                 return False
             poller.result()
