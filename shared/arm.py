@@ -20,6 +20,7 @@ from urllib3.util.retry import Retry
 
 from shared.credentials import ARM_SCOPE
 from shared.errors import TransientError, map_azure_errors, raise_for_response
+from shared.pacing import PACER
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -96,6 +97,7 @@ class ArmClient:
         url = path if absolute else f"{self.base}{path}"
         with self._lock:
             self.calls[method] += 1
+        PACER.acquire(method, url)
         try:
             with map_azure_errors(what):
                 resp = self.session.request(method, url, params=None if absolute else {"api-version": api_version}, json=body,

@@ -66,7 +66,9 @@ class HubEndpoints:
         with self._lock:
             client = self._clients.get(subscription_id)
             if client is None:
-                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5}
+                from shared.pacing import PACER
+
+                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
                 if self.settings.ca_bundle:
                     kwargs["connection_verify"] = self.settings.ca_bundle
                 client = NetworkManagementClient(self.credentials.for_tenant(self.settings.hub_tenant_id),

@@ -1,0 +1,61 @@
+"""ARM at Azure's pace: per-subscription request windows, and LRO polls only at the Retry-After within budget."""
+
+from __future__ import annotations
+
+import time
+
+from shared.config import parse_settings
+from shared.pacing import Pacer
+from shared.reconciler import Reconciler
+from tests.support import Operator, fast_lros, product_env, restore_lros
+
+URL = "https://arm.example/subscriptions/S1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe?api-version=1"
+
+
+def test_pacer_keeps_each_subscription_and_kind_in_its_window():
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer({"read": 2, "write": 1, "delete": 1}, clock=lambda: now[0], sleep=sleep)
+    pacer.acquire("GET", URL)
+    pacer.acquire("GET", URL)
+    pacer.acquire("GET", URL.replace("/S1/", "/s2/"))  # another subscription has its own window
+    pacer.acquire("PUT", URL)  # writes too
+    pacer.acquire("DELETE", URL)
+    pacer.acquire("POST", "https://login.example/tenant/oauth2/v2.0/token")  # not ARM: never paced
+    assert slept == []
+    pacer.acquire("get", URL.replace("/S1/", "/s1/"))  # a third read of S1 within the second waits
+    assert slept == [1.0] and pacer.waited_s == 1.0
+    now[0] += 0.5
+    pacer.acquire("GET", URL)  # the second read left the window at 1.0: room again
+    assert slept == [1.0]
+
+
+def test_endpoint_polls_wait_for_retry_after_and_stop_with_the_invocation(cloud, azurite):
+    saved = fast_lros(cloud)
+    cloud.arm.lro_seconds["privateEndpoints/create"] = 1.3
+    try:
+        rec = Reconciler.from_settings(parse_settings(product_env(cloud, azurite)))
+        cluster_id = Operator(cloud).create_cluster()
+        cloud.arm.clear_log()
+        first = rec.reconcile(cluster_id, budget_s=1.5)  # 0.5 s to wait: less than the Retry-After (1 s)
+        assert first.requeue_after == 1
+        returned = time.time()
+        time.sleep(1.6)  # the operation ends meanwhile: a poller left behind would have polled by now
+        assert [e for e in cloud.arm.entries(principal="hublink") if e.time > returned] == []
+
+        done = rec.reconcile(cluster_id, budget_s=10)
+        assert str(done.phase) == "Ready"
+        cloud.arm.lro_seconds["privateEndpoints/create"] = 0.5  # done before the first Retry-After
+        cluster_b = Operator(cloud).create_cluster()
+        cloud.arm.clear_log()
+        assert str(rec.reconcile(cluster_b, budget_s=10).phase) == "Ready"
+        entries = cloud.arm.entries(principal="hublink")
+        put = next(e for e in entries if e.method == "PUT" and "/privateEndpoints/" in e.path)
+        polls = [e for e in entries if e.kind == "poll"]
+        assert len(polls) == 1 and polls[0].time - put.time >= 1.0  # one read, after the Retry-After
+    finally:
+        restore_lros(cloud, saved)
