@@ -155,7 +155,11 @@ class Notifier:
                                streak=state.attempts > 0 and phase is not Phase.FAILED)
         base = {"previousPhase": str(previous) if previous else None, "timestamp": _iso(now)}
         if phase in GONE:
-            if previous not in (None, Phase.SKIPPED):
+            # Only a link people were told about is announced gone: a late or duplicated event for a
+            # cluster already cleaned up makes a fresh row that a fault can leave behind, and its
+            # cleanup is not news (it was announced once already, with the row that had the endpoint).
+            told = any(state.notices.get(k) for k in ("sent", "pending", "ready"))
+            if previous not in (None, Phase.SKIPPED) and told:
                 last = state.notices.get("ready") or {}  # what was removed (cleanup has cleared the row's fields)
                 self.announce(state, "link.cleaned_up", f"cleanup:{state.generation}:{phase}",
                               phase=str(phase), reason=outcome.message, hubEndpointId=last.get("endpointId"),
