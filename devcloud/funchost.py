@@ -93,6 +93,7 @@ class HostSettings:
     max_polling_interval_s: float = 60.0
     visibility_timeout_s: float = 0.0
     batch_size: int = 16
+    new_batch_threshold: int | None = None  # default batchSize / 2
     max_dequeue_count: int = 5
     message_encoding: str = "base64"
 
@@ -114,6 +115,8 @@ class HostSettings:
         if "visibilityTimeout" in queues:
             s.visibility_timeout_s = parse_timespan(queues["visibilityTimeout"]) or 0.0
         s.batch_size = max(1, min(32, int(queues.get("batchSize", s.batch_size))))
+        if "newBatchThreshold" in queues:
+            s.new_batch_threshold = max(0, int(queues["newBatchThreshold"]))
         s.max_dequeue_count = int(queues.get("maxDequeueCount", s.max_dequeue_count))
         s.message_encoding = str(queues.get("messageEncoding", s.message_encoding)).lower()
         return s
@@ -605,16 +608,32 @@ class FunctionHost:
 
     def _queue_loop(self, fn: _Fn) -> None:
         """The host's queue listener: poll, back off 100 ms doubling to maxPollingInterval while the
-        queue is empty, poll again at once after a batch."""
+        queue is empty, poll again at once after a batch, and fetch the next batch as soon as no more
+        than newBatchThreshold messages are still being processed."""
         wake = self._wake[fn.queue_name]
+        threshold = self.settings.new_batch_threshold
+        threshold = self.settings.batch_size // 2 if threshold is None else threshold
+        fan = concurrent.futures.ThreadPoolExecutor(self.settings.batch_size + threshold, thread_name_prefix="funchost-q")
+        try:
+            self._listen_queue(fn, wake, fan, threshold)
+        finally:
+            fan.shutdown(wait=True)
+
+    def _listen_queue(self, fn: _Fn, wake: threading.Event, fan: concurrent.futures.ThreadPoolExecutor,
+                      threshold: int) -> None:
         delay = 0.0
         client: QueueClient | None = None
+        running: list[concurrent.futures.Future[Any]] = []
         while not self._stop.is_set():
             if delay:
                 wake.wait(delay)
                 wake.clear()
                 if self._stop.is_set():
                     return
+            running = [f for f in running if not f.done()]
+            while len(running) > threshold and not self._stop.is_set():
+                concurrent.futures.wait(running, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
+                running = [f for f in running if not f.done()]
             try:
                 client = client or self._queue_client(fn.connection, fn.queue_name)
                 batch = list(client.receive_messages(max_messages=self.settings.batch_size,
@@ -627,8 +646,7 @@ class FunctionHost:
                 delay = min(self.settings.max_polling_interval_s, max(0.1, delay * 2))
                 continue
             delay = 0.0
-            with concurrent.futures.ThreadPoolExecutor(len(batch), thread_name_prefix="funchost-q") as fan:
-                list(fan.map(lambda m, c=client: self._process_message(fn, c, m), batch))
+            running += [fan.submit(self._process_message, fn, client, m) for m in batch]
 
     def _process_message(self, fn: _Fn, client: QueueClient, message: Any) -> None:
         try:
