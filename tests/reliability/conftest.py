@@ -1,0 +1,83 @@
+"""Fixtures for the reliability tests: fast operations, a webhook sink, a product wired to both, and
+the figures printed at the end of the run (see reliability/figures.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from devcloud.sink import Sink
+from reliability import figures
+from shared.config import parse_settings
+from shared.notify import Notifier
+from shared.reconciler import Reconciler
+from tests.support import Operator, fast_lros, product_env, restore_lros
+
+# Knobs the `python -m reliability` runner turns up; the defaults are the small versions `make test` runs.
+SCALE = {
+    "soak_clusters": int(os.environ.get("RELIABILITY_SOAK_CLUSTERS", "24")),
+    "fuzz_examples": int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "200")),
+    "fuzz_http_examples": int(os.environ.get("RELIABILITY_FUZZ_HTTP_EXAMPLES", "40")),
+    "matrix": os.environ.get("RELIABILITY_MATRIX", "quick"),  # quick | full
+    "matrix_times": [int(n) for n in os.environ.get("RELIABILITY_MATRIX_TIMES", "1,4").split(",")],
+}
+
+# Settings that keep retries quick: the reconciler's own backoff in tenths of a second.
+FAST_SETTINGS = {"HUBLINK_BACKOFF_BASE_S": "0.05", "HUBLINK_BACKOFF_MAX_S": "1", "HUBLINK_FAILURE_ALERT_AFTER": "3",
+                 "HUBLINK_NOTIFY_TIMEOUT_S": "3"}
+
+
+@pytest.fixture
+def lros(cloud):
+    saved = fast_lros(cloud)
+    yield
+    restore_lros(cloud, saved)
+
+
+@pytest.fixture
+def op(cloud, lros):
+    return Operator(cloud)
+
+
+@pytest.fixture(scope="module")
+def sink(cloud_session):
+    s = Sink(cloud_session.certs).start()
+    yield s
+    s.stop()
+
+
+def notifier_env(sink: Sink) -> dict[str, str]:
+    return {"HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"]), "HUBLINK_WEBHOOK_SECRET": "reliability-webhook-secret"}
+
+
+@pytest.fixture
+def make(cloud, azurite, sink, lros):
+    """A Reconciler (fresh table, fresh credentials) that notifies the sink."""
+
+    def build(**overrides: str) -> Reconciler:
+        settings = parse_settings(product_env(cloud, azurite, **{**FAST_SETTINGS, **notifier_env(sink), **overrides}))
+        return Reconciler.from_settings(settings, notifier=Notifier(settings))
+
+    return build
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if figures.rows:
+        terminalreporter.write_sep("-", "reliability figures")
+        terminalreporter.write_line(figures.render(figures.rows))
+
+
+@pytest.fixture
+def app_env(cloud, azurite, sink, lros, monkeypatch):
+    """The function app's settings in the environment (as the host sets them) and a fresh runtime."""
+    from shared import runtime
+
+    env = product_env(cloud, azurite, **{**FAST_SETTINGS, **notifier_env(sink),
+                                         "HUBLINK_TIMER_SCHEDULE": "0 */5 * * * *"})
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runtime.reset_runtime()
+    yield env
+    runtime.reset_runtime()

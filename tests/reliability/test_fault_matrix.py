@@ -1,0 +1,173 @@
+"""Fault matrix: every ARM step the product takes x every fault devcloud injects.
+
+Each cell injects one fault `n` times on the exact method + path of one step (only for the
+product's own principal), then reconciles the way the queue and the timer would, until nothing
+is asked for. The link must end Ready (cleaned up, for the delete steps) or Failed with a
+`link.failed` notice and then recover on the next retry once the fault is gone; never stuck,
+never an orphan or a second endpoint, never a lost row. Figures: outcome and reconciles per cell.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from devcloud.arm import FaultRule
+from devcloud.world import HUB_TENANT, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
+from reliability import figures
+from shared.ids import ClusterId
+from shared.model import Phase
+from tests.reliability.conftest import SCALE
+from tests.reliability.harness import Census, drive, notices_for
+
+LRO_POLL = r"/providers/Microsoft\.Network/locations/[^/]+/(operations|operationresults)/"
+# step -> (method, path regex from the cell's names, lifecycle part the fault is injected in)
+STEPS = {
+    "cluster read": ("GET", lambda n: rf"/managedClusters/{n.cluster}$", "create"),
+    "endpoint create": ("PUT", lambda n: rf"/privateEndpoints/{n.endpoint}$", "create"),
+    "endpoint create LRO": ("GET", lambda n: LRO_POLL, "create"),
+    "connection list": ("GET", lambda n: rf"/managedClusters/{n.cluster}/privateEndpointConnections$", "create"),
+    "approve": ("PUT", lambda n: rf"/managedClusters/{n.cluster}/privateEndpointConnections/[^/]+$", "create"),
+    "NIC read": ("GET", lambda n: rf"/networkInterfaces/{n.endpoint}\.nic\.", "create"),
+    "record write": ("PUT", lambda n: rf"/A/{n.record}$", "create"),
+    "endpoint delete": ("DELETE", lambda n: rf"/privateEndpoints/{n.endpoint}$", "delete"),
+    "endpoint delete LRO": ("GET", lambda n: LRO_POLL, "delete"),
+    "record delete": ("DELETE", lambda n: rf"/A/{n.record}$", "delete"),
+}
+FAULTS = {
+    "429": {"status": 429, "retry_after": 1},
+    "500": {"status": 500},
+    "503": {"status": 503},
+    "drop": {"action": "drop"},
+    "lro_failed": {"action": "lro_failed"},
+    "409 busy": {"status": 409},  # AnotherOperationInProgress
+    "404": {"status": 404},
+}
+# lro_failed makes the operation started by the PUT/DELETE end Failed: it belongs to the LRO rows,
+# where it is injected on the request that starts the operation.
+LRO_START = {"endpoint create LRO": ("PUT", lambda n: rf"/privateEndpoints/{n.endpoint}$"),
+             "endpoint delete LRO": ("DELETE", lambda n: rf"/privateEndpoints/{n.endpoint}$")}
+TOKEN_STEPS = {"token (spoke tenant)": SPOKE_TENANT, "token (hub tenant)": HUB_TENANT}
+TOKEN_FAULTS = {"401": {"status": 401}, "500": {"status": 500}, "drop": {"action": "drop"}}
+
+
+# `make test` runs one cell per step, every fault at least once; `make reliability` runs them all.
+QUICK = [("cluster read", "404"), ("endpoint create", "409 busy"), ("endpoint create LRO", "lro_failed"),
+         ("connection list", "404"), ("approve", "drop"), ("NIC read", "503"), ("record write", "429"),
+         ("endpoint delete", "500"), ("endpoint delete LRO", "lro_failed"), ("record delete", "404"),
+         ("token (spoke tenant)", "401"), ("token (hub tenant)", "drop")]
+# Rows where someone else's pending connection sits next to ours: it must never be approved.
+WITH_FOREIGN = {"connection list", "approve", "endpoint create LRO"}
+
+
+def _cells():
+    if SCALE["matrix"] == "quick":
+        for step, fault in QUICK:
+            yield pytest.param(step, fault, 4, id=f"{step}-{fault}-x4".replace(" ", "_"))
+        return
+    for times in SCALE["matrix_times"]:
+        for step, fault in itertools.product(STEPS, FAULTS):
+            if fault == "lro_failed" and step not in LRO_START:
+                continue
+            yield pytest.param(step, fault, times, id=f"{step}-{fault}-x{times}".replace(" ", "_"))
+        for step, fault in itertools.product(TOKEN_STEPS, TOKEN_FAULTS):
+            yield pytest.param(step, fault, times, id=f"{step}-{fault}-x{times}".replace(" ", "_"))
+
+
+class Names:
+    def __init__(self, cluster_id: str, fqdn: str) -> None:
+        cid = ClusterId.parse(cluster_id)
+        self.cluster = re.escape(cid.name)
+        self.endpoint = re.escape(cid.endpoint_name)
+        self.record = re.escape(fqdn.lower().split(".privatelink.")[0])
+
+
+def _rule(step: str, fault: str, times: int, names: Names) -> FaultRule:
+    rule_id = f"matrix-{step}-{fault}".replace(" ", "-")
+    if step in TOKEN_STEPS:
+        return FaultRule(id=rule_id, method="POST", path=rf"^/{TOKEN_STEPS[step]}/oauth2/v2\.0/token$", times=times,
+                         **TOKEN_FAULTS[fault])
+    method, path, _ = STEPS[step]
+    if fault == "lro_failed":
+        method, path = LRO_START[step]
+    return FaultRule(id=rule_id, method=method, path=path(names), times=times, principal="hublink", **FAULTS[fault])
+
+
+def _check_link(census: Census, rec, cluster_id: str) -> None:
+    """Ready: one endpoint of ours, approved, one record, the row; and nobody else's connection approved."""
+    ours = census.endpoints_for(cluster_id)
+    assert len(ours) == 1, f"expected exactly one hub endpoint, found {[e.name for e in ours]}"
+    assert len(census.records_for(cluster_id)) == 1
+    assert rec.store.get(ClusterId.parse(cluster_id)) is not None, "state row lost"
+    assert census.foreign_approvals() == []
+
+
+def _census_gone(cloud, rec, cluster_id: str) -> bool:
+    census = Census.take(cloud)
+    assert census.endpoints_for(cluster_id) == [] and census.records_for(cluster_id) == []
+    return rec.store.get(ClusterId.parse(cluster_id)) is None
+
+
+def _check_gone(census: Census, rec, cluster_id: str) -> None:
+    assert census.endpoints_for(cluster_id) == [], "orphan hub endpoint"
+    assert census.records_for(cluster_id) == [], "orphan A record"
+    assert rec.store.get(ClusterId.parse(cluster_id)) is None, "state row left behind"
+    assert cluster_id.lower() not in census.clusters
+
+
+@pytest.mark.parametrize("step,fault,times", list(_cells()))
+def test_fault_cell(cloud, op, make, sink, step, fault, times):
+    part = STEPS[step][2] if step in STEPS else "create"
+    subscription = SPOKE_SUBSCRIPTION_B1 if step != "token (hub tenant)" else SPOKE_SUBSCRIPTION_A
+    cluster_id = op.create_cluster(subscription=subscription)
+    names = Names(cluster_id, op.get_cluster(cluster_id).private_fqdn)
+    foreign = op.create_foreign_endpoint(cluster_id) if step in WITH_FOREIGN else None
+    rec = make()
+    rule = _rule(step, fault, times, names)
+    reconciles = 0
+    if part == "delete":
+        setup = drive(rec, cluster_id)
+        assert setup[-1].phase is Phase.READY, setup[-1].message
+        cloud.arm.faults.append(rule)
+        op.delete_cluster(cluster_id)
+        goal = Phase.ABSENT
+    else:
+        cloud.arm.faults.append(rule)
+        goal = Phase.READY
+    outcomes = drive(rec, cluster_id)
+    reconciles += len(outcomes)
+    final = outcomes[-1]
+    assert rule.hits >= 1, f"the fault on {step} was never hit"
+    result = str(final.phase)
+    if final.phase is Phase.FAILED:
+        kinds = [n["type"] for n in notices_for(sink, cluster_id)]
+        assert "link.failed" in kinds, f"Failed without a notice: {final.message}"
+        cloud.arm.faults.remove(rule)  # the fault is over; a retry (event, HTTP, CLI) completes the link
+        recovery = drive(rec, cluster_id)
+        reconciles += len(recovery)
+        final = recovery[-1]
+        result = f"Failed+notice -> {final.phase} on retry"
+    elif final.phase is Phase.ABSENT and goal is Phase.READY:
+        # ARM said the cluster is gone: everything of ours is removed (no orphan), and the cluster is
+        # found again by the next event or the timer's discovery, which lists every spoke.
+        assert (step, fault) == ("cluster read", "404"), f"link dropped: {final.message}"
+        assert _census_gone(cloud, rec, cluster_id)
+        cloud.arm.faults.remove(rule)
+        recovery = drive(rec, cluster_id)
+        reconciles += len(recovery)
+        final = recovery[-1]
+        result = f"Absent (read as deleted) -> {final.phase} at discovery"
+    assert final.phase is goal, f"{step} x {fault} x{times}: ended {final.phase}: {final.message}"
+    census = Census.take(cloud)
+    if goal is Phase.READY:
+        _check_link(census, rec, cluster_id)
+        op.delete_cluster(cluster_id)  # keep the hub subnet free for the next cells
+        assert drive(rec, cluster_id)[-1].phase is Phase.ABSENT
+        census = Census.take(cloud)
+    _check_gone(census, rec, cluster_id)
+    if foreign is not None:
+        op.delete_endpoint(foreign.name)
+    figures.record("fault matrix", step=step, fault=fault, n=times, hits=rule.hits, outcome=result,
+                   reconciles=reconciles)
