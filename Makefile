@@ -42,6 +42,16 @@ demo: runtime-setup
 bench: runtime-setup
 	$(PY) -m bench
 
+# Reliability at full size (tests/reliability runs small in `make test`): figures printed at the end.
+soak: runtime-setup
+	$(PY) -m reliability soak
+
+fuzz: runtime-setup
+	$(PY) -m reliability fuzz
+
+reliability: runtime-setup
+	$(PY) -m reliability report
+
 up: runtime-setup
 	$(PY) -m devcloud up
 

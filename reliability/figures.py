@@ -49,17 +49,3 @@ def table(items: Iterable[dict[str, Any]], columns: list[str]) -> str:
     out += [line(r) for r in cells]
     return "\n".join(out)
 
-
-def render(items: Iterable[dict[str, Any]]) -> str:
-    """Every section of a run, each as its own table, in a stable order."""
-    by_section: dict[str, list[dict[str, Any]]] = {}
-    for row in items:
-        by_section.setdefault(row["section"], []).append(row)
-    parts = []
-    for section in sorted(by_section):
-        section_rows = by_section[section]
-        columns = [k for k in section_rows[0] if k != "section"]
-        for row in section_rows[1:]:
-            columns += [k for k in row if k != "section" and k not in columns]
-        parts.append(f"{section}\n{table(section_rows, columns)}")
-    return "\n\n".join(parts)
