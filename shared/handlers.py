@@ -194,7 +194,8 @@ def _discovery_due(rt: Runtime) -> bool:
 
 
 def _discover(rt: Runtime, known: dict[str, Any]) -> list[str]:
-    """Clusters whose events were lost, and terminal failures whose cluster has changed since."""
+    """Clusters whose events were lost, and terminal failures whose cluster has changed since
+    (deleted included: a link that failed while being cleaned up would otherwise keep its endpoint)."""
     from shared.errors import HubLinkError
     from shared.model import Phase
 
@@ -205,14 +206,18 @@ def _discover(rt: Runtime, known: dict[str, Any]) -> list[str]:
         except HubLinkError as exc:
             log.warning("discovery.subscription_failed", subscription=subscription, error=str(exc))
             continue
+        listed: set[str] = set()
         for cluster in clusters:
             try:
                 cid = ClusterId.parse(cluster.id).id
             except InvalidInput:
                 continue
+            listed.add(cid.lower())
             row = known.get(cid.lower())
             if row is None or (row.phase is Phase.FAILED and row.cluster_etag != cluster.etag):
                 found.append(cid)
+        found += [row.cluster_id for key, row in known.items() if row.phase is Phase.FAILED and key not in listed
+                  and row.subscription_id.lower() == subscription.lower()]
     return found
 
 
