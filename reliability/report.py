@@ -68,8 +68,10 @@ def summary(rows: list[dict[str, Any]]) -> str:
     for f in sections.get("fuzz", []):
         out.append({"check": f"fuzz: {f['target']}", "scale": f"{f['examples']} examples ({f['reached_arm']} reached ARM)",
                     "result": f"{f['crashes']} crashes, 0 5xx, {f['arm_writes']} ARM writes; statuses {f['statuses']}"})
-    for s in sections.get("security", []):
-        out.append({"check": f"security: {s['check']}", "scale": "", "result": f"{s['result']}: {s['detail']}"})
+    for section in ("checks", "security"):
+        for s in sections.get(section, []):
+            label = f"security: {s['check']}" if section == "security" else s["check"]
+            out.append({"check": label, "scale": "", "result": f"{s['result']}: {s['detail']}"})
     return table(out, ["check", "scale", "result"])
 
 

@@ -171,3 +171,30 @@ def test_fault_cell(cloud, op, make, sink, step, fault, times):
         op.delete_endpoint(foreign.name)
     figures.record("fault matrix", step=step, fault=fault, n=times, hits=rule.hits, outcome=result,
                    reconciles=reconciles)
+
+
+def test_cleanup_that_failed_is_finished_by_discovery(cloud, op, app_env, sink):
+    """A terminal error while cleaning up (here a role lost mid-way) leaves a Failed row with the endpoint
+    still there; once the cause is fixed, the timer's discovery finishes the cleanup without anyone asking."""
+    from shared import handlers
+    from shared.runtime import get_runtime
+
+    rec = get_runtime().reconciler
+    cluster_id = op.create_cluster()
+    assert drive(rec, cluster_id)[-1].phase is Phase.READY
+    actions = cloud.world.roles["HubLink Hub Operator"].actions
+    actions.remove("Microsoft.Network/privateEndpoints/delete")
+    try:
+        op.delete_cluster(cluster_id)
+        failed = drive(rec, cluster_id)[-1]
+    finally:
+        actions.append("Microsoft.Network/privateEndpoints/delete")
+    assert failed.phase is Phase.FAILED and failed.terminal and "privateEndpoints/delete" in failed.message
+    assert len(Census.take(cloud).endpoints_for(cluster_id)) == 1
+    report = handlers.sweep(discover=True)
+    assert report.discovered >= 1
+    final = drive(rec, cluster_id)[-1]  # the continuation the sweep queued, if the delete took longer than its budget
+    assert final.phase is Phase.ABSENT, final.message
+    _check_gone(Census.take(cloud), rec, cluster_id)
+    figures.record("checks", check="a cleanup that failed terminally (403) is finished by discovery", result="pass",
+                   detail="Failed+notice while the role was missing; the next discovery removed endpoint, record and row")
