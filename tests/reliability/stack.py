@@ -74,6 +74,8 @@ class Stack:
     def stop(self) -> None:
         while self._stops:
             self._stops.pop()()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.log_path)
 
     def store(self) -> Any:
         """The product's state table, read directly."""
