@@ -24,6 +24,7 @@ from tests.reliability.conftest import SCALE
 from tests.reliability.product import EVENT_TYPES, OPERATIONS, http_request, raw_event
 from tests.reliability.stack import Stack
 
+pytestmark = pytest.mark.timeout(300 + SCALE["fuzz_examples"] // 10)
 SETTINGS = settings(max_examples=SCALE["fuzz_examples"], deadline=None, database=None, derandomize=False,
                     suppress_health_check=list(HealthCheck))
 

@@ -29,6 +29,7 @@ FAULTS = [{"status": 429, "retry_after": 1}, {"status": 500}, {"status": 503}, {
 FAULT_RATE = 0.10  # of the product's ARM calls
 FOREIGN_EVERY = 10  # one cluster in ten also gets someone else's pending endpoint
 REGIONS = ("westeurope", "northeurope")
+pytestmark = pytest.mark.timeout(300 + 4 * SCALE["soak_clusters"])
 
 
 def soak_world():
@@ -40,7 +41,9 @@ def soak_world():
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack(soak_world(), HUBLINK_TIMER_SCHEDULE="*/2 * * * * *", HUBLINK_DISCOVERY_INTERVAL_S="15",
+    # One host with 16 worker threads stands in for the instances Azure Functions would scale out to.
+    s = Stack(soak_world(), PYTHON_THREADPOOL_THREAD_COUNT="16", HUBLINK_TIMER_SCHEDULE="*/2 * * * * *",
+              HUBLINK_DISCOVERY_INTERVAL_S="15",
               HUBLINK_BACKOFF_BASE_S="0.5", HUBLINK_BACKOFF_MAX_S="4", HUBLINK_FAILURE_ALERT_AFTER="4").start()
     yield s
     s.stop()
