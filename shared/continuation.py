@@ -58,7 +58,9 @@ class Continuations:
 
     def schedule(self, cluster_id: str, after_s: float, *, reason: str = "") -> None:
         """Ask for another reconcile of `cluster_id` in about `after_s` seconds."""
-        delay = min(MAX_DELAY_S, max(0, math.ceil(after_s)))
+        # Whole seconds, rounded down: landing up to a second early is fine (reconcile waits for
+        # Azure's next poll time itself), a second late is not.
+        delay = min(MAX_DELAY_S, max(0, math.floor(after_s)))
         body = json.dumps({"clusterId": cluster_id, "reason": reason})
         with map_azure_errors("enqueue continuation"):
             self._queue().send_message(body, visibility_timeout=delay)

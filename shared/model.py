@@ -75,6 +75,7 @@ class LinkState:
     ready_at: datetime | None = None
     cluster_etag: str | None = None
     poll_s: float | None = None  # Retry-After Azure gave for the last endpoint operation
+    operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
     lease_owner: str | None = None
     lease_until: datetime | None = None

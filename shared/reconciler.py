@@ -327,9 +327,10 @@ class Reconciler:
         self._save(state)
         poller = self.endpoints.begin_create(hub, cluster, live.location, within_s=budget.remaining())
         log.info("link.endpoint.create_started", endpoint=cluster.endpoint_name)
-        state.poll_s = poll_delay(poller)
+        state.poll_s, state.operation_at = poll_delay(poller), self.clock.now()
         if not self.endpoints.wait(poller, budget.remaining(), f"create hub endpoint {cluster.endpoint_name}"):
             raise _Requeue(state.poll_s, "hub endpoint is being provisioned")
+        state.operation_at = None
         endpoint = endpoint_from_model(poller.result())
         state.endpoint_id = endpoint.id
         log.info("link.endpoint.created", endpoint=endpoint.id)
@@ -341,16 +342,35 @@ class Reconciler:
         return endpoint, ours
 
     def _settled_endpoint(self, hub: Hub, cluster: ClusterId, state: LinkState, budget: _Budget) -> Endpoint | None:
-        """Read our endpoint; while an operation on it runs, poll at Azure's pace within the budget."""
+        """Read our endpoint; while an operation on it runs, read it again at Azure's pace within the budget.
+
+        Azure's Retry-After counts from when it accepted the operation, so every read of a running
+        operation falls on `operation_at + k * poll_s`, whichever invocation makes it (a continuation,
+        which lands up to a second early, a second event, the timer): the read that sees the
+        operation end is the first one Azure's pace allows, and no read is spent in between.
+        """
+        what = "an operation on the hub endpoint is running"
         while True:
+            pause = self._until_next_poll(state)
+            if pause is not None:
+                if budget.remaining() < pause:
+                    raise _Requeue(pause, what)
+                self.clock.sleep(pause)
             endpoint = self.endpoints.get(hub, cluster.endpoint_name)
             if endpoint is None or not endpoint.in_progress:
+                state.operation_at = None
                 return endpoint
             state.phase = Phase.PROVISIONING
-            pace = state.poll_s or DEFAULT_POLL_S  # the Retry-After Azure gave for this operation
-            if budget.remaining() < pace:
-                raise _Requeue(pace, f"hub endpoint is {endpoint.provisioning_state}")
-            self.clock.sleep(pace)
+            what = f"hub endpoint is {endpoint.provisioning_state}"
+            if state.operation_at is None:  # not our operation, or its row was lost: Azure's pace from now
+                state.operation_at, state.poll_s = self.clock.now(), state.poll_s or DEFAULT_POLL_S
+
+    def _until_next_poll(self, state: LinkState) -> float | None:
+        """Seconds to the next `operation_at + k * poll_s` (k >= 1); None when no operation is recorded."""
+        if state.operation_at is None or not state.poll_s:
+            return None
+        elapsed = max(0.0, (self.clock.now() - state.operation_at).total_seconds())
+        return state.poll_s - elapsed % state.poll_s
 
     def _our_connection(self, cluster: ClusterId, tenant: str, state: LinkState, endpoint: Endpoint) -> Connection | None:
         connections = self.clusters.connections(cluster, tenant)
@@ -362,9 +382,10 @@ class Reconciler:
 
     def _delete_endpoint(self, hub: Hub, name: str, budget: _Budget, state: LinkState) -> None:
         poller = self.endpoints.begin_delete(hub, name, within_s=budget.remaining())
-        state.poll_s = poll_delay(poller)
+        state.poll_s, state.operation_at = poll_delay(poller), self.clock.now()
         if not self.endpoints.wait(poller, budget.remaining(), f"delete hub endpoint {name}"):
             raise _Requeue(state.poll_s, f"hub endpoint {name} is being deleted")
+        state.operation_at = None
 
     # -- cleanup ------------------------------------------------------------------------------
     def _cleanup(self, cluster: ClusterId, state: LinkState, budget: _Budget, fresh: bool, log, *,
