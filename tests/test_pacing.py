@@ -59,3 +59,23 @@ def test_endpoint_polls_wait_for_retry_after_and_stop_with_the_invocation(cloud,
         assert len(polls) == 1 and polls[0].time - put.time >= 1.0  # one read, after the Retry-After
     finally:
         restore_lros(cloud, saved)
+
+
+def test_reads_of_a_running_operation_fall_on_azures_retry_after_grid(cloud, azurite):
+    saved = fast_lros(cloud)  # Retry-After 1 s
+    cloud.arm.lro_seconds["privateEndpoints/create"] = 2.5
+    try:
+        rec = Reconciler.from_settings(parse_settings(product_env(cloud, azurite)))
+        cluster_id = Operator(cloud).create_cluster()
+        cloud.arm.clear_log()
+        assert rec.reconcile(cluster_id, budget_s=1.5).requeue_after == 1
+        time.sleep(0.3)  # picked up again at some moment between two of Azure's poll times
+        assert str(rec.reconcile(cluster_id, budget_s=10).phase) == "Ready"
+        entries = cloud.arm.entries(principal="hublink")
+        put = next(e for e in entries if e.method == "PUT" and "/privateEndpoints/" in e.path)
+        offsets = [e.time - put.time for e in entries if e.method == "GET" and e.time > put.time
+                   and e.path.lower() == put.path.lower()]
+        assert [round(o) for o in offsets] == [1, 2, 3]  # done at 2.5 s: seen at the first poll time after
+        assert all(abs(o - round(o)) < 0.2 for o in offsets), offsets
+    finally:
+        restore_lros(cloud, saved)
