@@ -329,7 +329,7 @@ class Reconciler:
         log.info("link.endpoint.create_started", endpoint=cluster.endpoint_name)
         state.poll_s, state.operation_at = poll_delay(poller), self.clock.now()
         if not self.endpoints.wait(poller, budget.remaining(), f"create hub endpoint {cluster.endpoint_name}"):
-            raise _Requeue(state.poll_s, "hub endpoint is being provisioned")
+            raise _Requeue(self._until_next_poll(state) or state.poll_s, "hub endpoint is being provisioned")
         state.operation_at = None
         endpoint = endpoint_from_model(poller.result())
         state.endpoint_id = endpoint.id
@@ -384,7 +384,7 @@ class Reconciler:
         poller = self.endpoints.begin_delete(hub, name, within_s=budget.remaining())
         state.poll_s, state.operation_at = poll_delay(poller), self.clock.now()
         if not self.endpoints.wait(poller, budget.remaining(), f"delete hub endpoint {name}"):
-            raise _Requeue(state.poll_s, f"hub endpoint {name} is being deleted")
+            raise _Requeue(self._until_next_poll(state) or state.poll_s, f"hub endpoint {name} is being deleted")
         state.operation_at = None
 
     # -- cleanup ------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_endpoint_polls_wait_for_retry_after_and_stop_with_the_invocation(cloud,
         cluster_id = Operator(cloud).create_cluster()
         cloud.arm.clear_log()
         first = rec.reconcile(cluster_id, budget_s=1.5)  # 0.5 s to wait: less than the Retry-After (1 s)
-        assert first.requeue_after == 1
+        assert 0 < first.requeue_after <= 1
         returned = time.time()
         time.sleep(1.6)  # the operation ends meanwhile: a poller left behind would have polled by now
         assert [e for e in cloud.arm.entries(principal="hublink") if e.time > returned] == []
@@ -68,7 +68,7 @@ def test_reads_of_a_running_operation_fall_on_azures_retry_after_grid(cloud, azu
         rec = Reconciler.from_settings(parse_settings(product_env(cloud, azurite)))
         cluster_id = Operator(cloud).create_cluster()
         cloud.arm.clear_log()
-        assert rec.reconcile(cluster_id, budget_s=1.5).requeue_after == 1
+        assert 0 < rec.reconcile(cluster_id, budget_s=1.5).requeue_after <= 1
         time.sleep(0.3)  # picked up again at some moment between two of Azure's poll times
         assert str(rec.reconcile(cluster_id, budget_s=10).phase) == "Ready"
         entries = cloud.arm.entries(principal="hublink")

@@ -251,7 +251,7 @@ def test_budget_shorter_than_provisioning_requeues_with_retry_after(cloud, op, r
     cluster_id = op.create_cluster()
     first = rec.reconcile(cluster_id, budget_s=1.5)
     assert first.phase is Phase.PROVISIONING
-    assert first.requeue_after == 2, "requeue at the Retry-After Azure gave"
+    assert 1 < first.requeue_after <= 2, "requeue at the Retry-After Azure gave (counted from the PUT)"
     import time
 
     time.sleep(first.requeue_after)
