@@ -62,7 +62,7 @@ def _onboard(cloud: Any, rt: Any, cluster_id: str, budget_s: float, retry_after_
         invocations += 1
         if outcome.requeue_after is None or invocations > 50:
             break
-        time.sleep(math.ceil(outcome.requeue_after))
+        time.sleep(math.floor(outcome.requeue_after))  # whole seconds, rounded down, as shared.continuation
     time.sleep(retry_after_s + 0.5)  # an SDK poller an invocation left behind polls once more at most
     entries = cloud.arm.entries(principal="hublink")
     return ({**counts(entries), "invocations": invocations, "phase": str(outcome.phase),

@@ -72,9 +72,10 @@ def _calls_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "arm_calls_minimum": figure(short["minimum"], steps=[f"{kind}: {call} ({why})"
                                                              for kind, call, why in calls.MINIMUM_STEPS]),
         "arm_calls_per_onboarding_long": figure(
-            _kinds(long["onboarding"]), "equal to its minimum", _kinds(long["onboarding"]) == long["minimum"],
-            minimum=long["minimum"], provisioning_s=long["provisioning_s"], budget_s=d["budget_s"],
-            invocations=long["onboarding"]["invocations"]),
+            _kinds(long["onboarding"]), "total equal to its minimum",
+            long["onboarding"]["total"] == long["minimum"]["total"], minimum=long["minimum"],
+            provisioning_s=long["provisioning_s"], budget_s=d["budget_s"], invocations=long["onboarding"]["invocations"],
+            note="later invocations read the endpoint itself at each Retry-After: those status reads count as reads"),
         "arm_calls_noop_reconcile": figure(_kinds(noop), "reads only (0 writes, 0 deletes)",
                                            noop["writes"] == 0 and noop["deletes"] == 0),
         "table_ops_per_reconcile": figure({"onboarding": short["table_ops"], "onboarding_long": long["table_ops"],
