@@ -161,22 +161,32 @@ class Reconciler:
         outcome = Outcome(outcome.cluster_id, outcome.phase, outcome.message, outcome.requeue_after, outcome.error,
                           outcome.terminal, state=None if deleted else state)
         self.notifier.plan(state, previous, outcome)
+        announcing = bool(state.notices.get("pending"))
         if not deleted:
             if (state.phase, state.endpoint_id, state.private_ip, state.connection_status) != snapshot or fresh:
                 state.generation += 1
-            state.lease_owner = state.lease_until = None
+            if not announcing:
+                state.lease_owner = state.lease_until = None
             state.updated_at = self.clock.now()
             self.store.replace(state)
-        self._deliver(state, deleted, log)
+        if announcing:
+            self._deliver(state, deleted, log)
         log.info("link.reconciled", phase=outcome.phase, requeue_after=outcome.requeue_after, message=outcome.message)
         return outcome
 
     def _deliver(self, state: LinkState, deleted: bool, log) -> None:
-        """Send planned notices; record what was sent (a lost race is retried by a later run)."""
+        """Send planned notices still holding the lease, then record what was sent and release it.
+
+        Released before sending, the row would let the next run (a duplicate event, the timer) post
+        the same pending notice while this one is still waiting on a slow webhook.
+        """
+        self.notifier.deliver(state)
+        if deleted:
+            return
+        state.lease_owner = state.lease_until = None
         try:
-            if self.notifier.deliver(state) and not deleted:
-                self.store.replace(state)
-        except ConcurrentUpdate:
+            self.store.replace(state)
+        except ConcurrentUpdate:  # the lease ran out while a webhook hung: a later run records (and resends)
             log.info("link.notices.record_deferred")
 
     def _acquire(self, cluster: ClusterId, tenant: str, lease: str,

@@ -416,7 +416,9 @@ def test_recording_that_lost_a_race_resends_the_same_id(op, make, sink):
 
     def racing(state):
         changed = real(state)
-        rec.store.replace(rec.store.get(ClusterId.parse(state.cluster_id)))  # someone wrote the row meanwhile
+        other = rec.store.get(ClusterId.parse(state.cluster_id))
+        other.lease_owner = other.lease_until = None  # the lease ran out while sending, and another run wrote the row
+        rec.store.replace(other)
         return changed
 
     rec.notifier.deliver = racing  # type: ignore[method-assign]
