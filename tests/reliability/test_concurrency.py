@@ -94,3 +94,24 @@ def test_storm_for_one_cluster(cloud, op, app_env, sink):
     figures.record("concurrency", invocations_per_phase=fired["invocations"], events=fired["events"],
                    endpoint_creates=writes["PUT endpoint"], record_writes=writes["PUT record"],
                    notices=dict(posts), ready_after_s=round(ready_s, 1))
+
+
+def test_a_notice_being_sent_is_not_sent_again_by_the_next_run(cloud, op, make, sink):
+    """A slow webhook holds the first delivery; a reconcile that starts meanwhile (a duplicate event)
+    must not post the same notice again."""
+    rec = make()
+    cluster_id = op.create_cluster()
+    sink.hang_next(2.0)
+    first = threading.Thread(target=rec.reconcile, args=(cluster_id,))
+    first.start()
+    deadline = time.monotonic() + 15
+    while not notices_for(sink, cluster_id) and time.monotonic() < deadline:  # the first post is being held
+        time.sleep(0.05)
+    second = rec.reconcile(cluster_id)
+    first.join()
+    assert second.phase is Phase.READY or second.busy
+    drive(rec, cluster_id)
+    ids = Counter(n["id"] for n in notices_for(sink, cluster_id, "/hook"))
+    assert list(ids.values()) == [1], f"posted {dict(ids)}"
+    op.delete_cluster(cluster_id)
+    drive(rec, cluster_id)
