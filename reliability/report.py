@@ -55,7 +55,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
         out.append({"check": "soak (full stack)",
                     "scale": f"{s['clusters']} clusters, {s['tenants']} tenants, {s['subscriptions']} subscriptions, "
                              f"{s['regions']} regions; {s['faults_injected']} faults in {s['product_arm_calls']} ARM calls; "
-                             f"{s['duplicate_deliveries']} duplicated of {s['deliveries']} deliveries, reordered",
+                             f"{s['duplicate_deliveries']} duplicated of {s['deliveries']} deliveries, reordered, "
+                             f"{s.get('delivery_timeouts', 0)} timed out (retried by Event Grid)",
                     "result": f"{s['converged']} Ready (p50 {s['ready_p50_s']} s, p95 {s['ready_p95_s']} s, all in "
                               f"{s['all_ready_s']} s), all cleaned up in {s['all_cleaned_s']} s; orphans {s['orphans']}, "
                               f"duplicate notices {s['duplicate_notices']}, foreign approved {s['foreign_approved']}, "

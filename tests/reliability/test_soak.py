@@ -114,8 +114,10 @@ def test_soak(stack):
     per_cluster = Counter((e["clusterId"].lower(), e["type"]) for e in notices)
     posted = Counter(e["id"] for e in notices)
     for cid in ids:
-        assert per_cluster[(cid.lower(), "link.ready")] == 1, cid
-        assert per_cluster[(cid.lower(), "link.cleaned_up")] == 1, cid
+        seen = [(e["type"], e["id"], e["timestamp"], e["previousPhase"]) for e in notices
+                if e["clusterId"].lower() == cid.lower()]
+        assert per_cluster[(cid.lower(), "link.ready")] == 1, seen
+        assert per_cluster[(cid.lower(), "link.cleaned_up")] == 1, seen
     assert max(posted.values()) == 1, "a notice was posted twice"
     leaks = [what for what, value in stack.secrets().items() if value in stack.host_log() or
              any(value in r["raw"] for r in stack.sink.received)]
@@ -127,6 +129,7 @@ def test_soak(stack):
         regions=len(REGIONS), faults_injected=sum(r.hits for r in rules),
         product_arm_calls=len(cloud.arm.entries(principal="hublink")),
         deliveries=len(deliveries), duplicate_deliveries=sum(1 for d in deliveries if d.duplicate),
+        delivery_timeouts=sum(1 for d in deliveries if d.outcome == "TimedOut"),
         converged=f"{len(rows)}/{n}", ready_p50_s=round(latencies[len(latencies) // 2], 1),
         ready_p95_s=round(latencies[int(len(latencies) * 0.95) - 1 if n >= 20 else -1], 1),
         all_ready_s=round(ready_s, 1), create_calls_s=round(created_s, 1), all_cleaned_s=round(cleaned_s, 1),
