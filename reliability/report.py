@@ -57,8 +57,9 @@ def summary(rows: list[dict[str, Any]]) -> str:
                              f"{s['regions']} regions; {s['faults_injected']} faults in {s['product_arm_calls']} ARM calls; "
                              f"{s['duplicate_deliveries']} duplicated of {s['deliveries']} deliveries, reordered, "
                              f"{s.get('delivery_timeouts', 0)} timed out (retried by Event Grid)",
-                    "result": f"{s['converged']} Ready (p50 {s['ready_p50_s']} s, p95 {s['ready_p95_s']} s, all in "
-                              f"{s['all_ready_s']} s), all cleaned up in {s['all_cleaned_s']} s; orphans {s['orphans']}, "
+                    "result": f"{s['converged']} Ready (first trigger to Ready: p50 {s['ready_p50_s']} s, p95 "
+                              f"{s['ready_p95_s']} s; all Ready {s['all_ready_s']} s after the first create), all cleaned "
+                              f"up {s['all_cleaned_s']} s after the first delete; orphans {s['orphans']}, "
                               f"duplicate notices {s['duplicate_notices']}, foreign approved {s['foreign_approved']}, "
                               f"secrets leaked {s['secrets_leaked']}"})
     for c in sections.get("concurrency", []):
