@@ -68,7 +68,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
                              f"and stale ones, a sweep, HTTP retries), at creation and at deletion",
                     "result": f"{c['endpoint_creates']} endpoint, {c['record_writes']} record, notices {c['notices']}"})
     for f in sections.get("fuzz", []):
-        out.append({"check": f"fuzz: {f['target']}", "scale": f"{f['examples']} examples ({f['reached_arm']} reached ARM)",
+        out.append({"check": f"fuzz: {f['target']}", "scale": f"{f['examples']} calls ({f['reached_arm']} reached ARM)",
                     "result": f"{f['crashes']} crashes, 0 5xx, {f['arm_writes']} ARM writes; statuses {f['statuses']}"})
     for section in ("checks", "security"):
         for s in sections.get(section, []):
