@@ -8,8 +8,6 @@ so these scenarios run devcloud in this process and the product through `build_r
 from __future__ import annotations
 
 import contextlib
-import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,23 +31,9 @@ def local_cloud(world: World | None = None) -> Iterator[tuple[DevCloud, Any]]:
 
 def settings_env(cloud: DevCloud, azurite: Any, **overrides: str) -> dict[str, str]:
     """The product's app settings against this devcloud (client secret: token calls are not ARM calls)."""
-    info = cloud.connection_info()
-    hub = info["hub"]
-    env = {
-        "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
-        "HUBLINK_HUBS": json.dumps({r: {"subnetId": hub["subnet_id"], "dnsZoneId": z} for r, z in hub["dns_zones"].items()}),
-        "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
-        "HUBLINK_CLIENT_ID": info["product"]["client_id"],
-        "HUBLINK_CREDENTIAL": "client_secret",
-        "HUBLINK_CLIENT_SECRET": info["product"]["client_secret"],
-        "HUBLINK_ARM_ENDPOINT": cloud.url,
-        "HUBLINK_AUTHORITY": cloud.url,
-        "HUBLINK_CA_BUNDLE": cloud.certs.ca_bundle,
-        "HUBLINK_TABLE_NAME": "bench" + uuid.uuid4().hex[:12],
-        "AzureWebJobsStorage": azurite.connection_string,
-    }
-    env.update(overrides)
-    return env
+    from devcloud.product import in_process_settings
+
+    return in_process_settings(cloud.connection_info(), azurite.connection_string, **overrides)
 
 
 def runtime(cloud: DevCloud, azurite: Any, **overrides: str) -> Any:

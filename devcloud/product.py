@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,22 +24,42 @@ EVENT_SUBSCRIPTION = "hublink-clusters"
 EVENT_FUNCTION = "on_cluster_event"
 
 
-def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * * *") -> dict[str, str]:
-    """App settings for the function app against this devcloud (what infra/ sets in Azure)."""
+def topology_settings(info: dict[str, Any]) -> dict[str, str]:
+    """The settings that describe this devcloud's hub, spokes and endpoints (from a DEVCLOUD_READY info)."""
     hub = info["hub"]
     return {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
         "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
         "HUBLINK_HUBS": json.dumps({r: {"subnetId": hub["subnet_id"], "dnsZoneId": z} for r, z in hub["dns_zones"].items()}),
         "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
         "HUBLINK_CLIENT_ID": info["product"]["client_id"],
+        "HUBLINK_ARM_ENDPOINT": info["arm"],
+        "HUBLINK_AUTHORITY": info["authority"],
+        "HUBLINK_CA_BUNDLE": info["ca_bundle"],
+    }
+
+
+def in_process_settings(info: dict[str, Any], storage_connection_string: str, **overrides: str) -> dict[str, str]:
+    """Settings for the product running inside a test or benchmark process: the app's client secret
+    (no managed identity endpoint needed) and a table of its own, so runs never see each other's rows."""
+    return {
+        **topology_settings(info),
+        "HUBLINK_CREDENTIAL": "client_secret",
+        "HUBLINK_CLIENT_SECRET": info["product"]["client_secret"],
+        "HUBLINK_TABLE_NAME": "t" + uuid.uuid4().hex[:16],
+        "AzureWebJobsStorage": storage_connection_string,
+        **overrides,
+    }
+
+
+def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * * *") -> dict[str, str]:
+    """App settings for the function app against this devcloud (what infra/ sets in Azure)."""
+    return {
+        **topology_settings(info),
+        "FUNCTIONS_WORKER_RUNTIME": "python",
         "HUBLINK_CREDENTIAL": "managed_identity",
         "HUBLINK_MANAGED_IDENTITY_CLIENT_ID": info["product"]["managed_identity_client_id"],
         "IDENTITY_ENDPOINT": info["identity_endpoint"],
         "IDENTITY_HEADER": info["identity_header"],
-        "HUBLINK_ARM_ENDPOINT": info["arm"],
-        "HUBLINK_AUTHORITY": info["authority"],
-        "HUBLINK_CA_BUNDLE": info["ca_bundle"],
         "HUBLINK_TIMER_SCHEDULE": timer_schedule,
         "HUBLINK_DISCOVERY_INTERVAL_S": "60",
         "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{info['notifications']}/teams"]),

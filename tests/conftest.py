@@ -45,3 +45,31 @@ def cloud(cloud_session):
     yield cloud_session
     cloud_session.arm.faults.clear()
     assert cloud_session.errors == [], f"devcloud raised while serving: {cloud_session.errors}"
+
+
+@pytest.fixture
+def lros(cloud):
+    """Operation times shrunk for the test (restored afterwards)."""
+    from tests.support import fast_lros, restore_lros
+
+    saved = fast_lros(cloud)
+    yield
+    restore_lros(cloud, saved)
+
+
+@pytest.fixture
+def op(cloud, lros):
+    """A platform engineer driving devcloud with Microsoft's SDK clients."""
+    from devcloud.client import Operator
+
+    return Operator(cloud)
+
+
+@pytest.fixture
+def sink(cloud):
+    """A local HTTPS webhook receiver that records every notice."""
+    from devcloud.sink import Sink
+
+    s = Sink(cloud.certs).start()
+    yield s
+    s.stop()

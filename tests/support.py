@@ -3,8 +3,6 @@ devcloud.client (the Operator that drives devcloud like a user would)."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 from devcloud.client import Operator, RemoteCloud, start_stack, stop_stack, wait_for
@@ -13,25 +11,10 @@ from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_A, S
 
 def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
-    info = cloud.connection_info()
-    hub = info["hub"]
-    env = {
-        "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
-        "HUBLINK_HUBS": json.dumps({region: {"subnetId": hub["subnet_id"], "dnsZoneId": zone}
-                                    for region, zone in hub["dns_zones"].items()}),
-        "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
-        "HUBLINK_CLIENT_ID": info["product"]["client_id"],
-        "HUBLINK_CREDENTIAL": "client_secret",
-        "HUBLINK_CLIENT_SECRET": info["product"]["client_secret"],
-        "HUBLINK_ARM_ENDPOINT": cloud.url,
-        "HUBLINK_AUTHORITY": cloud.url,
-        "HUBLINK_CA_BUNDLE": cloud.certs.ca_bundle,
-        "HUBLINK_TABLE_NAME": "t" + uuid.uuid4().hex[:16],
-        "HUBLINK_BACKOFF_BASE_S": "1",
-        "AzureWebJobsStorage": azurite.connection_string,
-    }
-    env.update(overrides)
-    return env
+    from devcloud.product import in_process_settings
+
+    return in_process_settings(cloud.connection_info(), azurite.connection_string, HUBLINK_BACKOFF_BASE_S="1",
+                               **overrides)
 
 
 def fast_lros(cloud: Any) -> dict[str, Any]:

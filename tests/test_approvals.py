@@ -18,24 +18,10 @@ from shared.approvals import ApprovalError
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import get_runtime, reset_runtime
-from tests.support import Operator, fast_lros, product_env, restore_lros
+from tests.support import product_env
 from tests.test_notify import card_text, check_teams_payload
 
 REASON = "CHG-1234: the platform team's jump host"
-
-
-@pytest.fixture
-def sink(cloud):
-    s = Sink(cloud.certs).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def op(cloud):
-    saved = fast_lros(cloud)
-    yield Operator(cloud)
-    restore_lros(cloud, saved)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from shared.ids import ClusterId
 from shared.model import Phase
 from shared.notify import Notifier
 from shared.reconciler import Reconciler
-from tests.support import Operator, fast_lros, product_env, restore_lros
+from tests.support import product_env
 
 SECRET = "webhook-secret-for-tests"
 API = "https://func-hublink.azurewebsites.net"
@@ -109,20 +109,6 @@ def card_text(card: dict[str, Any]) -> str:
 
 
 # -- fixtures --------------------------------------------------------------------------------------
-@pytest.fixture
-def sink(cloud):
-    s = Sink(cloud.certs).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def op(cloud):
-    saved = fast_lros(cloud)
-    yield Operator(cloud)
-    restore_lros(cloud, saved)
-
-
 class Shifted:
     """The notifier's clock, moved forward by tests (waiting thresholds without sleeping)."""
 

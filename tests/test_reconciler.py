@@ -11,21 +11,9 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.reconciler import Reconciler
-from tests.support import SPOKE_SUBSCRIPTION_A, Operator, fast_lros, product_env, restore_lros
+from tests.support import SPOKE_SUBSCRIPTION_A, product_env
 
 ENDPOINT_WRITES = ("PUT", "DELETE")
-
-
-@pytest.fixture
-def lros(cloud):
-    saved = fast_lros(cloud)
-    yield
-    restore_lros(cloud, saved)
-
-
-@pytest.fixture
-def op(cloud, lros):
-    return Operator(cloud)
 
 
 @pytest.fixture
