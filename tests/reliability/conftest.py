@@ -8,12 +8,12 @@ import os
 
 import pytest
 
+from devcloud.product import in_process_settings
 from devcloud.sink import Sink
 from reliability import figures
 from shared.config import parse_settings
 from shared.notify import Notifier
 from shared.reconciler import Reconciler
-from tests.support import Operator, fast_lros, product_env, restore_lros
 
 # Knobs the `python -m reliability` runner turns up; the defaults are the small versions `make test` runs.
 SCALE = {
@@ -29,20 +29,14 @@ FAST_SETTINGS = {"HUBLINK_BACKOFF_BASE_S": "0.05", "HUBLINK_BACKOFF_MAX_S": "1",
                  "HUBLINK_NOTIFY_TIMEOUT_S": "3"}
 
 
-@pytest.fixture
-def lros(cloud):
-    saved = fast_lros(cloud)
-    yield
-    restore_lros(cloud, saved)
-
-
-@pytest.fixture
-def op(cloud, lros):
-    return Operator(cloud)
+def product_env(cloud, azurite, **overrides: str) -> dict[str, str]:
+    """The product's in-process settings against devcloud + Azurite, quick retries, notices to the sink."""
+    return in_process_settings(cloud.connection_info(), azurite.connection_string, **{**FAST_SETTINGS, **overrides})
 
 
 @pytest.fixture(scope="module")
 def sink(cloud_session):
+    """One sink per module (cheaper than one per test): tests pick their notices by cluster id."""
     s = Sink(cloud_session.certs).start()
     yield s
     s.stop()
@@ -57,7 +51,7 @@ def make(cloud, azurite, sink, lros):
     """A Reconciler (fresh table, fresh credentials) that notifies the sink."""
 
     def build(**overrides: str) -> Reconciler:
-        settings = parse_settings(product_env(cloud, azurite, **{**FAST_SETTINGS, **notifier_env(sink), **overrides}))
+        settings = parse_settings(product_env(cloud, azurite, **{**notifier_env(sink), **overrides}))
         return Reconciler.from_settings(settings, notifier=Notifier(settings))
 
     return build
@@ -76,8 +70,7 @@ def app_env(cloud, azurite, sink, lros, monkeypatch):
     """The function app's settings in the environment (as the host sets them) and a fresh runtime."""
     from shared import runtime
 
-    env = product_env(cloud, azurite, **{**FAST_SETTINGS, **notifier_env(sink),
-                                         "HUBLINK_TIMER_SCHEDULE": "0 */5 * * * *"})
+    env = product_env(cloud, azurite, **notifier_env(sink), HUBLINK_TIMER_SCHEDULE="0 */5 * * * *")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     runtime.reset_runtime()
