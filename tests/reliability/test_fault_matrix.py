@@ -54,7 +54,7 @@ TOKEN_FAULTS = {"401": {"status": 401}, "500": {"status": 500}, "drop": {"action
 
 
 # `make test` runs one cell per step, every fault at least once; `make reliability` runs them all.
-QUICK = [("cluster read", "404"), ("endpoint create", "409 busy"), ("endpoint create LRO", "lro_failed"),
+QUICK = [("cluster read", "404"), ("endpoint create", "409 busy"), ("endpoint create LRO", "404"),
          ("connection list", "404"), ("approve", "drop"), ("NIC read", "503"), ("record write", "429"),
          ("endpoint delete", "500"), ("endpoint delete LRO", "lro_failed"), ("record delete", "404"),
          ("token (spoke tenant)", "401"), ("token (hub tenant)", "drop")]
