@@ -13,8 +13,8 @@ def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
     from devcloud.product import in_process_settings
 
-    return in_process_settings(cloud.connection_info(), azurite.connection_string, HUBLINK_BACKOFF_BASE_S="1",
-                               **overrides)
+    return in_process_settings(cloud.connection_info(), azurite.connection_string,
+                               **{"HUBLINK_BACKOFF_BASE_S": "1", **overrides})
 
 
 def fast_lros(cloud: Any) -> dict[str, Any]:
