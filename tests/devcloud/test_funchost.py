@@ -22,6 +22,7 @@ import requests
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devcloud.certs import make_certificates
+from devcloud.client import wait_for
 from devcloud.funchost import (
     FunctionHost,
     FunctionLoadError,
@@ -61,16 +62,6 @@ def call(host, certs):
 
 def calls(host, kind: str) -> list:
     return host.module.CALLS[kind]
-
-
-def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 def queue(azurite, name: str = QUEUE, *, base64_policy: bool = True) -> QueueClient:
