@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -158,8 +158,7 @@ class Reconciler:
             state.next_attempt_at = None  # waits for an event, an HTTP retry or a changed cluster
             log.error("link.failed", error=str(exc), code=exc.code)
             outcome = Outcome(cluster.id, Phase.FAILED, str(exc), error=str(exc), terminal=True)
-        outcome = Outcome(outcome.cluster_id, outcome.phase, outcome.message, outcome.requeue_after, outcome.error,
-                          outcome.terminal, state=None if deleted else state)
+        outcome = replace(outcome, state=None if deleted else state)
         self.notifier.plan(state, previous, outcome)
         announcing = bool(state.notices.get("pending"))
         if not deleted:
@@ -447,19 +446,3 @@ def _human_approved(state: LinkState, endpoint: Endpoint) -> bool:
     """Manual mode: a person approved this endpoint's link (audit entry for the current endpoint)."""
     return any(a.get("action") == "approve-link" and a.get("endpointId", "").lower() == endpoint.id.lower()
                for a in state.audit)
-
-
-# -- module-level convenience used by the triggers ------------------------------------------------
-_default: Reconciler | None = None
-
-
-def default_reconciler() -> Reconciler:
-    """Built on first use from the app settings (importing the app needs no settings)."""
-    global _default
-    if _default is None:
-        _default = Reconciler.from_settings(Settings.from_env())
-    return _default
-
-
-def reconcile(cluster_id: str, *, budget_s: float | None = None) -> Outcome:
-    return default_reconciler().reconcile(cluster_id, budget_s=budget_s)
