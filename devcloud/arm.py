@@ -20,12 +20,18 @@ from typing import Any
 
 import jwt
 
+from devcloud import apiversions
 from devcloud.httpserver import DropConnection, Request, Response, Route, Router, error_body
 from devcloud.identity import Identity, Principal
 from devcloud.scheduler import Scheduler
 from devcloud.world import World, principal_object_id
 
 ArmHandler = Callable[["ArmContext"], Response]
+
+
+AKS_NAMESPACE = "Microsoft.ContainerService"
+AKS_OPERATION_API = "2016-03-30"  # the api-version AKS puts in its operation URLs (recorded)
+BEARER_CHALLENGE = 'Bearer authorization_uri="{authority}/", error="invalid_token", error_description="{reason}"'
 
 
 def utcnow_iso() -> str:
@@ -146,11 +152,12 @@ class Operation:
     tenant_id: str | None = None
 
     def status_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": f"/subscriptions/{self.subscription_id}/providers/{self.namespace}/locations/"
-                                      f"{self.location}/operations/{self.id}",
-                                "name": self.id, "status": self.status, "startTime": self.start_time}
-        if self.end_time:
-            body["endTime"] = self.end_time
+        """As recorded: Network answers `{"status"}` only; AKS `{"name", "status", "startTime", "endTime"}`."""
+        body: dict[str, Any] = {"status": self.status}
+        if self.namespace != "Microsoft.Network":
+            body = {"name": self.id, "status": self.status, "startTime": self.start_time}
+            if self.end_time:
+                body["endTime"] = self.end_time
         if self.error:
             body["error"] = self.error
         return body
@@ -193,13 +200,25 @@ class Operations:
 
     def headers(self, ctx: ArmContext, op: Operation, *, location: bool = False,
                 async_operation: bool = True) -> dict[str, str]:
+        """The LRO headers as each provider records them.
+
+        Network: Retry-After, Azure-AsyncOperation, Azure-AsyncNotification and `operationResults`
+        with the request's api-version. AKS: no Retry-After (unless `arm.retry_after_s` sets one,
+        a devcloud switch for fast tests) and operation URLs with api-version=2016-03-30.
+        """
         base = f"{ctx.base_url}/subscriptions/{op.subscription_id}/providers/{op.namespace}/locations/{op.location}"
-        api = ctx.api_version or ""
-        h = {"Retry-After": str(self.arm.retry_after(op.namespace))}
+        network = op.namespace == "Microsoft.Network"
+        api = AKS_OPERATION_API if op.namespace == AKS_NAMESPACE else (ctx.api_version or "")
+        h: dict[str, str] = {}
+        retry = self.arm.retry_after(op.namespace)
+        if retry is not None:
+            h["Retry-After"] = str(retry)
         if async_operation:
             h["Azure-AsyncOperation"] = f"{base}/operations/{op.id}?api-version={api}"
+            if network:
+                h["Azure-AsyncNotification"] = "Enabled"
         if location:
-            h["Location"] = f"{base}/operationresults/{op.id}?api-version={api}"
+            h["Location"] = f"{base}/{'operationResults' if network else 'operationresults'}/{op.id}?api-version={api}"
         return h
 
     def register(self, arm: Arm) -> None:
@@ -215,7 +234,8 @@ class Operations:
 
     def _status(self, ctx: ArmContext) -> Response:
         op = self._lookup(ctx)
-        headers = {} if op.status != "InProgress" else {"Retry-After": str(self.arm.retry_after(op.namespace))}
+        retry = self.arm.retry_after(op.namespace)
+        headers = {"Retry-After": str(retry)} if op.status == "InProgress" and retry is not None else {}
         return Response.json(200, op.status_body(), headers)
 
     def _result(self, ctx: ArmContext) -> Response:
@@ -297,7 +317,8 @@ class Arm:
         self.actions: dict[str, set[tuple[str, str]]] = {}  # principal name -> {(action, scope)}
         self.event_hooks: list[EventHook] = []
         self.lro_seconds: dict[str, float] = {}
-        self.retry_after_s: dict[str, int] = {"Microsoft.Network": 10, "Microsoft.ContainerService": 1}
+        # Retry-After per namespace, as recorded: Network 10 s; AKS sends none (absent = no header).
+        self.retry_after_s: dict[str, int] = {"Microsoft.Network": 10}
         self.operations = Operations(self)
         self.router: Router | None = None
 
@@ -305,8 +326,9 @@ class Arm:
     def lro_duration(self, key: str, default: float) -> float:
         return self.lro_seconds.get(key, default)
 
-    def retry_after(self, namespace: str) -> int:
-        return self.retry_after_s.get(namespace, 10)
+    def retry_after(self, namespace: str) -> int | None:
+        """None = no Retry-After header (AKS's recorded answer unless a test sets one)."""
+        return self.retry_after_s.get(namespace, None if namespace == AKS_NAMESPACE else 10)
 
     # -- registration ------------------------------------------------------------------------
     def attach(self, router: Router) -> None:
@@ -315,12 +337,16 @@ class Arm:
         self.operations.register(self)
 
     def route(self, method: str, template: str, handler: ArmHandler, *, action: str | Callable[[ArmContext], str] | None,
-              kind: str | None = None) -> None:
-        """Register an ARM operation. `action` is the RBAC action it needs at the path's scope."""
+              kind: str | None = None, tenant_level: bool = False) -> None:
+        """Register an ARM operation. `action` is the RBAC action it needs at the path's scope.
+
+        `tenant_level` routes (/subscriptions, /tenants, /providers) have no subscription: they run
+        in the caller's own tenant.
+        """
         assert self.router is not None
         kind = kind or {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method.upper(), "write")
         self.router.add(method, template, lambda req: self._pipeline(req, handler), arm=True, action=action,
-                        kind=kind)
+                        kind=kind, tenant_level=tenant_level)
 
     # -- pipeline ----------------------------------------------------------------------------
     def _fault_middleware(self, req: Request, route: Route, nxt) -> Response:
@@ -379,19 +405,13 @@ class Arm:
         if "api-version" not in req.query:
             return arm_error(400, "MissingApiVersionParameter",
                              "The api-version query parameter (?api-version=) is required for all requests."), None, None
-        auth = req.header("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            return arm_error(401, "AuthenticationFailed",
-                             "Authentication failed. The 'Authorization' header is missing."), None, None
-        try:
-            principal = self.identity.verify_arm_token(auth[7:].strip())
-        except jwt.ExpiredSignatureError:
-            return arm_error(401, "ExpiredAuthenticationToken",
-                             "The access token expiry UTC time is earlier than current UTC time."), None, None
-        except jwt.InvalidTokenError as exc:
-            return arm_error(401, "InvalidAuthenticationToken", f"The access token is invalid: {exc}"), None, None
-        sub = req.params.get("subscriptionId", "")
-        tenant = self.world.tenant_of(sub)
+        principal, refused = self._authenticate(req)
+        if refused is not None:
+            return refused, None, None
+        assert principal is not None
+        tenant_level = bool(route.meta.get("tenant_level"))
+        sub = "" if tenant_level else req.params.get("subscriptionId", "")
+        tenant = principal.tenant_id if tenant_level else self.world.tenant_of(sub)
         if tenant is None:
             return arm_error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."), principal, None
         if principal.tenant_id != tenant:
@@ -402,11 +422,17 @@ class Arm:
                              f"the token. Note, if the subscription is transferred to another tenant there is no impact "
                              f"to the services, but information about new tenant could take time to propagate (up to an "
                              f"hour). If you just transferred your subscription and see this error message, please try "
-                             f"back later."), principal, None
-        kind = route.meta["kind"]
+                             f"back later.", {"WWW-Authenticate": self._challenge("The access token is from the wrong "
+                                                                                  "issuer.")}), principal, None
+        if self.world.settings.get("api_versions", "strict") != "any":
+            refusal = apiversions.check(req.path, req.query["api-version"])
+            if refusal is not None:
+                return arm_error(refusal.status, refusal.code, refusal.message), principal, None
+        # POST actions count against the write bucket and carry its header, as ARM records them.
+        kind = {"action": "write"}.get(route.meta["kind"], route.meta["kind"])
         headers: dict[str, str] = {}
         if kind in self.limits:
-            allowed, remaining, wait = self._take(sub, principal.object_id, kind)
+            allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
             header = f"x-ms-ratelimit-remaining-subscription-{kind}s"
             headers[header] = str(remaining)
             if not allowed:
@@ -434,6 +460,25 @@ class Arm:
         for k, v in headers.items():
             resp.headers.setdefault(k, v)
         return resp, principal, action
+
+    def _challenge(self, reason: str) -> str:
+        return BEARER_CHALLENGE.format(authority=self.base_url(), reason=reason)
+
+    def _authenticate(self, req: Request) -> tuple[Principal | None, Response | None]:
+        """The caller, or ARM's 401 with the `WWW-Authenticate` challenge clients read to find the authority."""
+        auth = req.header("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            reason = "The authentication failed because of missing 'Authorization' header."
+            return None, arm_error(401, "AuthenticationFailed", reason, {"WWW-Authenticate": self._challenge(reason)})
+        try:
+            return self.identity.verify_arm_token(auth[7:].strip()), None
+        except jwt.ExpiredSignatureError:
+            reason = "The access token expiry UTC time is earlier than current UTC time."
+            return None, arm_error(401, "ExpiredAuthenticationToken", reason,
+                                   {"WWW-Authenticate": self._challenge(reason)})
+        except jwt.InvalidTokenError as exc:
+            return None, arm_error(401, "InvalidAuthenticationToken", f"The access token is invalid: {exc}",
+                                   {"WWW-Authenticate": self._challenge("The access token is invalid.")})
 
     def _take(self, sub: str, oid: str, kind: str) -> tuple[bool, int, float]:
         key = (sub.lower(), oid, kind)

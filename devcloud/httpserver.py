@@ -158,7 +158,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _handle(self) -> None:
-        split = urlsplit(self.path)
+        # A base URL given with a trailing slash makes clients send `//metadata/...`, which urlsplit
+        # would read as a host; ARM answers such paths as if the slashes were one.
+        target = "/" + self.path.lstrip("/") if self.path.startswith("//") else self.path
+        split = urlsplit(target)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._send(Response.json(413, error_body("RequestEntityTooLarge", "body too large")))
