@@ -433,7 +433,7 @@ class Arm:
         headers: dict[str, str] = {}
         if kind in self.limits:
             allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
-            header = f"x-ms-ratelimit-remaining-subscription-{kind}s"
+            header = _ratelimit_header(req.path, kind)
             headers[header] = str(remaining)
             if not allowed:
                 return arm_error(429, "SubscriptionRequestsThrottled",
@@ -561,6 +561,13 @@ class Arm:
     def entries(self, **match: Any) -> list[LogEntry]:
         with self._log_lock:
             return [e for e in self.log if all(getattr(e, k) == v for k, v in match.items())]
+
+
+def _ratelimit_header(path: str, kind: str) -> str:
+    """Private DNS counts every request in one bucket and says so in its own header (recorded)."""
+    if apiversions.resource_type(path)[1].lower().startswith("privatednszones"):
+        return "x-ms-ratelimit-remaining-subscription-resource-requests"
+    return f"x-ms-ratelimit-remaining-subscription-{kind}s"
 
 
 def _role_allows(actions: list[str], not_actions: list[str], action: str) -> bool:

@@ -72,6 +72,7 @@ class Endpoint:
     ip: str
     state: str = "Updating"
     etag: str = field(default_factory=new_etag)
+    resource_guid: str = field(default_factory=lambda: str(uuid.uuid4()))
     tags: dict[str, str] | None = None
     ip_configurations: list[dict[str, Any]] = field(default_factory=list)
     custom_nic_name: str | None = None
@@ -126,13 +127,16 @@ class PrivateEndpoints:
         link_props["privateLinkServiceConnectionState"] = self._connection_state(ep)
         link = {"name": ep.link_name, "id": f"{ep.id}/{ep.kind}/{ep.link_name}", "etag": f'W/"{ep.etag}"',
                 "type": f"{TYPE}/{ep.kind}", "properties": link_props}
+        # customDnsConfigs stay empty until the endpoint is provisioned (recorded: the 201 answer has []).
+        dns = [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.state == "Succeeded" else []
         props: dict[str, Any] = {
             "provisioningState": ep.state,
+            "resourceGuid": ep.resource_guid,
             AUTO: [link] if ep.kind == AUTO else [],
             MANUAL: [link] if ep.kind == MANUAL else [],
             "subnet": {"id": ep.subnet_id},
             "networkInterfaces": [{"id": ep.nic_id}],
-            "customDnsConfigs": [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}],
+            "customDnsConfigs": dns,
             "applicationSecurityGroups": [],
             "ipConfigurations": copy.deepcopy(ep.ip_configurations),
         }
@@ -260,14 +264,16 @@ class PrivateEndpoints:
         custom_nic = props.get("customNetworkInterfaceName")
         nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"
         message = link.get("requestMessage")
+        guid = str(uuid.uuid4())  # the cluster-side connection is named <endpoint>.<resourceGuid>
         if kind == MANUAL:
-            conn = self.clusters.connect(cluster, eid, name, "Pending", message or "")
+            conn = self.clusters.connect(cluster, eid, name, "Pending", message or "", guid)
         else:
-            conn = self.clusters.connect(cluster, eid, name, "Approved", "Auto-Approved")
+            conn = self.clusters.connect(cluster, eid, name, "Approved", "Auto-Approved", guid)
         ep = Endpoint(eid, ctx.subscription_id, rg, name, location, subnet_id, kind, entry.get("name") or name,
                       link["privateLinkServiceId"], list(group_ids), message, cluster.pls_id, conn.name,
                       cluster.props["privateFQDN"], nic_id(ctx.subscription_id, rg, nic_name), ip,
-                      tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic)
+                      tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic,
+                      resource_guid=guid)
         self.endpoints[key(eid)] = ep
         self.nics[key(ep.nic_id)] = self._nic_body(ep, nic_name, static=bool(wanted))
         self._run(ctx, ep, "privateEndpoints/create")
@@ -310,8 +316,10 @@ class PrivateEndpoints:
         start_lro(self.cloud, ctx, ep, NAMESPACE, duration_key, 1.0, complete, fail)
 
     def get(self, ctx: ArmContext) -> Response:
+        """Network answers a GET with the resource's etag also as the ETag header (recorded)."""
         with self.cloud.arm.lock:
-            return Response.json(200, self.body(self._find(ctx)))
+            ep = self._find(ctx)
+            return Response.json(200, self.body(ep), {"ETag": f'W/"{ep.etag}"'})
 
     def list_by_group(self, ctx: ArmContext) -> Response:
         rg = ctx.params["resourceGroupName"]
@@ -355,7 +363,7 @@ class PrivateEndpoints:
             nic = self.nics.get(key(nic_id(ctx.subscription_id, rg, name)))
             if nic is None:
                 raise not_found(NIC_TYPE, name, rg)
-            return Response.json(200, copy.deepcopy(nic))
+            return Response.json(200, copy.deepcopy(nic), {"ETag": nic["etag"]})
 
 
 def register(cloud: Any, groups: Any, clusters: Any) -> PrivateEndpoints:
