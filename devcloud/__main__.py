@@ -101,6 +101,17 @@ def run_up(world_path: str | None, *, extra_parts: Sequence[Part] | None = None)
     return 0
 
 
+def _az_login(directory: str, info_source: str) -> int:
+    """Write the config dir and say how to use it (commands on stdout, nothing is run)."""
+    from devcloud import azcli
+
+    info = azcli.read_info(info_source)
+    azcli.prepare(directory, info)
+    sys.stdout.write(f". {directory}/env\n" + "".join(
+        "az " + " ".join(azcli.login_commands(info)[i]) + "\n" for i in range(3)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcloud", description="devcloud: a local Azure for aks-hublink")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,7 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--world", metavar="FILE", help="world JSON (default: devcloud's default world)")
     up.add_argument("--app-setting", metavar="NAME=VALUE", action="append", default=[],
                     help="override one of the function app's settings (repeatable), e.g. HUBLINK_EVENT_BUDGET_S=2")
+    login = commands.add_parser("az-login", help="prepare an AZURE_CONFIG_DIR in which the real az talks to devcloud")
+    login.add_argument("directory", help="the AZURE_CONFIG_DIR to write (created if missing)")
+    login.add_argument("--info", metavar="FILE", required=True,
+                       help="a file holding `up`'s DEVCLOUD_READY line (or '-' for stdin)")
     args = parser.parse_args(argv)
+    if args.command == "az-login":
+        return _az_login(args.directory, args.info)
     overrides = {}
     for item in args.app_setting:
         name, sep, value = item.partition("=")
