@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(VENV)/checkov/.installed
+AZ_STAMP := $(VENV)/az/.installed
 
 .PHONY: setup runtime-setup test lint demo bench soak fuzz reliability up clean
 
@@ -25,15 +26,21 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	touch $@
 
-# The demo and benchmarks need no checkov; tests do.
+# The real Azure CLI (tests/devcloud/test_az_cli.py), also in a venv of its own: it pins its own SDKs.
+$(AZ_STAMP): devcloud/requirements-az.txt
+	test -x $(VENV)/az/bin/python || $(PYTHON) -m venv $(VENV)/az
+	$(VENV)/az/bin/python -m pip install --quiet --disable-pip-version-check -r devcloud/requirements-az.txt
+	touch $@
+
+# The demo and benchmarks need no checkov or az; tests do.
 runtime-setup: $(PY_STAMP) $(NODE_STAMP)
 
-setup: runtime-setup $(CHECKOV_STAMP)
+setup: runtime-setup $(CHECKOV_STAMP) $(AZ_STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: lint
+test: lint $(AZ_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: runtime-setup
