@@ -178,7 +178,7 @@ class Operations:
         A `lro_failed` fault on the starting request makes the operation end Failed instead and
         calls `fail(error)` so the provider can leave the resource in Azure's failed shape.
         """
-        op = Operation(uuid.uuid4().hex, ctx.subscription_id, namespace, location.lower().replace(" ", ""),
+        op = Operation(str(uuid.uuid4()), ctx.subscription_id, namespace, location.lower().replace(" ", ""),
                        tenant_id=ctx.tenant_id)
         self.ops[op.id] = op
         injected = ctx.request.context.get("lro_failed")
@@ -431,7 +431,9 @@ class Arm:
         # POST actions count against the write bucket and carry its header, as ARM records them.
         kind = {"action": "write"}.get(route.meta["kind"], route.meta["kind"])
         headers: dict[str, str] = {}
-        if kind in self.limits:
+        if kind == "poll":  # operation polls carry the reads header (recorded) without spending a token
+            headers[_ratelimit_header(req.path, "read")] = str(self._peek(sub, principal.object_id, "read"))
+        elif kind in self.limits:
             allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
             header = _ratelimit_header(req.path, kind)
             headers[header] = str(remaining)
@@ -457,6 +459,10 @@ class Arm:
             resp = handler(ctx)
         except ArmError as err:
             resp = err.response
+        if resp.status == 404:  # ARM's gateway answers a missing resource without rate-limit headers (recorded)
+            headers = {}
+        if kind in ("read", "poll") and not self.world.settings.get("read_ratelimit_header", True):
+            headers = {}  # recordings vary: Network's (2020) carry it on reads, AKS's (2022, 2023) do not
         for k, v in headers.items():
             resp.headers.setdefault(k, v)
         return resp, principal, action
@@ -488,6 +494,11 @@ class Arm:
                 cap, rate = self.limits[kind]
                 bucket = self._buckets[key] = TokenBucket(cap, rate)
             return bucket.take()
+
+    def _peek(self, sub: str, oid: str, kind: str) -> int:
+        with self._log_lock:
+            bucket = self._buckets.get((sub.lower(), oid, kind))
+            return int(bucket.tokens) if bucket else int(self.limits[kind][0])
 
     def reset_throttling(self) -> None:
         with self._log_lock:

@@ -120,7 +120,9 @@ class PrivateEndpoints:
         return {"status": conn.status, "description": conn.description, "actionsRequired": "None"}
 
     def body(self, ep: Endpoint) -> dict[str, Any]:
-        link_props: dict[str, Any] = {"provisioningState": ep.state, "privateLinkServiceId": ep.target_id,
+        # The connection entry reads Succeeded while the endpoint itself is still Updating (recorded).
+        link_state = "Succeeded" if ep.state == "Updating" else ep.state
+        link_props: dict[str, Any] = {"provisioningState": link_state, "privateLinkServiceId": ep.target_id,
                                       "groupIds": list(ep.group_ids)}
         if ep.request_message is not None:
             link_props["requestMessage"] = ep.request_message
