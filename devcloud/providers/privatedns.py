@@ -131,9 +131,11 @@ class PrivateDnsZones:
         rg, name = ctx.params["resourceGroupName"], ctx.params["privateZoneName"]
         self.groups.require(ctx.subscription_id, rg)
         zone = self.lookup(zone_id(ctx.subscription_id, rg, name))
-        if zone is None and nested:
-            raise ArmError(404, "ParentResourceNotFound", f"Can not perform requested operation on nested resource. "
-                                                          f"Parent resource '{name}' not found.")
+        if zone is None and nested:  # ARM's text, as recorded
+            verb = {"PUT": "write", "DELETE": "delete"}.get(ctx.request.method, "read")
+            raise ArmError(404, "ParentResourceNotFound",
+                           f"Failed to perform '{verb}' on resource(s) of type 'privateDnsZones/A', because the parent "
+                           f"resource '{zone_id(ctx.subscription_id, rg, name)}' could not be found.")
         if zone is None:
             raise not_found(TYPE, name, rg)
         return zone

@@ -330,3 +330,17 @@ def test_the_comparison_itself_catches_differences():
         "properties.provisioningState: = 'Succeeded' where the recording has = 'Updating'"]
     headers = requests.structures.CaseInsensitiveDict({"Retry-After": "1"})
     assert header_differences({}, headers, "2025-10-01") == ["retry-after: present where the recording has it not"]
+
+
+def test_private_dns_record_in_a_missing_zone(cloud, arm):
+    rec = load("privatedns_zone_missing")["interactions"][0]
+    api = rec["request"]["api_version"]
+    zone = f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/rg-hub-network/providers/Microsoft.Network/" \
+           "privateDnsZones/clitest.privatedns.com000002"
+    resp = arm("PUT", f"{zone}/A/clitestprivatednsrecordset000003", api, body=rec["request"]["body"])
+    problems = compare("privatedns_zone_missing", rec, resp, api)
+    assert problems == [], "\n".join(problems)
+    recorded = rec["response"]["body"]["error"]["message"]
+    assert resp.json()["error"]["message"] == recorded.replace(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/clitest_privatedns000001",
+        f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/rg-hub-network")
