@@ -9,7 +9,8 @@ Azure. devcloud does the same for the namespaces it serves, with ARM's recorded 
   '<loc>' and API version '<v>' for type '<type>'. The supported api-versions are '<a, b>'. The
   supported locations are '<...>'." (the format Microsoft's troubleshooting docs quote);
 - `InvalidApiVersionParameter` (400) for ARM's own types (subscriptions, tenants, resource groups,
-  providers): "The api-version '<v>' is invalid. The supported versions are '<a,b>'. ...";
+  providers): "The api-version '<v>' is invalid. The supported versions are '<a,b>'." (both texts
+  kept as fixtures in tests/devcloud/recordings/arm_api_version_errors.json);
 - `InvalidResourceType` (404) for a type the namespace does not have.
 
 The lists below are the versions each type publishes: the provider registration recorded in
@@ -116,8 +117,7 @@ def check(path: str, api_version: str, location: str | None = None) -> Refusal |
     if namespace.lower() == "microsoft.resources":
         return Refusal(400, "InvalidApiVersionParameter",
                        f"The api-version '{api_version}' is invalid. The supported versions are "
-                       f"'{newest_first.replace(', ', ',')}'. For more information about the supported versions, "
-                       "see https://aka.ms/arm-api-versions")
+                       f"'{newest_first.replace(', ', ',')}'.")
     return Refusal(400, "NoRegisteredProviderFound",
                    f"No registered resource provider found for location '{location or 'westeurope'}' and API version "
                    f"'{api_version}' for type '{rtype}'. The supported api-versions are '{newest_first}'. The "

@@ -7,6 +7,7 @@ The provider registration is compared with the one recorded in Azure PowerShell'
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,19 @@ def test_post_actions_spend_the_write_bucket_and_say_so(cloud, call, op):
     assert int(stop.headers["x-ms-ratelimit-remaining-subscription-writes"]) < before
     assert "x-ms-ratelimit-remaining-subscription-actions" not in stop.headers
     op.delete_cluster(cluster_id)
+
+
+def _template(message: str) -> str:
+    """The message with its quoted values (versions, types, locations) blanked out."""
+    return re.sub(r"'[^']*'", "'…'", message)
+
+
+def test_api_version_errors_read_as_arm_writes_them(call):
+    quoted = json.loads((RECORDINGS / "arm_api_version_errors.json").read_text(encoding="utf-8"))["errors"]
+    by_code = {e["code"]: e for e in quoted}
+    for path in (PE, "/subscriptions"):
+        resp = call("GET", path, "2099-01-01")
+        error = resp.json()["error"]
+        recorded = by_code[error["code"]]
+        assert resp.status_code == recorded["status"]
+        assert _template(error["message"]) == _template(recorded["message"])
