@@ -3,9 +3,10 @@
 `python -m devcloud az-login`'s config dir is all the CLI gets: a normal `az cloud register` and
 `az login --service-principal`, then the platform engineer's steps: a private endpoint with
 `--manual-request --group-id management`, az's refusal to approve a managedClusters connection,
-approval by `az rest` PUT, the DNS record, stop/start, delete. Each step is checked as Azure
-answers it. The CLI runs with devcloud's network guard in its own interpreter, so a request
-off 127.0.0.1 (telemetry, instance discovery, version checks) fails the test.
+approval by `az rest` PUT (by the spoke, in its own tenant: the cluster is in the second tenant),
+the DNS record, stop/start, delete. Each step is checked as Azure answers it. The CLI runs with
+devcloud's network guard in its own interpreter, so a request off 127.0.0.1 (telemetry, instance
+discovery, version checks) fails the test.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from typing import Any
 import pytest
 
 from devcloud import azcli
-from devcloud.world import SPOKE_SUBSCRIPTION_A
+from devcloud.world import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
 
 AZ = azcli.az_executable()
 HUB_RG, SPOKE_RG = "rg-hub-network", "rg-aks"
 ZONE = "privatelink.westeurope.azmk8s.io"
 AKS_API = "2025-10-01"
+HUB, SPOKE = ("--subscription", HUB_SUBSCRIPTION), ("--subscription", SPOKE_SUBSCRIPTION_B1)
 
 pytestmark = pytest.mark.skipif(AZ is None or ".venv/az/" not in AZ,
                                 reason="azure-cli is installed in .venv/az by `make test`")
@@ -62,6 +64,9 @@ def az(cloud, tmp_path: Path) -> Iterator[Az]:
     runner = Az(env)
     for command in azcli.login_commands(info):
         runner(*command)
+    # The spoke is in another tenant: the same multi-tenant app logs in there too (subscriptions add up).
+    runner("login", "--service-principal", "--username", info["client_id"], "--password", info["client_secret"],
+           "--tenant", SPOKE_TENANT, "-o", "none")
     yield runner
     cloud.arm.lro_seconds.clear()
     cloud.arm.lro_seconds.update(saved[0])
@@ -69,15 +74,14 @@ def az(cloud, tmp_path: Path) -> Iterator[Az]:
     cloud.arm.retry_after_s.update(saved[1])
 
 
-def test_login_lists_the_subscriptions_of_the_tenant_and_nothing_leaves_the_machine(cloud, az):
+def test_login_lists_the_subscriptions_of_both_tenants_and_nothing_leaves_the_machine(cloud, az):
     accounts = az.json("account", "list")
-    hub = cloud.world.hub["subscription_id"]
-    assert {a["id"] for a in accounts} == {s for s, v in cloud.world.subscriptions.items()
-                                           if v["tenant_id"] == cloud.world.hub["tenant_id"]}
-    assert next(a for a in accounts if a["isDefault"])["id"] == hub
+    assert {(a["id"], a["tenantId"]) for a in accounts} == {(s, v["tenant_id"])
+                                                            for s, v in cloud.world.subscriptions.items()}
     assert all(a["cloudName"] == "devcloud" and a["user"]["type"] == "servicePrincipal" for a in accounts)
     listing = cloud.arm.entries(template="/subscriptions")
-    assert listing and listing[0].api_version == "2022-12-01" and listing[0].status == 200
+    assert {e.tenant for e in listing} == set(cloud.world.tenants)
+    assert all(e.api_version == "2022-12-01" and e.status == 200 for e in listing)
     # The guard is live inside the CLI: a request to the public ARM host is refused before any DNS lookup.
     leak = az("rest", "--method", "get", "--skip-authorization-header",
               "--url", "https://management.azure.com/subscriptions?api-version=2022-12-01", ok=False)
@@ -86,11 +90,11 @@ def test_login_lists_the_subscriptions_of_the_tenant_and_nothing_leaves_the_mach
 
 def test_the_manual_procedure_with_the_real_cli(cloud, op, az):
     name = f"aks-{uuid.uuid4().hex[:6]}"
-    cluster_id = op.create_cluster(name, subscription=SPOKE_SUBSCRIPTION_A)
+    cluster_id = op.create_cluster(name, subscription=SPOKE_SUBSCRIPTION_B1)
     cluster = op.get_cluster(cluster_id)
     pe = f"pe-{name}"
 
-    endpoint = az.json("network", "private-endpoint", "create", "-g", HUB_RG, "-n", pe,
+    endpoint = az.json("network", "private-endpoint", "create", "-g", HUB_RG, "-n", pe, *HUB,
                        "--subnet", cloud.world.hub["subnet_id"], "--private-connection-resource-id", cluster_id,
                        "--group-id", "management", "--connection-name", "hub-link", "--manual-request", "true",
                        "--request-message", "hub link please", "-l", "westeurope")
@@ -104,60 +108,82 @@ def test_the_manual_procedure_with_the_real_cli(cloud, op, az):
 
     # az knows how to approve connections of many resource types, not of managed clusters.
     refused = az("network", "private-endpoint-connection", "approve", "-g", SPOKE_RG, "--resource-name", name,
-                 "--type", "Microsoft.ContainerService/managedClusters", "-n", "any", "--subscription",
-                 SPOKE_SUBSCRIPTION_A, ok=False)
+                 "--type", "Microsoft.ContainerService/managedClusters", "-n", "any", *SPOKE, ok=False)
     assert refused.returncode != 0 and "Microsoft.Storage/storageAccounts" in refused.stderr
     assert not [e for e in cloud.arm.log if e.method == "PUT" and "/privateendpointconnections/" in e.path.lower()]
 
     # az's own view of an endpoint drops resourceGuid; the cluster side names the connection after it.
-    raw = az.json("rest", "--method", "get", "--url", f"{cloud.url}{endpoint['id']}?api-version=2026-01-01")
+    raw = az.json("rest", "--method", "get", "--url", f"{cloud.url}{endpoint['id']}?api-version=2026-01-01", *HUB)
     base = f"{cloud.url}{cluster_id}/privateEndpointConnections"
-    listed = az.json("rest", "--method", "get", "--url", f"{base}?api-version={AKS_API}")["value"]
+    # The spoke approves in its own tenant: az rest with a spoke subscription uses that tenant's token.
+    listed = az.json("rest", "--method", "get", "--url", f"{base}?api-version={AKS_API}", *SPOKE)["value"]
     assert [c["name"] for c in listed] == [f"{pe}.{raw['properties']['resourceGuid']}"]
     assert listed[0]["properties"]["privateEndpoint"]["id"].lower() == endpoint["id"].lower()
     body = json.dumps({"properties": {"privateLinkServiceConnectionState": {"status": "Approved",
                                                                            "description": "approved by the hub"}}})
     approved = az.json("rest", "--method", "put", "--url", f"{base}/{listed[0]['name']}?api-version={AKS_API}",
-                       "--body", body)
+                       "--body", body, *SPOKE)
     assert approved["properties"]["privateLinkServiceConnectionState"]["status"] == "Approved"
 
-    endpoint = az.json("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe)
+    endpoint = az.json("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe, *HUB)
     state = endpoint["manualPrivateLinkServiceConnections"][0]["privateLinkServiceConnectionState"]
     assert state["status"] == "Approved" and state["description"] == "approved by the hub"
-    nic = az.json("network", "nic", "show", "--ids", endpoint["networkInterfaces"][0]["id"])
+    nic = az.json("network", "nic", "show", "--ids", endpoint["networkInterfaces"][0]["id"], *HUB)
     ip = nic["ipConfigurations"][0]["privateIPAddress"]
     assert endpoint["customDnsConfigs"] == [{"fqdn": cluster.private_fqdn, "ipAddresses": [ip]}]
 
     label = cluster.private_fqdn.removesuffix("." + ZONE)
     record = az.json("network", "private-dns", "record-set", "a", "add-record", "-g", HUB_RG, "-z", ZONE,
-                     "-n", label, "-a", ip)
+                     "-n", label, "-a", ip, *HUB)
     assert record["aRecords"] == [{"ipv4Address": ip}] and record["fqdn"] == f"{label.lower()}.{ZONE}."
-    shown = az.json("network", "private-dns", "record-set", "a", "show", "-g", HUB_RG, "-z", ZONE, "-n", label)
+    shown = az.json("network", "private-dns", "record-set", "a", "show", "-g", HUB_RG, "-z", ZONE, "-n", label, *HUB)
     assert shown["etag"] == record["etag"] and shown["aRecords"] == record["aRecords"]
 
     _stop_start(az, name, pe)
 
-    az("network", "private-endpoint", "delete", "-g", HUB_RG, "-n", pe)
-    az("network", "private-dns", "record-set", "a", "delete", "-g", HUB_RG, "-z", ZONE, "-n", label, "--yes")
-    az("aks", "delete", "-g", SPOKE_RG, "-n", name, "--yes", "--subscription", SPOKE_SUBSCRIPTION_A)
-    gone = az("aks", "show", "-g", SPOKE_RG, "-n", name, "--subscription", SPOKE_SUBSCRIPTION_A, ok=False)
+    az("network", "private-endpoint", "delete", "-g", HUB_RG, "-n", pe, *HUB)
+    az("network", "private-dns", "record-set", "a", "delete", "-g", HUB_RG, "-z", ZONE, "-n", label, "--yes", *HUB)
+    az("aks", "delete", "-g", SPOKE_RG, "-n", name, "--yes", *SPOKE)
+    gone = az("aks", "show", "-g", SPOKE_RG, "-n", name, *SPOKE, ok=False)
     assert gone.returncode != 0 and "ResourceNotFound" in gone.stderr
-    missing = az("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe, ok=False)
+    missing = az("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe, *HUB, ok=False)
     assert missing.returncode != 0 and "ResourceNotFound" in missing.stderr
     assert not [e for e in cloud.arm.log if e.status >= 500]
 
 
 def _stop_start(az: Az, name: str, pe: str) -> None:
     """Stop removes the cluster's private link service: the approved endpoint reads Disconnected, for good."""
-    where = ("-g", SPOKE_RG, "-n", name, "--subscription", SPOKE_SUBSCRIPTION_A)
+    where = ("-g", SPOKE_RG, "-n", name, *SPOKE)
     az("aks", "stop", *where)
     assert az.json("aks", "show", *where)["powerState"]["code"] == "Stopped"
-    endpoint = az.json("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe)
+    endpoint = az.json("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe, *HUB)
     assert endpoint["manualPrivateLinkServiceConnections"][0]["privateLinkServiceConnectionState"]["status"] == \
         "Disconnected"
     az("aks", "start", *where)
     shown = az.json("aks", "show", *where)
     assert shown["powerState"]["code"] == "Running" and shown["provisioningState"] == "Succeeded"
-    endpoint = az.json("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe)
+    endpoint = az.json("network", "private-endpoint", "show", "-g", HUB_RG, "-n", pe, *HUB)
     assert endpoint["manualPrivateLinkServiceConnections"][0]["privateLinkServiceConnectionState"]["status"] == \
         "Disconnected"
+
+
+def test_az_login_command_writes_the_config_dir(cloud, tmp_path):
+    """`python -m devcloud az-login DIR --info FILE` writes the dir and prints the commands to run."""
+    import sys
+
+    ready = tmp_path / "ready.txt"
+    ready.write_text("noise\nDEVCLOUD_READY " + json.dumps(cloud.connection_info()) + "\n", encoding="utf-8")
+    target = tmp_path / "azure"
+    out = subprocess.run([sys.executable, "-m", "devcloud", "az-login", str(target), "--info", str(ready)],
+                         capture_output=True, text=True, timeout=120, check=True, cwd=Path(__file__).parents[2])
+    lines = out.stdout.splitlines()
+    assert lines[0] == f". {target}/env"
+    assert lines[1] == f"az cloud register --name devcloud --endpoint-resource-manager {cloud.url}"
+    assert lines[3].startswith("az login --service-principal --username ")
+    config = (target / "config").read_text(encoding="utf-8")
+    assert "collect_telemetry = false" in config and "instance_discovery = false" in config
+    versions = json.loads((target / "versionCheck.json").read_text(encoding="utf-8"))
+    assert versions["versions"]["core"]["local"].startswith("2.91.")
+    env = (target / "env").read_text(encoding="utf-8")
+    assert f"export AZURE_CONFIG_DIR='{target}'" in env and "REQUESTS_CA_BUNDLE" in env
+    assert (target / "devcloud-ca.pem").read_bytes() == Path(cloud.certs.ca_bundle).read_bytes()
