@@ -107,8 +107,7 @@ def _az_login(directory: str, info_source: str) -> int:
 
     info = azcli.read_info(info_source)
     azcli.prepare(directory, info)
-    sys.stdout.write(f". {directory}/env\n" + "".join(
-        "az " + " ".join(azcli.login_commands(info)[i]) + "\n" for i in range(3)))
+    sys.stdout.write(f". {directory}/env\n" + "".join("az " + " ".join(c) + "\n" for c in azcli.login_commands(info)))
     return 0
 
 

@@ -100,13 +100,22 @@ def prepare(directory: str | os.PathLike[str], info: dict[str, Any], *, az: str 
 
 
 def login_commands(info: dict[str, Any]) -> list[list[str]]:
-    """The CLI commands a person runs after sourcing `env`: register the cloud, select it, log in."""
+    """The CLI commands a person runs after sourcing `env`: register the cloud, select it, log in.
+
+    The admin app is multi-tenant: it logs in to the hub's tenant and then to every spoke tenant
+    (az adds the subscriptions up), then the hub subscription is made the default.
+    """
     arm = info["arm"].rstrip("/")
-    tenant = info.get("hub", {}).get("tenant_id") or info.get("tenant_id")
-    return [["cloud", "register", "--name", "devcloud", "--endpoint-resource-manager", arm],
-            ["cloud", "set", "--name", "devcloud"],
-            ["login", "--service-principal", "--username", info["client_id"], "--password", info["client_secret"],
-             "--tenant", tenant]]
+    hub = info.get("hub", {})
+    tenants = [hub.get("tenant_id")] + [s["tenant_id"] for s in info.get("spokes", [])]
+    commands = [["cloud", "register", "--name", "devcloud", "--endpoint-resource-manager", arm],
+                ["cloud", "set", "--name", "devcloud"]]
+    for tenant in dict.fromkeys(t for t in tenants if t):
+        commands.append(["login", "--service-principal", "--username", info["client_id"], "--password",
+                         info["client_secret"], "--tenant", tenant, "--output", "none"])
+    if hub.get("subscription_id"):
+        commands.append(["account", "set", "--subscription", hub["subscription_id"]])
+    return commands
 
 
 def login_script(info: dict[str, Any]) -> str:

@@ -62,11 +62,9 @@ def az(cloud, tmp_path: Path) -> Iterator[Az]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ARM_", "MSAL_"))}
     env.update(azcli.prepare(tmp_path / "azure", info))
     runner = Az(env)
+    # Logs in to the hub's tenant and to the spokes' (another tenant), then selects the hub subscription.
     for command in azcli.login_commands(info):
         runner(*command)
-    # The spoke is in another tenant: the same multi-tenant app logs in there too (subscriptions add up).
-    runner("login", "--service-principal", "--username", info["client_id"], "--password", info["client_secret"],
-           "--tenant", SPOKE_TENANT, "-o", "none")
     yield runner
     cloud.arm.lro_seconds.clear()
     cloud.arm.lro_seconds.update(saved[0])
@@ -79,6 +77,8 @@ def test_login_lists_the_subscriptions_of_both_tenants_and_nothing_leaves_the_ma
     assert {(a["id"], a["tenantId"]) for a in accounts} == {(s, v["tenant_id"])
                                                             for s, v in cloud.world.subscriptions.items()}
     assert all(a["cloudName"] == "devcloud" and a["user"]["type"] == "servicePrincipal" for a in accounts)
+    assert next(a for a in accounts if a["isDefault"])["id"] == HUB_SUBSCRIPTION
+    assert SPOKE_TENANT in {a["tenantId"] for a in accounts}
     listing = cloud.arm.entries(template="/subscriptions")
     assert {e.tenant for e in listing} == set(cloud.world.tenants)
     assert all(e.api_version == "2022-12-01" and e.status == 200 for e in listing)
@@ -180,6 +180,7 @@ def test_az_login_command_writes_the_config_dir(cloud, tmp_path):
     assert lines[0] == f". {target}/env"
     assert lines[1] == f"az cloud register --name devcloud --endpoint-resource-manager {cloud.url}"
     assert lines[3].startswith("az login --service-principal --username ")
+    assert lines[-1] == f"az account set --subscription {cloud.world.hub['subscription_id']}"
     config = (target / "config").read_text(encoding="utf-8")
     assert "collect_telemetry = false" in config and "instance_discovery = false" in config
     versions = json.loads((target / "versionCheck.json").read_text(encoding="utf-8"))
