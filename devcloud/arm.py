@@ -8,6 +8,7 @@ what proves the product's custom roles are least privilege.
 from __future__ import annotations
 
 import fnmatch
+import json
 import random
 import re
 import threading
@@ -229,6 +230,12 @@ class Operations:
     def _lookup(self, ctx: ArmContext) -> Operation:
         op = self.ops.get(ctx.params["operationId"])
         if op is None or op.subscription_id.lower() != ctx.subscription_id.lower():
+            if ctx.params["namespace"].lower() == AKS_NAMESPACE.lower():
+                # AKS answers an operation it does not know in its own shape, without ARM's wrapper
+                # (recorded in Azure/azure-powershell#7119 for the operationresults of a delete).
+                err = ArmError(404, "NotFound", "The entity was not found.")
+                err.response = Response.json(404, {"code": "NotFound", "message": "The entity was not found."})
+                raise err
             raise ArmError(404, "OperationNotFound", f"Operation {ctx.params['operationId']} was not found.")
         return op
 
@@ -459,7 +466,7 @@ class Arm:
             resp = handler(ctx)
         except ArmError as err:
             resp = err.response
-        if resp.status == 404:  # ARM's gateway answers a missing resource without rate-limit headers (recorded)
+        if _gateway_not_found(resp):  # ARM's gateway answers a missing resource without rate-limit headers
             headers = {}
         if kind in ("read", "poll") and not self.world.settings.get("read_ratelimit_header", True):
             headers = {}  # recordings vary: Network's (2020) carry it on reads, AKS's (2022, 2023) do not
@@ -572,6 +579,22 @@ class Arm:
     def entries(self, **match: Any) -> list[LogEntry]:
         with self._log_lock:
             return [e for e in self.log if all(getattr(e, k) == v for k, v in match.items())]
+
+
+GATEWAY_404 = {"ResourceNotFound", "ResourceGroupNotFound", "ParentResourceNotFound"}
+
+
+def _gateway_not_found(resp: Response) -> bool:
+    """A 404 ARM itself answers (x-ms-failure-cause: gateway, recorded without rate-limit headers).
+
+    A provider's own 404 (AKS's `{"code": "NotFound"}`) comes through with them, as recorded.
+    """
+    if resp.status != 404 or not resp.body:
+        return False
+    try:
+        return json.loads(resp.body).get("error", {}).get("code") in GATEWAY_404
+    except (ValueError, AttributeError):
+        return False
 
 
 def _ratelimit_header(path: str, kind: str) -> str:

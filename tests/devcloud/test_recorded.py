@@ -344,3 +344,13 @@ def test_private_dns_record_in_a_missing_zone(cloud, arm):
     assert resp.json()["error"]["message"] == recorded.replace(
         "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/clitest_privatedns000001",
         f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/rg-hub-network")
+
+
+def test_aks_answers_an_operation_it_does_not_know_in_its_own_shape(cloud, arm):
+    rec = load("aks_operation_not_found")["interactions"][0]
+    path = f"/subscriptions/{SPOKE_SUBSCRIPTION_A}/providers/Microsoft.ContainerService/locations/westeurope/" \
+           f"operationresults/{uuid.uuid4()}"
+    resp = arm("GET", path, "2016-03-30")
+    problems = compare("aks_operation_not_found", rec, resp, "2016-03-30")
+    assert problems == [], "\n".join(problems)
+    assert resp.json() == rec["response"]["body"]
