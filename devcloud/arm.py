@@ -341,7 +341,21 @@ class Arm:
     def attach(self, router: Router) -> None:
         self.router = router
         router.middleware.append(self._fault_middleware)
+        router.fallback = self._unknown_type
         self.operations.register(self)
+
+    def _unknown_type(self, req: Request) -> Response | None:
+        """ARM's 404 InvalidResourceType for a type a namespace devcloud serves does not have."""
+        if "api-version" not in req.query or not req.path.lower().startswith("/subscriptions/"):
+            return None
+        namespace, rtype = apiversions.resource_type(req.path)
+        table = apiversions.PUBLISHED.get(namespace.lower())
+        if table is None or namespace.lower() == "microsoft.resources" or rtype.lower() in table:
+            return None
+        refusal = apiversions.Refusal(404, "InvalidResourceType",
+                                      f"The resource type '{rtype}' could not be found in the namespace "
+                                      f"'{namespace}' for api version '{req.query['api-version']}'.")
+        return arm_error(refusal.status, refusal.code, refusal.message)
 
     def route(self, method: str, template: str, handler: ArmHandler, *, action: str | Callable[[ArmContext], str] | None,
               kind: str | None = None, tenant_level: bool = False) -> None:

@@ -150,3 +150,12 @@ def test_api_version_errors_read_as_arm_writes_them(call):
         recorded = by_code[error["code"]]
         assert resp.status_code == recorded["status"]
         assert _template(error["message"]) == _template(recorded["message"])
+
+
+def test_an_unknown_type_in_a_served_namespace_is_arms_invalid_resource_type(call):
+    resp = call("GET", f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/rg-hub-network/providers/"
+                       "Microsoft.Network/fooBars/x", "2026-03-01")
+    assert resp.status_code == 404 and resp.json()["error"] == {
+        "code": "InvalidResourceType",
+        "message": "The resource type 'fooBars' could not be found in the namespace 'Microsoft.Network' for api "
+                   "version '2026-03-01'."}
