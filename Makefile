@@ -53,7 +53,7 @@ reliability: runtime-setup
 	$(PY) -m reliability report
 
 up: runtime-setup
-	$(PY) -m devcloud up
+	$(PY) -m stack up
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

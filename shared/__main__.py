@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from shared.errors import ConfigurationError, HubLinkError
+from shared.errors import ConfigurationError, HubLinkError, http_status
 
 
 def _table(rows: list[dict]) -> str:
@@ -44,38 +44,42 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     args = parser.parse_args(argv)
 
-    from shared import handlers
+    import getpass
+
+    from shared.runtime import get_runtime
 
     try:
+        svc = get_runtime().service
         if args.command == "status":
-            answer = handlers.http_list(args.phase)
-            if answer.status != 200 or args.json:
-                print(answer.json())
+            rows = [s.public() for s in svc.list(args.phase)]
+            if args.json:
+                print(json.dumps({"value": rows, "count": len(rows)}, indent=2, default=str))
             else:
-                print(_table(answer.body["value"]))
-                print(f"\n{answer.body['count']} link(s)")
-        elif args.command in ("approve", "reject", "approve-link"):
-            import getpass
-
-            body = json.dumps({"clusterId": args.cluster_id, "connectionName": getattr(args, "connection_name", None),
-                               "reason": args.reason}).encode()
-            if args.command == "approve-link":
-                answer = handlers.http_approve_link(body, who=getpass.getuser(), via="cli")
-            else:
-                answer = handlers.http_set_connection(body, "Approved" if args.command == "approve" else "Rejected",
-                                                      who=getpass.getuser(), via="cli", reason_required=False)
-            print(answer.json())
+                print(_table(rows))
+                print(f"\n{len(rows)} link(s)")
+        elif args.command == "approve-link":
+            entry, outcome = svc.approve_link(args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason,
+                                              follow_up="approval")
+            _print({"approved": entry, "outcome": outcome.public()})
+        elif args.command in ("approve", "reject"):
+            entry = svc.decide_connection(args.cluster_id, args.connection_name,
+                                          "Approved" if args.command == "approve" else "Rejected",
+                                          who=getpass.getuser(), via="cli", reason=args.reason)
+            _print({"decision": entry})
         else:
-            answer = handlers.http_reconcile(json.dumps({"clusterId": args.cluster_id}).encode())
-            print(answer.json())
+            _print(svc.reconcile(args.cluster_id, follow_up="cli").public())
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
     except HubLinkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        status, code = http_status(exc)
+        _print({"error": {"code": code, "message": str(exc)}})
         return 1
-    return 0 if answer.status < 400 else 1
+    return 0
 
+
+def _print(body: object) -> None:
+    print(json.dumps(body, indent=2, default=str))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import DnsConflict, TerminalError, TransientError
+from shared.errors import DnsConflict, TerminalError, not_found_means_read_again
 
 if TYPE_CHECKING:
     from shared.arm import ArmClient
@@ -74,13 +74,11 @@ class HubDns:
         current = self.get(zone_id, name)
         if current is None or (current.owner or "").lower() != owner.lower():
             return False
-        resp = self.arm.request("DELETE", self._path(zone_id, name), tenant_id=self.tenant, api_version=DNS_API_VERSION,
-                                what=f"delete A record {name}", headers={"If-Match": current.etag or "*"}, ok_missing=True)
-        if resp is None:
-            # 404 for a record read a moment ago: a race (then the next read agrees it is gone) or a wrong
-            # answer. Trusting it would let the caller delete the state row and leave the record behind.
-            raise TransientError(f"delete A record {name}: answered 404 right after the record was read; "
-                                 "checking again", code="DeleteNotConfirmed", status=404)
+        # A 404 for a record read a moment ago: a race (then the next read agrees it is gone) or a wrong
+        # answer. Trusting it would let the caller delete the state row and leave the record behind.
+        with not_found_means_read_again(f"delete A record {name}"):
+            self.arm.request("DELETE", self._path(zone_id, name), tenant_id=self.tenant, api_version=DNS_API_VERSION,
+                             what=f"delete A record {name}", headers={"If-Match": current.etag or "*"})
         return True
 
 

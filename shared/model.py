@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from shared.clock import iso as _iso
+
 
 class Phase(StrEnum):
     PENDING = "Pending"
@@ -38,7 +40,8 @@ STEPS = ("cluster", "endpoint", "approval", "dns", "cleanup")
 
 @dataclass
 class StepProgress:
-    """kopf-style progress of one step: a step that succeeded is not redone unless drift says so."""
+    """When one step last started and succeeded (telemetry the API shows; every reconcile still runs
+    every step, each a no-op when already true)."""
 
     started: str | None = None
     succeeded: str | None = None
@@ -77,6 +80,7 @@ class LinkState:
     poll_s: float | None = None  # Retry-After Azure gave for the last endpoint operation
     operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
+    access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
     lease_owner: str | None = None
     lease_until: datetime | None = None
     notices: dict[str, Any] = field(default_factory=dict)  # what was announced (notifications)
@@ -120,10 +124,6 @@ class Outcome:
         return {"clusterId": self.cluster_id, "phase": str(self.phase), "message": self.message,
                 "requeueAfterSeconds": self.requeue_after, "error": self.error, "terminal": self.terminal,
                 "busy": self.busy, "link": self.state.public() if self.state else None}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def dumps(value: Any) -> str:

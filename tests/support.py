@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from devcloud.client import Operator, RemoteCloud, start_stack, stop_stack, wait_for
+from devcloud.client import Operator, RemoteCloud, wait_for
 from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
+from stack.client import start_stack, stop_stack
 
 
 def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
-    from devcloud.product import in_process_settings
+    from stack.product import in_process_settings
 
     return in_process_settings(cloud.connection_info(), azurite.connection_string,
                                **{"HUBLINK_BACKOFF_BASE_S": "1", **overrides})
@@ -33,10 +34,6 @@ def restore_lros(cloud: Any, saved: dict[str, Any]) -> None:
     cloud.arm.lro_seconds.update(saved["lro"])
     cloud.arm.retry_after_s.clear()
     cloud.arm.retry_after_s.update(saved["retry"])
-
-
-__all__ = ["Operator", "product_env", "fast_lros", "restore_lros", "wait_for", "HUB_SUBSCRIPTION", "HUB_TENANT",
-           "SPOKE_SUBSCRIPTION_A", "SPOKE_SUBSCRIPTION_B1", "SPOKE_TENANT"]
 
 
 __all__ = ["Operator", "RemoteCloud", "start_stack", "stop_stack", "wait_for", "product_env", "fast_lros", "restore_lros",

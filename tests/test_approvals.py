@@ -26,7 +26,7 @@ REASON = "CHG-1234: the platform team's jump host"
 
 @pytest.fixture
 def configure(cloud, azurite, sink, op, monkeypatch):
-    """App settings in the environment, as the function app and the CLI read them; returns the reconciler."""
+    """App settings in the environment, as the function app and the CLI read them; returns the service."""
 
     def apply(**overrides: str):
         env = product_env(cloud, azurite, HUBLINK_WEBHOOKS=json.dumps([f"{sink.url}/hook"]),
@@ -34,7 +34,7 @@ def configure(cloud, azurite, sink, op, monkeypatch):
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         reset_runtime()
-        return get_runtime().reconciler
+        return get_runtime().service
 
     yield apply
     reset_runtime()
@@ -74,7 +74,7 @@ def test_manual_link_approved_through_the_api(op, configure, sink):
     state = row(rec, cluster_id)
     assert statuses(op, cluster_id) == {own_connection(op, state): "Pending"}
 
-    entry, outcome = approvals.approve_link(cluster_id, who="alice@contoso", reason=REASON)
+    entry, outcome = rec.approve_link(cluster_id, who="alice@contoso", reason=REASON)
     assert outcome.phase is Phase.READY, outcome.message
     state = row(rec, cluster_id)
     assert state.audit == [entry]
@@ -84,7 +84,7 @@ def test_manual_link_approved_through_the_api(op, configure, sink):
     assert kinds(sink) == ["link.awaiting_approval", "link.ready"]
 
     with pytest.raises(ApprovalError) as err:
-        approvals.approve_link(cluster_id, who="alice@contoso", reason="again")
+        rec.approve_link(cluster_id, who="alice@contoso", reason="again")
     assert (err.value.status, err.value.code) == (409, "NotAwaitingApproval")
     assert row(rec, cluster_id).etag == state.etag, "a refused approval writes nothing"
 
@@ -131,7 +131,7 @@ def test_a_leased_link_answers_busy_and_writes_nothing(op, configure, monkeypatc
     state.lease_owner, state.lease_until = "another-invocation", rec.clock.now() + timedelta(seconds=60)
     etag = rec.store.replace(state).etag
     with pytest.raises(ApprovalError) as err:
-        approvals.approve_link(cluster_id, who="alice", reason="")
+        rec.approve_link(cluster_id, who="alice", reason="")
     assert (err.value.status, err.value.code) == (409, "Busy")
     status, body = http("approve_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state),
                                                "reason": REASON})
@@ -140,7 +140,7 @@ def test_a_leased_link_answers_busy_and_writes_nothing(op, configure, monkeypatc
 
     state.lease_owner = state.lease_until = None
     rec.store.replace(state)
-    _, outcome = approvals.approve_link(cluster_id, who="alice", reason="")
+    _, outcome = rec.approve_link(cluster_id, who="alice", reason="")
     assert outcome.phase is Phase.READY
 
 

@@ -67,5 +67,5 @@ def test_secret_mode_needs_a_secret_and_storage_is_required():
 
 
 def test_every_required_setting_is_declared():
-    assert {n for n, (required, _) in SETTINGS.items() if required} == {
+    assert {n for n, s in SETTINGS.items() if s.required} == {
         "HUBLINK_HUB_TENANT_ID", "HUBLINK_HUBS", "HUBLINK_SPOKES", "HUBLINK_CLIENT_ID"}

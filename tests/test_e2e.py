@@ -1,4 +1,4 @@
-"""End to end: `python -m devcloud up` runs devcloud, Azurite and the function app in the local
+"""End to end: `python -m stack up` runs devcloud, Azurite and the function app in the local
 Functions host; these tests act only as a user would (ARM through Microsoft's SDK, the app's HTTP
 API) and watch the link appear, repair and go away with no other call."""
 
@@ -21,7 +21,7 @@ def stack():
     remote.control("PUT", "/lro", {"durations": FAST["durations"], "retry_after": FAST["retryAfter"]})
     yield remote
     code = stop_stack(proc)
-    assert code == 0, f"devcloud up exited {code}; log: {proc.log_path}"
+    assert code == 0, f"stack up exited {code}; log: {proc.log_path}"
 
 
 @pytest.fixture

@@ -186,15 +186,15 @@ def test_role_assignments_are_named_scope_principal_role():
 
 
 def test_event_grid_filter_is_what_the_handler_acts_on():
-    from shared.handlers import _WATCHED_OPERATIONS
+    from shared.events import OPERATIONS
 
     events = bicep("app/spoke-events.bicep")["resources"]
     properties = body(events["clusterEvents"])["properties"]
     event_filter = properties["filter"]
-    assert set(event_filter["includedEventTypes"]) == set(_WATCHED_OPERATIONS)
+    assert set(event_filter["includedEventTypes"]) == set(OPERATIONS)
     [advanced] = event_filter["advancedFilters"]
     assert (advanced["operatorType"], advanced["key"]) == ("StringIn", "data.operationName")
-    assert {v.lower() for v in advanced["values"]} == set().union(*_WATCHED_OPERATIONS.values())
+    assert {v.lower() for v in advanced["values"]} == {n.lower() for names in OPERATIONS.values() for n in names}
     assert properties["destination"]["endpointType"] == "WebHook"
     assert set(properties["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
     topic = body(events["newTopic"])
@@ -227,16 +227,15 @@ def lros(cloud):
 
 
 def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
-    from shared import approvals
     from shared.config import parse_settings
     from shared.ids import ClusterId
     from shared.model import Phase
-    from shared.reconciler import Reconciler
+    from shared.service import Service
     from tests.support import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A, Operator, product_env
 
     op = Operator(cloud)
     settings = parse_settings(product_env(cloud, azurite))
-    rec = Reconciler.from_settings(settings)
+    rec = Service.from_settings(settings)
     cross = op.create_cluster()  # a spoke in another tenant
     same = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_A)
 
@@ -251,8 +250,8 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     first, second = op.create_foreign_endpoint(cross), op.create_foreign_endpoint(cross)
     rec.reconcile(cross)
     names = {c.private_endpoint.id.lower(): c.name for c in op.connections(cross)}
-    approvals.set_connection(cross, names[first.id.lower()], "Approved", who="test", reconciler=rec)
-    approvals.set_connection(cross, names[second.id.lower()], "Rejected", who="test", reconciler=rec)
+    rec.decide_connection(cross, names[first.id.lower()], "Approved", who="test")
+    rec.decide_connection(cross, names[second.id.lower()], "Rejected", who="test")
 
     # Stop/start disconnects the endpoint: the repair recreates it and moves the A record.
     op.stop_start(cross)

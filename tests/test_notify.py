@@ -20,7 +20,7 @@ from shared.errors import ConfigurationError
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.notify import Notifier
-from shared.reconciler import Reconciler
+from shared.service import Service
 from tests.support import product_env
 
 SECRET = "webhook-secret-for-tests"
@@ -121,13 +121,13 @@ class Shifted:
 
 @pytest.fixture
 def make(cloud, azurite, sink, op):
-    def build(*, teams: bool = True, hook: bool = True, clock: Shifted | None = None, **overrides: str) -> Reconciler:
+    def build(*, teams: bool = True, hook: bool = True, clock: Shifted | None = None, **overrides: str) -> Service:
         env = product_env(cloud, azurite, **{"HUBLINK_WEBHOOK_SECRET": SECRET, "HUBLINK_API_BASE_URL": API,
                                              "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{sink.url}/teams"] if teams else []),
                                              "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"] if hook else []),
                                              **overrides})
         settings = parse_settings(env)
-        return Reconciler.from_settings(settings, notifier=Notifier(settings, now=clock))
+        return Service.from_settings(settings, notifier=Notifier(settings, now=clock))
 
     return build
 
@@ -144,7 +144,7 @@ def kinds(sink: Sink) -> list[str]:
     return [e["type"] for e in events(sink)]
 
 
-def row(rec: Reconciler, cluster_id: str):
+def row(rec: Service, cluster_id: str):
     return rec.store.get(ClusterId.parse(cluster_id))
 
 
@@ -375,12 +375,11 @@ def test_a_notice_that_keeps_failing_is_given_up_and_recorded(cloud, op, make, s
 
 def test_concurrent_reconciles_announce_once(op, make, sink):
     recs = [make(teams=False), None]
-    recs[1] = Reconciler(recs[0].settings, store=recs[0].store, clusters=recs[0].clusters, endpoints=recs[0].endpoints,
-                         dns=recs[0].dns, notifier=Notifier(recs[0].settings))  # another instance of the app
+    recs[1] = Service.from_settings(recs[0].settings, notifier=Notifier(recs[0].settings))  # another instance of the app
     cluster_id = op.create_cluster()
     barrier = threading.Barrier(4)
 
-    def run(rec: Reconciler) -> None:
+    def run(rec: Service) -> None:
         barrier.wait()
         rec.reconcile(cluster_id)
 

@@ -10,7 +10,7 @@ from devcloud.arm import FaultRule
 from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
-from shared.reconciler import Reconciler
+from shared.service import Service
 from tests.support import SPOKE_SUBSCRIPTION_A, product_env
 
 ENDPOINT_WRITES = ("PUT", "DELETE")
@@ -18,8 +18,8 @@ ENDPOINT_WRITES = ("PUT", "DELETE")
 
 @pytest.fixture
 def make(cloud, azurite, lros):
-    def build(**overrides: str) -> Reconciler:
-        return Reconciler.from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
+    def build(**overrides: str) -> Service:
+        return Service.from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
 
     return build
 
@@ -322,4 +322,34 @@ def test_managed_identity_federation_mode(cloud, op, make, monkeypatch):
     rec = make(HUBLINK_CREDENTIAL="managed_identity", HUBLINK_CLIENT_SECRET="",
                HUBLINK_MANAGED_IDENTITY_CLIENT_ID=info["product"]["managed_identity_client_id"])
     cluster_id = op.create_cluster()
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+
+
+def test_a_row_changed_mid_run_is_a_retry_not_an_exception(op, rec):
+    """The row changes between our lease and the intent write before creating the endpoint (our lease
+    ran out and another run took the row): reconcile answers "look again", it does not raise."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.data.tables import UpdateMode
+
+    cluster_id = op.create_cluster()
+    cluster = ClusterId.parse(cluster_id)
+    real = rec.store.replace
+    changed = []
+
+    def replace(state):
+        if state.phase is Phase.PROVISIONING and not changed:
+            changed.append(True)  # someone else writes the row first
+            rec.store.table.update_entity({"PartitionKey": cluster.partition_key, "RowKey": cluster.row_key,
+                                           "message": "written by another run", "lease_owner": "another-run",
+                                           "lease_until": datetime.now(UTC) - timedelta(seconds=1)},
+                                          mode=UpdateMode.MERGE)
+        return real(state)
+
+    rec.store.replace = replace
+    outcome = rec.reconcile(cluster_id)
+    assert changed, "the intent write happened"
+    assert outcome.requeue_after is not None and outcome.error and not outcome.terminal
+    assert rec.store.get(cluster).message == "written by another run", "nothing of the run was recorded over it"
+    rec.store.replace = real
     assert rec.reconcile(cluster_id).phase is Phase.READY

@@ -1,6 +1,6 @@
 """Run the product on devcloud: its function app in the local Functions host, wired like Azure.
 
-Used by `python -m devcloud up` (and so by `make demo` and the end-to-end tests). The app runs
+Used by `python -m stack up` (and so by `make up`, `make demo` and the end-to-end tests). The app runs
 with the same settings it has in Azure: its own least-privilege app registration, reached without
 a secret through the managed identity endpoint and workload identity federation; state and the
 continuation queue in Azurite; and an Event Grid subscription on every spoke subscription with
@@ -73,7 +73,7 @@ def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * 
 
 def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -> tuple[dict[str, Any], Callable[[], None]]:
     """Start the function app and subscribe it to every spoke's events; returns (info additions, stop)."""
-    from shared.handlers import event_subscription_filter
+    from shared.events import subscription_filter
 
     # Hex keys: a urlsafe token may start with '-' and read as an option on the host's command line.
     function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
@@ -83,7 +83,7 @@ def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -
                 **settings_overrides}
     host = start_function_host_process(REPO_ROOT, settings, function_key=function_key, master_key=master_key,
                                        eventgrid_key=eventgrid_key, cert_file=cloud.certs.server_pem_file(), port=port)
-    wanted = event_subscription_filter()
+    wanted = subscription_filter()
     try:
         for spoke in info["spokes"]:
             cloud.eventgrid.add_subscription(
