@@ -5,6 +5,7 @@
     python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
     python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
     python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
+    python -m shared settings                    the table of app settings (as the README shows it)
 
 Settings come from the environment (the same app settings the function app reads).
 """
@@ -42,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     link = sub.add_parser("approve-link", help="approve a link waiting in manual mode (recorded as the OS user)")
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
+    sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        from shared.settings import markdown_table
+
+        print(markdown_table())
+        return 0
 
     import getpass
 

@@ -69,3 +69,35 @@ def test_secret_mode_needs_a_secret_and_storage_is_required():
 def test_every_required_setting_is_declared():
     assert {n for n, s in SETTINGS.items() if s.required} == {
         "HUBLINK_HUB_TENANT_ID", "HUBLINK_HUBS", "HUBLINK_SPOKES", "HUBLINK_CLIENT_ID"}
+
+
+def test_the_readme_table_is_the_declared_settings():
+    import pathlib
+
+    from shared.settings import markdown_table
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- settings:start", 1)[1].split("-->", 1)[1].split("<!-- settings:end -->", 1)[0]
+    assert block.strip() == markdown_table(), "README out of date: python -m shared settings"
+
+
+def test_defaults_come_from_the_declarations():
+    from dataclasses import fields
+
+    from shared.config import Settings
+    from shared.settings import BY_FIELD
+
+    s = parse_settings(GOOD)
+    for f in fields(Settings):
+        declared = BY_FIELD.get(f.name)
+        assert declared is not None, f"Settings.{f.name} is not declared in shared/settings.py"
+        if declared.default is not None:
+            assert f.default == declared.default and getattr(s, f.name) == declared.default, f.name
+    assert SETTINGS["HUBLINK_TIMER_SCHEDULE"].default == "0 */5 * * * *"
+
+
+def test_bounds_are_enforced_from_the_declarations():
+    with pytest.raises(ConfigurationError) as err:
+        parse_settings(dict(GOOD, HUBLINK_NOTIFY_TIMEOUT_S="0.01", HUBLINK_TIMER_SCHEDULE="every minute"))
+    assert any("HUBLINK_NOTIFY_TIMEOUT_S must be at least 0.1" in p for p in err.value.problems)
+    assert any("HUBLINK_TIMER_SCHEDULE" in p for p in err.value.problems)

@@ -284,3 +284,29 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     hub_group = f"/subscriptions/{HUB_SUBSCRIPTION}/resourcegroups/{cloud.world.hub['resource_group']}".lower()
     hub_scopes = {scope.lower() for _, scope in used if scope.lower().startswith(f"/subscriptions/{HUB_SUBSCRIPTION}")}
     assert all(s == hub_group or s.startswith(hub_group + "/") for s in hub_scopes), hub_scopes
+
+
+def test_infra_defaults_are_the_declared_defaults():
+    """main.bicep's parameters default to what shared/settings.py declares (one default, checked here)."""
+    main = (INFRA / "main.bicep").read_text()
+    params = dict(re.findall(r"^param (\w+) \w+ = (.+)$", main, flags=re.MULTILINE))
+    wiring = dict(re.findall(r"^  (HUBLINK_\w+): (?:string\()?(\w+)\)?$", main, flags=re.MULTILINE))
+    checked = 0
+    for name, param in wiring.items():
+        declared = SETTINGS[name].default
+        if param not in params or declared is None:
+            continue
+        value = params[param].strip("'")
+        expected = str(int(declared)) if isinstance(declared, float) and declared.is_integer() else str(declared)
+        assert value == expected, f"{name}: infra/main.bicep's {param} defaults to {value}, shared/settings.py to {expected}"
+        checked += 1
+    assert checked >= 14, f"only {checked} defaults compared: has main.bicep's productSettings changed shape?"
+
+
+def test_the_deployed_package_is_only_what_runs():
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    tops = {p.name for p in ROOT.iterdir() if not p.name.startswith(".") and p.name != "node_modules"}
+    shipped = tops - ignored - {"__pycache__"}
+    assert shipped == {"function_app.py", "host.json", "shared", "requirements.txt"}, shipped
+    assert (ROOT / "shared" / "__init__.py").is_file()

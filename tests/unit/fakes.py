@@ -185,7 +185,10 @@ class FakeHandle:
             if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
                 self.endpoints.clusters.connect(self.cluster, ep.id)
         else:
-            self.endpoints.endpoints.pop(self.name, None)
+            gone = self.endpoints.endpoints.pop(self.name, None)
+            if gone is not None and self.endpoints.clusters is not None:  # its connection goes with it
+                for key, conns in self.endpoints.clusters.conns.items():
+                    self.endpoints.clusters.conns[key] = [c for c in conns if c.endpoint_id.lower() != gone.id.lower()]
         return True
 
     def result(self) -> Endpoint | None:
