@@ -26,6 +26,7 @@ from shared.paths import path_named
 from shared.state import Busy, LinkStore
 
 if TYPE_CHECKING:
+    from shared.aks import Connection
     from shared.clock import Clock
     from shared.controller import Notifier
     from shared.paths import AccessPath
@@ -93,21 +94,7 @@ class Approvals:
             raise Refused(400, "InvalidConnectionName", "connectionName must be the name of one of the cluster's "
                                                         "private endpoint connections")
         reason = _reason(reason)
-        state = self.store.get(cluster)
-        if state is None:
-            raise Refused(404, "LinkNotFound", _no_row(cluster))
-        path = path_named(self.paths, state.access_path)
-        connections = path.connections(cluster, tenant, state)
-        conn = next((c for c in connections if c.name.lower() == connection_name.strip().lower()), None)
-        if conn is None:
-            names = ", ".join(c.name for c in connections) or "none"
-            raise Refused(404, "ConnectionNotFound", f"cluster {cluster.short} has no connection {connection_name!r} "
-                                                     f"(it has: {names})")
-        if conn.status.lower() != "pending":
-            raise Refused(409, "ConnectionNotPending", f"connection {conn.name} is {conn.status}, not Pending")
-        if wanted == "Rejected" and state.endpoint_id and conn.belongs_to(state.endpoint_id):
-            raise Refused(409, "OwnConnection", f"{conn.name} is aks-hublink's own connection: it would only be "
-                                                "recreated; to unlink the cluster tag it hublink=disabled")
+        state, path, conn = self._pending(cluster, tenant, connection_name, wanted)
 
         owner = uuid.uuid4().hex
         taken = self.store.acquire(cluster, owner, LEASE_S, wait_s=BUSY_WAIT_S)
@@ -145,6 +132,26 @@ class Approvals:
         if self.notifier.deliver(state) and not self.store.release(state, owner):
             log.info("link.notices.record_deferred", cluster=cluster.id)
         return entry
+
+    def _pending(self, cluster: ClusterId, tenant: str, connection_name: str,
+                 wanted: str) -> tuple[LinkState, AccessPath, Connection]:
+        """The row, its path and the named connection, refused unless it is Pending and may be decided."""
+        state = self.store.get(cluster)
+        if state is None:
+            raise Refused(404, "LinkNotFound", _no_row(cluster))
+        path = path_named(self.paths, state.access_path)
+        connections = path.connections(cluster, tenant, state)
+        conn = next((c for c in connections if c.name.lower() == connection_name.strip().lower()), None)
+        if conn is None:
+            names = ", ".join(c.name for c in connections) or "none"
+            raise Refused(404, "ConnectionNotFound", f"cluster {cluster.short} has no connection {connection_name!r} "
+                                                     f"(it has: {names})")
+        if conn.status.lower() != "pending":
+            raise Refused(409, "ConnectionNotPending", f"connection {conn.name} is {conn.status}, not Pending")
+        if wanted == "Rejected" and state.endpoint_id and conn.belongs_to(state.endpoint_id):
+            raise Refused(409, "OwnConnection", f"{conn.name} is aks-hublink's own connection: it would only be "
+                                                "recreated; to unlink the cluster tag it hublink=disabled")
+        return state, path, conn
 
     def _entry(self, action: str, who: str, via: str, reason: str, **what: str) -> dict[str, str]:
         return {"action": action, "by": who, "via": via, "at": iso(self.clock.now()) or "", "reason": reason, **what}

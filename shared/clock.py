@@ -1,7 +1,9 @@
 """Time, in one place: the `Clock` the controller, the lease and approvals read, and the ISO form
 every timestamp the product writes (rows, notices, audit entries) takes.
 
-Tests and benchmarks pass their own Clock; product code reads the time only through one.
+Tests and benchmarks pass their own Clock; the product's logic reads the time only through one.
+Network-level timeouts (ARM pacing, the SDK poller's deadline, a webhook round) measure real
+elapsed time with time.monotonic themselves, since they bound real waits.
 """
 
 from __future__ import annotations

@@ -21,14 +21,12 @@ The JSON event every generic webhook gets is documented in docs/cards/README.md.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import shlex
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -36,6 +34,17 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from shared.arm import ArmRetry
+from shared.clock import SYSTEM, iso, parse_iso
+from shared.commands import (  # noqa: F401  (re-exported: what notices tell a person to run)
+    PLACEHOLDER_BASE,
+    approve_link_commands,
+    cli_line,
+    connection_commands,
+    http_call,
+    portal_url,
+    retry_commands,
+    sign,
+)
 from shared.ids import ClusterId, same_arm_id
 from shared.log import get_logger
 from shared.model import Phase
@@ -52,51 +61,8 @@ MAX_ERROR_CHARS = 1000
 WAITING = (Phase.PENDING, Phase.PROVISIONING, Phase.AWAITING_APPROVAL)
 GONE = (Phase.ABSENT, Phase.SKIPPED)
 SIGNATURE_HEADER = "X-Signature-256"
-PLACEHOLDER_BASE = "https://<function-app>.azurewebsites.net"
 
 log = get_logger("hublink.notify")
-
-
-# -- what a person can run ---------------------------------------------------------------------
-def http_call(base: str | None, route: str, body: dict[str, str]) -> str:
-    """The exact curl line for one of our HTTP routes, with a placeholder instead of the function key."""
-    data = json.dumps(body).replace("'", "'\\''")
-    return (f'curl -X POST "{base or PLACEHOLDER_BASE}/api/{route}?code=<function key>" '
-            f"-H \"Content-Type: application/json\" -d '{data}'")
-
-
-def cli_line(*args: str) -> str:
-    return "python -m shared " + " ".join(shlex.quote(a) for a in args)
-
-
-def retry_commands(base: str | None, cluster_id: str) -> dict[str, str]:
-    return {"retryCall": http_call(base, "links/reconcile", {"clusterId": cluster_id}),
-            "retryCli": cli_line("reconcile", cluster_id)}
-
-
-def approve_link_commands(base: str | None, cluster_id: str) -> dict[str, str]:
-    return {"approveCall": http_call(base, "links/approve", {"clusterId": cluster_id, "reason": "<why>"}),
-            "approveCli": cli_line("approve-link", cluster_id, "--reason", "<why>")}
-
-
-def connection_commands(base: str | None, cluster_id: str, connection_name: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for verb in ("approve", "reject"):
-        body = {"clusterId": cluster_id, "connectionName": connection_name, "reason": "<why>"}
-        out[f"{verb}Call"] = http_call(base, f"connections/{verb}", body)
-        out[f"{verb}Cli"] = cli_line(verb, cluster_id, connection_name, "--reason", "<why>")
-    return out
-
-
-def portal_url(tenant_id: str | None, resource_id: str | None) -> str | None:
-    if not tenant_id or not resource_id:
-        return None
-    return f"https://portal.azure.com/#@{tenant_id}/resource{resource_id}"
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The X-Signature-256 value: HMAC-SHA256 of the raw body, as GitHub and others do it."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
 # -- targets -------------------------------------------------------------------------------------
@@ -122,11 +88,7 @@ def build_session() -> requests.Session:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return iso(value) or ""
 
 
 class Notifier:
@@ -138,7 +100,7 @@ class Notifier:
         self.targets = {t.key: t for t in [Target("teams", u) for u in settings.teams_webhooks]
                         + [Target("webhook", u) for u in settings.webhooks]}
         self.session = session or build_session()
-        self.now = now or (lambda: datetime.now(UTC))
+        self.now = now or SYSTEM.now
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Notifier:
@@ -178,7 +140,7 @@ class Notifier:
             self.announce(state, "link.awaiting_approval", f"approval:{since['waiting']}",
                           **approve_link_commands(self.settings.api_base_url, state.cluster_id), **base)
         if "waiting" in since:
-            waited = (now - _parse(since["waiting"])).total_seconds()
+            waited = (now - parse_iso(since["waiting"])).total_seconds()
             if waited >= self.settings.pending_alert_s:
                 extra = retry_commands(self.settings.api_base_url, state.cluster_id)
                 if phase is Phase.AWAITING_APPROVAL and self.settings.approval == "manual":

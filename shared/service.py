@@ -12,7 +12,6 @@ shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_stat
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from shared.approvals import Approvals
@@ -84,7 +83,7 @@ class Service:
         return outcome
 
     def sweep(self, *, discover: bool | None = None) -> SweepReport:
-        due = self.discovery.due(time.monotonic()) if discover is None else discover
+        due = self.discovery.due(self.clock.monotonic()) if discover is None else discover
         return sweep(self, budget_s=self.settings.timer_budget_s, concurrency=self.settings.concurrency, discover=due)
 
     # -- people ----------------------------------------------------------------------------------
