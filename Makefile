@@ -32,9 +32,12 @@ setup: runtime-setup $(CHECKOV_STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
+# The unit tier first (in-memory fakes of the product's adapters, seconds, no devcloud), then the rest.
 test: lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/unit
 
 demo: runtime-setup
 	$(PY) -m demo

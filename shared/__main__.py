@@ -20,14 +20,21 @@ from shared.errors import ConfigurationError, HubLinkError, http_status
 
 
 def _table(rows: list[dict]) -> str:
-    cols = [("phase", "PHASE"), ("clusterName", "CLUSTER"), ("resourceGroup", "GROUP"), ("region", "REGION"),
-            ("privateIp", "IP"), ("fqdn", "FQDN"), ("message", "MESSAGE")]
+    cols = [
+        ("phase", "PHASE"),
+        ("clusterName", "CLUSTER"),
+        ("resourceGroup", "GROUP"),
+        ("region", "REGION"),
+        ("privateIp", "IP"),
+        ("fqdn", "FQDN"),
+        ("message", "MESSAGE"),
+    ]
     cells = [[h for _, h in cols]] + [[str(r.get(k) or "-") for k, _ in cols] for r in rows]
     widths = [min(60, max(len(row[i]) for row in cells)) for i in range(len(cols))]
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared", description="aks-hublink operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
@@ -44,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "settings":
         from shared.settings import markdown_table
 
@@ -65,13 +76,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(_table(rows))
                 print(f"\n{len(rows)} link(s)")
         elif args.command == "approve-link":
-            entry, outcome = svc.approve_link(args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason,
-                                              follow_up="approval")
+            entry, outcome = svc.approve_link(
+                args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason, follow_up="approval"
+            )
             _print({"approved": entry, "outcome": outcome.public()})
         elif args.command in ("approve", "reject"):
-            entry = svc.decide_connection(args.cluster_id, args.connection_name,
-                                          "Approved" if args.command == "approve" else "Rejected",
-                                          who=getpass.getuser(), via="cli", reason=args.reason)
+            entry = svc.decide_connection(
+                args.cluster_id,
+                args.connection_name,
+                "Approved" if args.command == "approve" else "Rejected",
+                who=getpass.getuser(),
+                via="cli",
+                reason=args.reason,
+            )
             _print({"decision": entry})
         else:
             _print(svc.reconcile(args.cluster_id, follow_up="cli").public())
@@ -87,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(body: object) -> None:
     print(json.dumps(body, indent=2, default=str))
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -57,8 +57,15 @@ def caller(headers: Mapping[str, str] | None) -> str:
 
 
 class Approvals:
-    def __init__(self, *, store: LinkStore, paths: Sequence[AccessPath], clock: Clock, notifier: Notifier,
-                 tenant_of: Callable[[ClusterId], str]) -> None:
+    def __init__(
+        self,
+        *,
+        store: LinkStore,
+        paths: Sequence[AccessPath],
+        clock: Clock,
+        notifier: Notifier,
+        tenant_of: Callable[[ClusterId], str],
+    ) -> None:
         self.store, self.paths, self.clock, self.notifier, self.tenant_of = store, paths, clock, notifier, tenant_of
 
     def approve_link(self, cluster_id: str, *, who: str, reason: Any = "", via: str = "api") -> dict[str, str]:
@@ -70,8 +77,9 @@ class Approvals:
 
         def change(state: LinkState) -> None:
             if state.phase is not Phase.AWAITING_APPROVAL or not state.endpoint_id:
-                raise Refused(409, "NotAwaitingApproval", f"the link is {state.phase}, not AwaitingApproval: "
-                                                          "there is nothing to approve")
+                raise Refused(
+                    409, "NotAwaitingApproval", f"the link is {state.phase}, not AwaitingApproval: there is nothing to approve"
+                )
             entry.clear()
             entry.update(self._entry("approve-link", who, via, reason, endpointId=state.endpoint_id))
             state.audit.append(entry)
@@ -81,18 +89,13 @@ class Approvals:
         log.info("link.approved", cluster=cluster.id, by=who, via=via, endpoint=entry["endpointId"], reason=reason)
         return entry
 
-    def decide_connection(self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "",
-                          via: str = "api") -> dict[str, str]:
+    def decide_connection(
+        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+    ) -> dict[str, str]:
         """Approve or reject one Pending private endpoint connection of a linked cluster."""
         cluster = ClusterId.parse(cluster_id)
         tenant = self.tenant_of(cluster)
-        wanted = STATUSES.get(str(status).lower())
-        if wanted is None:
-            raise Refused(400, "InvalidStatus", f"status must be Approved or Rejected, got {status!r}")
-        if not isinstance(connection_name, str) or not connection_name.strip() or len(connection_name) > 200 \
-                or any(c in connection_name for c in "/?#\\ "):
-            raise Refused(400, "InvalidConnectionName", "connectionName must be the name of one of the cluster's "
-                                                        "private endpoint connections")
+        wanted = _wanted(status, connection_name)
         reason = _reason(reason)
         state, path, conn = self._pending(cluster, tenant, connection_name, wanted)
 
@@ -104,37 +107,72 @@ class Approvals:
             raise Refused(409, "Busy", "another invocation is working on this link; try again in a few seconds")
         state = taken.state
         try:
-            path.decide(cluster, tenant, state, conn.name, wanted,
-                        f"{wanted} by {who} via aks-hublink: {reason}"[:MAX_DESCRIPTION])
+            path.decide(
+                cluster, tenant, state, conn.name, wanted, f"{wanted} by {who} via aks-hublink: {reason}"[:MAX_DESCRIPTION]
+            )
         except HubLinkError:
             self.store.release(state, owner)
             raise
         verb = "approve" if wanted == "Approved" else "reject"
-        entry = self._entry(f"{verb}-connection", who, via, reason, connectionName=conn.name,
-                            endpointId=conn.endpoint_id, status=wanted)
-        decision = {"connectionName": conn.name, "privateEndpointId": conn.endpoint_id, "status": wanted, "by": who,
-                    "via": via, "reason": reason, "at": entry["at"]}
+        entry = self._entry(
+            f"{verb}-connection", who, via, reason, connectionName=conn.name, endpointId=conn.endpoint_id, status=wanted
+        )
+        state = self._record(cluster, state, owner, conn, entry, who=who, via=via, reason=reason)
+        log.info(
+            f"connection.{wanted.lower()}",
+            cluster=cluster.id,
+            connection=conn.name,
+            endpoint=conn.endpoint_id,
+            by=who,
+            via=via,
+            reason=reason,
+        )
+        if self.notifier.deliver(state) and not self.store.release(state, owner):
+            log.info("link.notices.record_deferred", cluster=cluster.id)
+        return entry
+
+    def _record(
+        self,
+        cluster: ClusterId,
+        state: LinkState,
+        owner: str,
+        conn: Connection,
+        entry: dict[str, str],
+        *,
+        who: str,
+        via: str,
+        reason: str,
+    ) -> LinkState:
+        """Audit the decision, drop the connection from the foreign ones, announce it, release the lease."""
+        wanted = entry["status"]
+        decision = {
+            "connectionName": conn.name,
+            "privateEndpointId": conn.endpoint_id,
+            "status": wanted,
+            "by": who,
+            "via": via,
+            "reason": reason,
+            "at": entry["at"],
+        }
 
         def record(s: LinkState) -> None:
             s.audit.append(entry)
             del s.audit[:-MAX_AUDIT]
             s.foreign_connections = [f for f in s.foreign_connections if f.get("name", "").lower() != conn.name.lower()]
-            self.notifier.announce(s, f"connection.{wanted.lower()}", f"decision:{conn.name.lower()}:{wanted}:{entry['at']}",
-                                   decision=decision)
+            self.notifier.announce(
+                s, f"connection.{wanted.lower()}", f"decision:{conn.name.lower()}:{wanted}:{entry['at']}", decision=decision
+            )
             if s.lease_owner == owner:
                 s.lease_owner = s.lease_until = None
 
         record(state)
         if not self.store.release(state, owner):  # our lease ran out meanwhile: record on the row as it is now
             state = self.store.update(cluster, record, owner=owner, wait_s=BUSY_WAIT_S, missing=_no_row(cluster))
-        log.info(f"connection.{wanted.lower()}", cluster=cluster.id, connection=conn.name, endpoint=conn.endpoint_id,
-                 by=who, via=via, reason=reason)
-        if self.notifier.deliver(state) and not self.store.release(state, owner):
-            log.info("link.notices.record_deferred", cluster=cluster.id)
-        return entry
+        return state
 
-    def _pending(self, cluster: ClusterId, tenant: str, connection_name: str,
-                 wanted: str) -> tuple[LinkState, AccessPath, Connection]:
+    def _pending(
+        self, cluster: ClusterId, tenant: str, connection_name: str, wanted: str
+    ) -> tuple[LinkState, AccessPath, Connection]:
         """The row, its path and the named connection, refused unless it is Pending and may be decided."""
         state = self.store.get(cluster)
         if state is None:
@@ -144,17 +182,41 @@ class Approvals:
         conn = next((c for c in connections if c.name.lower() == connection_name.strip().lower()), None)
         if conn is None:
             names = ", ".join(c.name for c in connections) or "none"
-            raise Refused(404, "ConnectionNotFound", f"cluster {cluster.short} has no connection {connection_name!r} "
-                                                     f"(it has: {names})")
+            raise Refused(
+                404, "ConnectionNotFound", f"cluster {cluster.short} has no connection {connection_name!r} (it has: {names})"
+            )
         if conn.status.lower() != "pending":
             raise Refused(409, "ConnectionNotPending", f"connection {conn.name} is {conn.status}, not Pending")
         if wanted == "Rejected" and state.endpoint_id and conn.belongs_to(state.endpoint_id):
-            raise Refused(409, "OwnConnection", f"{conn.name} is aks-hublink's own connection: it would only be "
-                                                "recreated; to unlink the cluster tag it hublink=disabled")
+            raise Refused(
+                409,
+                "OwnConnection",
+                f"{conn.name} is aks-hublink's own connection: it would only be "
+                "recreated; to unlink the cluster tag it hublink=disabled",
+            )
         return state, path, conn
 
     def _entry(self, action: str, who: str, via: str, reason: str, **what: str) -> dict[str, str]:
         return {"action": action, "by": who, "via": via, "at": iso(self.clock.now()) or "", "reason": reason, **what}
+
+
+def _wanted(status: str, connection_name: Any) -> str:
+    """The status asked for, refused (400) unless Approved/Rejected for a plausible connection name."""
+    wanted = STATUSES.get(str(status).lower())
+    if wanted is None:
+        raise Refused(400, "InvalidStatus", f"status must be Approved or Rejected, got {status!r}")
+    if (
+        not isinstance(connection_name, str)
+        or not connection_name.strip()
+        or len(connection_name) > 200
+        or any(c in connection_name for c in "/?#\\ ")
+    ):
+        raise Refused(
+            400,
+            "InvalidConnectionName",
+            "connectionName must be the name of one of the cluster's private endpoint connections",
+        )
+    return wanted
 
 
 def _no_row(cluster: ClusterId) -> str:

@@ -14,8 +14,10 @@ PLACEHOLDER_BASE = "https://<function-app>.azurewebsites.net"
 def http_call(base: str | None, route: str, body: dict[str, str]) -> str:
     """The exact curl line for one of our HTTP routes, with a placeholder instead of the function key."""
     data = json.dumps(body).replace("'", "'\\''")
-    return (f'curl -X POST "{base or PLACEHOLDER_BASE}/api/{route}?code=<function key>" '
-            f"-H \"Content-Type: application/json\" -d '{data}'")
+    return (
+        f'curl -X POST "{base or PLACEHOLDER_BASE}/api/{route}?code=<function key>" '
+        f"-H \"Content-Type: application/json\" -d '{data}'"
+    )
 
 
 def cli_line(*args: str) -> str:
@@ -23,13 +25,17 @@ def cli_line(*args: str) -> str:
 
 
 def retry_commands(base: str | None, cluster_id: str) -> dict[str, str]:
-    return {"retryCall": http_call(base, "links/reconcile", {"clusterId": cluster_id}),
-            "retryCli": cli_line("reconcile", cluster_id)}
+    return {
+        "retryCall": http_call(base, "links/reconcile", {"clusterId": cluster_id}),
+        "retryCli": cli_line("reconcile", cluster_id),
+    }
 
 
 def approve_link_commands(base: str | None, cluster_id: str) -> dict[str, str]:
-    return {"approveCall": http_call(base, "links/approve", {"clusterId": cluster_id, "reason": "<why>"}),
-            "approveCli": cli_line("approve-link", cluster_id, "--reason", "<why>")}
+    return {
+        "approveCall": http_call(base, "links/approve", {"clusterId": cluster_id, "reason": "<why>"}),
+        "approveCli": cli_line("approve-link", cluster_id, "--reason", "<why>"),
+    }
 
 
 def connection_commands(base: str | None, cluster_id: str, connection_name: str) -> dict[str, str]:

@@ -22,10 +22,16 @@ from shared.settings import BY_FIELD, SETTINGS, Setting, default
 __all__ = ["SETTINGS", "Hub", "Settings", "parse_settings", "OPT_TAG"]
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-SUBNET_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+"
-                       r"/subnets/[^/]+$", re.IGNORECASE)
-ZONE_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
-                     r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$", re.IGNORECASE)
+SUBNET_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+"
+    r"/subnets/[^/]+$",
+    re.IGNORECASE,
+)
+ZONE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
+    r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$",
+    re.IGNORECASE,
+)
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 OPT_TAG = "hublink"
 
@@ -177,8 +183,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     values["spokes"] = _spokes(r)
     values["table_name"] = r.read(SETTINGS["HUBLINK_TABLE_NAME"])
     if not TABLE_NAME.fullmatch(values["table_name"]):
-        r.problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, "
-                          f"got {values['table_name']!r}")
+        r.problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, got {values['table_name']!r}")
     for name, key in (("HUBLINK_TEAMS_WEBHOOKS", "teams_webhooks"), ("HUBLINK_WEBHOOKS", "webhooks")):
         values[key] = _urls(r, name)
     values["api_base_url"] = _api_base(r, env)
@@ -187,8 +192,10 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     if values["credential"] == "managed_identity" and not values["managed_identity_client_id"]:
         r.problems.append("HUBLINK_MANAGED_IDENTITY_CLIENT_ID is required when HUBLINK_CREDENTIAL=managed_identity")
     if not values["storage_connection_string"] and not values["table_service_uri"]:
-        r.problems.append("AzureWebJobsStorage (connection string) or AzureWebJobsStorage__tableServiceUri "
-                          "(identity-based) is required for the state table")
+        r.problems.append(
+            "AzureWebJobsStorage (connection string) or AzureWebJobsStorage__tableServiceUri "
+            "(identity-based) is required for the state table"
+        )
     values["concurrency"] = int(values["concurrency"])
     values["failure_alert_after"] = int(values["failure_alert_after"])
     if r.problems:
@@ -196,15 +203,18 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     return Settings(**values)
 
 
+def _object(r: _Reader, name: str, shape: str) -> dict[str, Any]:
+    """A JSON setting that must be a non-empty object (empty when unset or malformed, the problem recorded)."""
+    raw = r.json(name)
+    if raw is not None and (not isinstance(raw, dict) or not raw):
+        r.problems.append(f"{name} must be a non-empty JSON object of {shape}")
+        return {}
+    return raw or {}
+
+
 def _hubs(r: _Reader) -> dict[str, Hub]:
     hubs: dict[str, Hub] = {}
-    raw_hubs = r.json("HUBLINK_HUBS")
-    if raw_hubs is None:
-        return hubs
-    if not isinstance(raw_hubs, dict) or not raw_hubs:
-        r.problems.append("HUBLINK_HUBS must be a non-empty JSON object of region -> {subnetId, dnsZoneId}")
-        return hubs
-    for region, hub in raw_hubs.items():
+    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId, dnsZoneId}").items():
         subnet = hub.get("subnetId") if isinstance(hub, dict) else None
         zone = hub.get("dnsZoneId") if isinstance(hub, dict) else None
         if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
@@ -212,12 +222,16 @@ def _hubs(r: _Reader) -> dict[str, Hub]:
             continue
         m = ZONE_ID.match(zone) if isinstance(zone, str) else None
         if not m:
-            r.problems.append(f"HUBLINK_HUBS[{region!r}].dnsZoneId must be the id of a private DNS zone "
-                              f"privatelink.<region>.azmk8s.io, got {zone!r}")
+            r.problems.append(
+                f"HUBLINK_HUBS[{region!r}].dnsZoneId must be the id of a private DNS zone "
+                f"privatelink.<region>.azmk8s.io, got {zone!r}"
+            )
             continue
         if m.group("zone").lower() != f"privatelink.{region_key(region)}.azmk8s.io":
-            r.problems.append(f"HUBLINK_HUBS[{region!r}].dnsZoneId names zone {m.group('zone')!r}, "
-                              f"expected privatelink.{region_key(region)}.azmk8s.io")
+            r.problems.append(
+                f"HUBLINK_HUBS[{region!r}].dnsZoneId names zone {m.group('zone')!r}, "
+                f"expected privatelink.{region_key(region)}.azmk8s.io"
+            )
             continue
         hubs[region_key(region)] = Hub(region_key(region), subnet, zone)
     return hubs
@@ -225,13 +239,7 @@ def _hubs(r: _Reader) -> dict[str, Hub]:
 
 def _spokes(r: _Reader) -> dict[str, str]:
     spokes: dict[str, str] = {}
-    raw_spokes = r.json("HUBLINK_SPOKES")
-    if raw_spokes is None:
-        return spokes
-    if not isinstance(raw_spokes, dict) or not raw_spokes:
-        r.problems.append("HUBLINK_SPOKES must be a non-empty JSON object of subscriptionId -> tenantId")
-        return spokes
-    for sub, ten in raw_spokes.items():
+    for sub, ten in _object(r, "HUBLINK_SPOKES", "subscriptionId -> tenantId").items():
         if not GUID.match(str(sub)) or not isinstance(ten, str) or not GUID.match(ten):
             r.problems.append(f"HUBLINK_SPOKES entry {sub!r}: {ten!r} must map a subscription GUID to a tenant GUID")
             continue

@@ -85,8 +85,18 @@ class Budget:
 
 
 class Controller:
-    def __init__(self, *, store: LinkStore, ports: Ports, policy: Policy, spokes: Mapping[str, str], backoff: Backoff,
-                 default_budget_s: float, clock: Clock = SYSTEM, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: LinkStore,
+        ports: Ports,
+        policy: Policy,
+        spokes: Mapping[str, str],
+        backoff: Backoff,
+        default_budget_s: float,
+        clock: Clock = SYSTEM,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.store = store
         self.ports = ports
         self.policy = policy
@@ -116,18 +126,25 @@ class Controller:
         budget = Budget(self.clock, self.clock.monotonic() + (budget_s or self.default_budget_s))
         log = get_logger("hublink.reconcile", cluster=cluster.id)
         owner = uuid.uuid4().hex
-        taken = self.store.acquire(cluster, owner, budget.remaining() + LEASE_MARGIN_S,
-                                   new=lambda: self._new_row(cluster, tenant))
+        taken = self.store.acquire(
+            cluster, owner, budget.remaining() + LEASE_MARGIN_S, new=lambda: self._new_row(cluster, tenant)
+        )
         if isinstance(taken, Busy) or taken is None:
             retry_in = taken.retry_in if taken else 2.0
             log.info("link.busy", retry_in=round(retry_in, 1))
             shown = taken.state if taken else None
-            return Outcome(cluster.id, shown.phase if shown else Phase.PENDING,
-                           "another invocation is working on this cluster", requeue_after=retry_in, busy=True,
-                           state=shown)
+            return Outcome(
+                cluster.id,
+                shown.phase if shown else Phase.PENDING,
+                "another invocation is working on this cluster",
+                requeue_after=retry_in,
+                busy=True,
+                state=shown,
+            )
         state = taken.state
-        link = Link(cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store,
-                    budget_s=budget.remaining)
+        link = Link(
+            cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store, budget_s=budget.remaining
+        )
         previous = None if taken.fresh else state.phase
         snapshot = _snapshot(state)
         result = self._run(link, budget)
@@ -135,9 +152,15 @@ class Controller:
         return self._finish(link, outcome, previous, snapshot, owner, log)
 
     def _new_row(self, cluster: ClusterId, tenant: str) -> LinkState:
-        return LinkState(cluster_id=cluster.id, subscription_id=cluster.subscription_id,
-                         resource_group=cluster.resource_group, cluster_name=cluster.name, tenant_id=tenant,
-                         created_at=self.clock.now(), endpoint_name=cluster.endpoint_name)
+        return LinkState(
+            cluster_id=cluster.id,
+            subscription_id=cluster.subscription_id,
+            resource_group=cluster.resource_group,
+            cluster_name=cluster.name,
+            tenant_id=tenant,
+            created_at=self.clock.now(),
+            endpoint_name=cluster.endpoint_name,
+        )
 
     # -- the steps, and the one place that waits -------------------------------------------------
     def _run(self, link: Link, budget: Budget) -> Result:
@@ -192,8 +215,9 @@ class Controller:
         log.error("link.failed", error=str(exc), code=exc.code)
         return Outcome(cid, Phase.FAILED, str(exc), error=str(exc), terminal=True)
 
-    def _finish(self, link: Link, outcome: Outcome, previous: Phase | None, snapshot: tuple, owner: str,
-                log: EventLogger) -> Outcome:
+    def _finish(
+        self, link: Link, outcome: Outcome, previous: Phase | None, snapshot: tuple, owner: str, log: EventLogger
+    ) -> Outcome:
         """Plan notices, write the row (releasing the lease unless notices go out), deliver, release."""
         state = link.state
         deleted = outcome.phase is Phase.ABSENT
@@ -222,11 +246,14 @@ class Controller:
         """The row changed while we worked (our lease ran out and another invocation took it, or the
         row went): nothing of this run is recorded; look again soon and decide from what is there."""
         log.warning("link.row_changed", error=str(exc))
-        return Outcome(link.cluster.id, outcome.phase, f"the link's row changed while this run worked on it; "
-                       f"looking again in {ROW_CHANGED_RETRY_S:.0f}s", requeue_after=ROW_CHANGED_RETRY_S,
-                       error=str(exc))
+        return Outcome(
+            link.cluster.id,
+            outcome.phase,
+            f"the link's row changed while this run worked on it; looking again in {ROW_CHANGED_RETRY_S:.0f}s",
+            requeue_after=ROW_CHANGED_RETRY_S,
+            error=str(exc),
+        )
 
 
 def _snapshot(state: LinkState) -> tuple:
     return state.phase, state.endpoint_id, state.private_ip, state.connection_status
-

@@ -72,8 +72,12 @@ class HubEndpoints:
                 kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
                 if self.settings.ca_bundle:
                     kwargs["connection_verify"] = self.settings.ca_bundle
-                client = NetworkManagementClient(self.credentials.for_tenant(self.settings.hub_tenant_id),
-                                                 subscription_id, base_url=self.settings.arm_endpoint, **kwargs)
+                client = NetworkManagementClient(
+                    self.credentials.for_tenant(self.settings.hub_tenant_id),
+                    subscription_id,
+                    base_url=self.settings.arm_endpoint,
+                    **kwargs,
+                )
                 self._clients[subscription_id] = client
             return client
 
@@ -90,11 +94,9 @@ class HubEndpoints:
     def _polling(self, within_s: float) -> Any:
         from shared.polling import PacedPolling
 
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S,
-                            path_format_arguments={"endpoint": self.settings.arm_endpoint})
+        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.settings.arm_endpoint})
 
-    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget, *,
-                     within_s: float) -> Operation:
+    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget, *, within_s: float) -> Operation:
         """Start creating the endpoint; its poller polls at the Retry-After for at most `within_s` seconds."""
         from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
 
@@ -102,22 +104,29 @@ class HubEndpoints:
         body = PrivateEndpoint(
             location=location,
             subnet=Subnet(id=hub.subnet_id),
-            manual_private_link_service_connections=[PrivateLinkServiceConnection(
-                name=name, private_link_service_id=target.resource_id,
-                group_ids=list(target.group_ids) or None, request_message=target.request_message)],
+            manual_private_link_service_connections=[
+                PrivateLinkServiceConnection(
+                    name=name,
+                    private_link_service_id=target.resource_id,
+                    group_ids=list(target.group_ids) or None,
+                    request_message=target.request_message,
+                )
+            ],
             tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
         )
         what = f"create hub endpoint {name}"
         with map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
-                hub.resource_group, name, body, polling=self._polling(within_s))
+                hub.resource_group, name, body, polling=self._polling(within_s)
+            )
         return Operation(what, "create", poll_delay(poller), _Poller(poller, what))
 
     def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> Operation:
         what = f"delete hub endpoint {name}"
         with not_found_means_read_again(what), map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_delete(
-                hub.resource_group, name, polling=self._polling(within_s))
+                hub.resource_group, name, polling=self._polling(within_s)
+            )
         return Operation(what, "delete", poll_delay(poller), _Poller(poller, what))
 
     def private_ip(self, endpoint: Endpoint) -> str:
@@ -126,8 +135,7 @@ class HubEndpoints:
             raise TerminalError(f"hub endpoint {endpoint.name} has no network interface", code="NoNetworkInterface")
         parts = endpoint.nic_ids[0].strip("/").split("/")
         sub, rg, nic = parts[1], parts[3], parts[-1]
-        with not_found_means_read_again(f"read NIC {nic} of hub endpoint {endpoint.name}"), \
-                map_azure_errors(f"read NIC {nic}"):
+        with not_found_means_read_again(f"read NIC {nic} of hub endpoint {endpoint.name}"), map_azure_errors(f"read NIC {nic}"):
             nic_obj = self.client(sub).network_interfaces.get(rg, nic)
         for cfg in nic_obj.ip_configurations or []:
             if cfg.private_ip_address:
@@ -176,7 +184,9 @@ def endpoint_from_model(pe: Any) -> Endpoint:
     conn = conns[0] if conns else None
     state = conn.private_link_service_connection_state if conn else None
     return Endpoint(
-        id=pe.id, name=pe.name, provisioning_state=_text(pe.provisioning_state),
+        id=pe.id,
+        name=pe.name,
+        provisioning_state=_text(pe.provisioning_state),
         target_id=conn.private_link_service_id if conn else None,
         connection_status=state.status if state else None,
         nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),

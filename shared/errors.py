@@ -75,8 +75,9 @@ class TransientError(HubLinkError):
 
     default_code = None  # type: ignore[assignment]
 
-    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, code: str | None = None, status: int | None = None
+    ) -> None:
         Exception.__init__(self, message)
         self.retry_after = retry_after
         self.code = code
@@ -100,9 +101,18 @@ class ConcurrentUpdate(TransientError):
     """The row changed since it was read (another invocation got there first)."""
 
 
-TRANSIENT_CODES = {"AnotherOperationInProgress", "RetryableError", "Canceled", "OperationNotAllowed_Retry",
-                   "InternalServerError", "ServiceUnavailable", "GatewayTimeout", "TooManyRequests",
-                   "SubscriptionRequestsThrottled", "ResourceGroupRequestsThrottled"}
+TRANSIENT_CODES = {
+    "AnotherOperationInProgress",
+    "RetryableError",
+    "Canceled",
+    "OperationNotAllowed_Retry",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "GatewayTimeout",
+    "TooManyRequests",
+    "SubscriptionRequestsThrottled",
+    "ResourceGroupRequestsThrottled",
+}
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -124,8 +134,9 @@ def _error_parts(body: Any) -> tuple[str | None, str]:
     return None, str(body or "")[:500]
 
 
-def classify(status: int, code: str | None, message: str, *, retry_after: float | None = None,
-             what: str = "ARM call") -> HubLinkError:
+def classify(
+    status: int, code: str | None, message: str, *, retry_after: float | None = None, what: str = "ARM call"
+) -> HubLinkError:
     """Turn one failed HTTP answer into TransientError or TerminalError."""
     text = f"{what} failed: HTTP {status}{f' {code}' if code else ''}: {message}".rstrip(": ")
     if status in (408, 412, 429) or status >= 500 or (code in TRANSIENT_CODES):
@@ -145,8 +156,9 @@ def raise_for_response(response: Any, *, what: str) -> None:
     except ValueError:
         body = response.text
     code, message = _error_parts(body)
-    raise classify(response.status_code, code, message,
-                   retry_after=parse_retry_after(response.headers.get("Retry-After")), what=what)
+    raise classify(
+        response.status_code, code, message, retry_after=parse_retry_after(response.headers.get("Retry-After")), what=what
+    )
 
 
 @contextlib.contextmanager
@@ -170,8 +182,7 @@ def map_azure_errors(what: str) -> Iterator[None]:
         message = str(exc).splitlines()[0] if str(exc) else "authentication failed"
         if unreachable or (status is not None and (status >= 500 or status == 429)):
             raise TransientError(f"{what}: token request failed: {message}", status=status) from exc
-        raise TerminalError(f"{what}: authentication failed: {message}", code="AuthenticationFailed",
-                            status=status) from exc
+        raise TerminalError(f"{what}: authentication failed: {message}", code="AuthenticationFailed", status=status) from exc
     except HttpResponseError as exc:
         status = exc.status_code or 0
         code = getattr(getattr(exc, "error", None), "code", None)
@@ -228,8 +239,9 @@ def not_found_means_read_again(what: str) -> Iterator[None]:
     except TerminalError as exc:
         if exc.status != 404:
             raise
-        raise TransientError(f"{what}: answered 404 right after it was read; checking again", code="NotFoundMidFlight",
-                             status=404) from exc
+        raise TransientError(
+            f"{what}: answered 404 right after it was read; checking again", code="NotFoundMidFlight", status=404
+        ) from exc
 
 
 # -- the HTTP API's answer for each error: the one table (most specific class first) ---------------

@@ -12,13 +12,15 @@ from typing import Any
 from shared.errors import InvalidInput
 from shared.ids import ClusterId
 
-WRITE, DELETE, ACTION = ("Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess",
-                         "Microsoft.Resources.ResourceActionSuccess")
+WRITE, DELETE, ACTION = (
+    "Microsoft.Resources.ResourceWriteSuccess",
+    "Microsoft.Resources.ResourceDeleteSuccess",
+    "Microsoft.Resources.ResourceActionSuccess",
+)
 OPERATIONS: dict[str, tuple[str, ...]] = {
     WRITE: ("Microsoft.ContainerService/managedClusters/write",),
     DELETE: ("Microsoft.ContainerService/managedClusters/delete",),
-    ACTION: ("Microsoft.ContainerService/managedClusters/start/action",
-             "Microsoft.ContainerService/managedClusters/stop/action"),
+    ACTION: ("Microsoft.ContainerService/managedClusters/start/action", "Microsoft.ContainerService/managedClusters/stop/action"),
 }
 EVENT_TYPES: tuple[str, ...] = tuple(sorted(OPERATIONS))
 OPERATION_NAMES: tuple[str, ...] = tuple(sorted(n for names in OPERATIONS.values() for n in names))

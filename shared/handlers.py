@@ -20,8 +20,19 @@ from shared.log import get_logger
 from shared.runtime import Runtime, get_runtime
 from shared.sweep import SweepReport
 
-__all__ = ["HttpAnswer", "SweepReport", "cluster_from_event", "handle_continuation", "handle_event", "http_approve_link",
-           "http_get", "http_list", "http_reconcile", "http_set_connection", "sweep"]
+__all__ = [
+    "HttpAnswer",
+    "SweepReport",
+    "cluster_from_event",
+    "handle_continuation",
+    "handle_event",
+    "http_approve_link",
+    "http_get",
+    "http_list",
+    "http_reconcile",
+    "http_set_connection",
+    "sweep",
+]
 
 log = get_logger("hublink.triggers")
 MAX_BODY_BYTES = 16 * 1024
@@ -120,8 +131,10 @@ def http_list(phase: str | None) -> HttpAnswer:
 
 def http_get(subscription_id: str, resource_group: str, cluster_name: str) -> HttpAnswer:
     """GET /api/links/{subscriptionId}/{resourceGroup}/{clusterName}: one link's state."""
-    cluster_id = (f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-                  f"/providers/Microsoft.ContainerService/managedClusters/{cluster_name}")
+    cluster_id = (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.ContainerService/managedClusters/{cluster_name}"
+    )
 
     def run() -> dict[str, Any]:
         checked = _cluster_id(cluster_id)
@@ -136,15 +149,17 @@ def http_approve_link(body: bytes, headers: Any = None, *, who: str | None = Non
 
     def run() -> dict[str, Any]:
         data = _body(body)
-        entry, outcome = get_runtime().service.approve_link(data["clusterId"], who=who or caller(headers), via=via,
-                                                            reason=data.get("reason"), follow_up="approval")
+        entry, outcome = get_runtime().service.approve_link(
+            data["clusterId"], who=who or caller(headers), via=via, reason=data.get("reason"), follow_up="approval"
+        )
         return {"approved": entry, "outcome": outcome.public()}
 
     return _answer(run)
 
 
-def http_set_connection(body: bytes, status: str, headers: Any = None, *, who: str | None = None, via: str = "http",
-                        reason_required: bool = True) -> HttpAnswer:
+def http_set_connection(
+    body: bytes, status: str, headers: Any = None, *, who: str | None = None, via: str = "http", reason_required: bool = True
+) -> HttpAnswer:
     """POST /api/connections/approve|reject {"clusterId", "connectionName", "reason"}: decide any pending connection."""
     from shared.approvals import caller
 
@@ -152,11 +167,12 @@ def http_set_connection(body: bytes, status: str, headers: Any = None, *, who: s
         data = _body(body)
         name, reason = data.get("connectionName"), data.get("reason")
         if not isinstance(name, str) or not name:
-            raise Refused(400, "MissingConnectionName", "body needs \"connectionName\" (a string)")
+            raise Refused(400, "MissingConnectionName", 'body needs "connectionName" (a string)')
         if reason_required and (not isinstance(reason, str) or not reason.strip()):
-            raise Refused(400, "MissingReason", "body needs \"reason\": why, for the audit record")
-        entry = get_runtime().service.decide_connection(data["clusterId"], name, status, who=who or caller(headers),
-                                                        via=via, reason=reason)
+            raise Refused(400, "MissingReason", 'body needs "reason": why, for the audit record')
+        entry = get_runtime().service.decide_connection(
+            data["clusterId"], name, status, who=who or caller(headers), via=via, reason=reason
+        )
         return {"decision": entry}
 
     return _answer(run)

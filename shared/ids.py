@@ -42,14 +42,18 @@ class ClusterId:
         if not m:
             raise InvalidInput(
                 "clusterId must look like /subscriptions/<guid>/resourceGroups/<rg>/providers/"
-                f"Microsoft.ContainerService/managedClusters/<name>, got {value[:200]!r}", code=INVALID)
+                f"Microsoft.ContainerService/managedClusters/<name>, got {value[:200]!r}",
+                code=INVALID,
+            )
         return cls(m.group("sub").lower(), m.group("rg"), m.group("name"))
 
     @property
     def id(self) -> str:
         """Canonical form: ARM's casing of the path, lower-case subscription."""
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.ContainerService/managedClusters/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{self.name}"
+        )
 
     @property
     def key(self) -> str:

@@ -89,8 +89,10 @@ class Link:
         self.state.operation_at = None
         self.reads["endpoint"] = value if operation.kind == "create" else None
         self.just_created = operation.kind == "create"
-        self.log.info("link.endpoint.created" if operation.kind == "create" else "link.endpoint.deleted",
-                      endpoint=getattr(value, "id", None) or operation.what)
+        self.log.info(
+            "link.endpoint.created" if operation.kind == "create" else "link.endpoint.deleted",
+            endpoint=getattr(value, "id", None) or operation.what,
+        )
 
     # -- the row (written under the controller's lease) ---------------------------------------
     def save(self) -> None:

@@ -93,15 +93,30 @@ class LinkState:
     def public(self) -> dict[str, Any]:
         """The JSON shape the HTTP API and CLI show (no lease internals, no etag)."""
         out = {
-            "clusterId": self.cluster_id, "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group,
-            "clusterName": self.cluster_name, "tenantId": self.tenant_id, "region": self.region,
-            "phase": str(self.phase), "message": self.message, "hubEndpointId": self.endpoint_id,
-            "connectionName": self.connection_name, "connectionStatus": self.connection_status,
-            "privateIp": self.private_ip, "fqdn": self.fqdn, "recordName": self.record_name,
-            "attempts": self.attempts, "lastError": self.last_error, "lastErrorCode": self.last_error_code,
-            "nextAttemptAt": _iso(self.next_attempt_at), "foreignConnections": self.foreign_connections,
-            "generation": self.generation, "createdAt": _iso(self.created_at), "updatedAt": _iso(self.updated_at),
-            "readyAt": _iso(self.ready_at), "steps": {k: asdict(v) for k, v in self.steps.items()},
+            "clusterId": self.cluster_id,
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "clusterName": self.cluster_name,
+            "tenantId": self.tenant_id,
+            "region": self.region,
+            "phase": str(self.phase),
+            "message": self.message,
+            "hubEndpointId": self.endpoint_id,
+            "connectionName": self.connection_name,
+            "connectionStatus": self.connection_status,
+            "privateIp": self.private_ip,
+            "fqdn": self.fqdn,
+            "recordName": self.record_name,
+            "attempts": self.attempts,
+            "lastError": self.last_error,
+            "lastErrorCode": self.last_error_code,
+            "nextAttemptAt": _iso(self.next_attempt_at),
+            "foreignConnections": self.foreign_connections,
+            "generation": self.generation,
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+            "readyAt": _iso(self.ready_at),
+            "steps": {k: asdict(v) for k, v in self.steps.items()},
             "audit": self.audit,
         }
         return out
@@ -121,9 +136,16 @@ class Outcome:
     state: LinkState | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"clusterId": self.cluster_id, "phase": str(self.phase), "message": self.message,
-                "requeueAfterSeconds": self.requeue_after, "error": self.error, "terminal": self.terminal,
-                "busy": self.busy, "link": self.state.public() if self.state else None}
+        return {
+            "clusterId": self.cluster_id,
+            "phase": str(self.phase),
+            "message": self.message,
+            "requeueAfterSeconds": self.requeue_after,
+            "error": self.error,
+            "terminal": self.terminal,
+            "busy": self.busy,
+            "link": self.state.public() if self.state else None,
+        }
 
 
 def dumps(value: Any) -> str:

@@ -49,8 +49,9 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.from_env()
     credentials = Credentials(settings)
     continuations = Continuations(settings, credentials)
-    service = Service.from_settings(settings, credentials=credentials, notifier=Notifier.from_settings(settings),
-                                    continuations=continuations)
+    service = Service.from_settings(
+        settings, credentials=credentials, notifier=Notifier.from_settings(settings), continuations=continuations
+    )
     return Runtime(settings, credentials, service, continuations)
 
 

@@ -36,8 +36,16 @@ log = get_logger("hublink.service")
 
 
 class Service:
-    def __init__(self, settings: Settings, *, store: LinkStore, ports: Ports, clock: Clock = SYSTEM,
-                 notifier: Notifier | None = None, continuations: Continuations | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: LinkStore,
+        ports: Ports,
+        clock: Clock = SYSTEM,
+        notifier: Notifier | None = None,
+        continuations: Continuations | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.ports = ports
@@ -47,16 +55,31 @@ class Service:
         self.continuations = continuations
         self.spokes = settings.spokes
         self.event_budget_s = settings.event_budget_s
-        self.controller = Controller(store=store, ports=ports, policy=Policy.from_settings(settings),
-                                     spokes=settings.spokes, backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
-                                     default_budget_s=settings.event_budget_s, clock=clock, notifier=self.notifier)
-        self.approvals = Approvals(store=store, paths=ports.paths, clock=clock, notifier=self.notifier,
-                                   tenant_of=self.controller.tenant_of)
+        self.controller = Controller(
+            store=store,
+            ports=ports,
+            policy=Policy.from_settings(settings),
+            spokes=settings.spokes,
+            backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
+            default_budget_s=settings.event_budget_s,
+            clock=clock,
+            notifier=self.notifier,
+        )
+        self.approvals = Approvals(
+            store=store, paths=ports.paths, clock=clock, notifier=self.notifier, tenant_of=self.controller.tenant_of
+        )
         self.discovery = Discovery(settings.discovery_interval_s)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, credentials: Credentials | None = None, clock: Clock = SYSTEM,
-                      notifier: Notifier | None = None, continuations: Continuations | None = None) -> Service:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        credentials: Credentials | None = None,
+        clock: Clock = SYSTEM,
+        notifier: Notifier | None = None,
+        continuations: Continuations | None = None,
+    ) -> Service:
         """The product wired to Azure (or devcloud): ARM, the network SDK, private DNS, Table Storage."""
         from shared.aks import ClusterApi
         from shared.arm import ArmClient
@@ -69,10 +92,20 @@ class Service:
         credentials = credentials or Credentials(settings)
         arm = ArmClient(settings, credentials)
         clusters = ClusterApi(arm)
-        ports = Ports(clusters=clusters, endpoints=HubEndpoints(settings, credentials),
-                      dns=HubDns(arm, settings.hub_tenant_id), paths=default_paths(clusters))
-        return cls(settings, store=LinkStore.from_settings(settings, credentials, clock=clock), ports=ports,
-                   clock=clock, notifier=notifier, continuations=continuations)
+        ports = Ports(
+            clusters=clusters,
+            endpoints=HubEndpoints(settings, credentials),
+            dns=HubDns(arm, settings.hub_tenant_id),
+            paths=default_paths(clusters),
+        )
+        return cls(
+            settings,
+            store=LinkStore.from_settings(settings, credentials, clock=clock),
+            ports=ports,
+            clock=clock,
+            notifier=notifier,
+            continuations=continuations,
+        )
 
     # -- reconcile -----------------------------------------------------------------------------
     def reconcile(self, cluster_id: str, *, budget_s: float | None = None, follow_up: str | None = None) -> Outcome:
@@ -87,14 +120,23 @@ class Service:
         return sweep(self, budget_s=self.settings.timer_budget_s, concurrency=self.settings.concurrency, discover=due)
 
     # -- people ----------------------------------------------------------------------------------
-    def approve_link(self, cluster_id: str, *, who: str, reason: Any = "", via: str = "api",
-                     budget_s: float | None = None, follow_up: str | None = None) -> tuple[dict[str, str], Outcome]:
+    def approve_link(
+        self,
+        cluster_id: str,
+        *,
+        who: str,
+        reason: Any = "",
+        via: str = "api",
+        budget_s: float | None = None,
+        follow_up: str | None = None,
+    ) -> tuple[dict[str, str], Outcome]:
         """Record the approval of the link's current endpoint, then reconcile it on to Ready."""
         entry = self.approvals.approve_link(cluster_id, who=who, reason=reason, via=via)
         return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
 
-    def decide_connection(self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "",
-                          via: str = "api") -> dict[str, str]:
+    def decide_connection(
+        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+    ) -> dict[str, str]:
         return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
 
     # -- reads -----------------------------------------------------------------------------------

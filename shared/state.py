@@ -67,8 +67,9 @@ class LinkStore:
             return 0.0
         return max(0.0, (state.lease_until - self.clock.now()).total_seconds())
 
-    def acquire(self, cluster: ClusterId, owner: str, for_s: float, *, new: Callable[[], LinkState] | None = None,
-                wait_s: float = 0.0) -> Leased | Busy | None:
+    def acquire(
+        self, cluster: ClusterId, owner: str, for_s: float, *, new: Callable[[], LinkState] | None = None, wait_s: float = 0.0
+    ) -> Leased | Busy | None:
         """Read the row and take its lease for `for_s` seconds (creating the row with `new` if absent),
         trying again for up to `wait_s` seconds while it is busy.
 
@@ -81,8 +82,9 @@ class LinkStore:
                 return taken
             self.clock.sleep(0.1)
 
-    def _acquire_once(self, cluster: ClusterId, owner: str, for_s: float,
-                      new: Callable[[], LinkState] | None) -> Leased | Busy | None:
+    def _acquire_once(
+        self, cluster: ClusterId, owner: str, for_s: float, new: Callable[[], LinkState] | None
+    ) -> Leased | Busy | None:
         state = self.get(cluster)
         fresh = state is None
         if state is None:
@@ -117,8 +119,15 @@ class LinkStore:
             return False
         return True
 
-    def update(self, cluster: ClusterId, change: Callable[[LinkState], None], *, owner: str | None = None,
-               wait_s: float = 5.0, missing: str = "no link is recorded") -> LinkState:
+    def update(
+        self,
+        cluster: ClusterId,
+        change: Callable[[LinkState], None],
+        *,
+        owner: str | None = None,
+        wait_s: float = 5.0,
+        missing: str = "no link is recorded",
+    ) -> LinkState:
         """Read, wait (up to `wait_s`) while another holds the lease, apply `change`, write with the ETag;
         read again on a race. Refused 404 LinkNotFound without a row, 409 Busy when the wait runs out."""
         deadline = self.clock.monotonic() + wait_s
@@ -143,8 +152,9 @@ class LinkStore:
         if settings.storage_connection_string:
             table = TableClient.from_connection_string(settings.storage_connection_string, settings.table_name)
         else:
-            table = TableClient(endpoint=settings.table_service_uri, table_name=settings.table_name,
-                                credential=credentials.for_storage())
+            table = TableClient(
+                endpoint=settings.table_service_uri, table_name=settings.table_name, credential=credentials.for_storage()
+            )
         store = cls(table, clock=clock)
         store.ensure_table()
         return store
@@ -213,8 +223,9 @@ class LinkStore:
         self.operations += 1
         with map_azure_errors("update state row"):
             try:
-                meta = self.table.update_entity(to_entity(state), mode=UpdateMode.REPLACE, etag=state.etag,
-                                                match_condition=MatchConditions.IfNotModified)
+                meta = self.table.update_entity(
+                    to_entity(state), mode=UpdateMode.REPLACE, etag=state.etag, match_condition=MatchConditions.IfNotModified
+                )
             except (ResourceModifiedError, ResourceNotFoundError) as exc:
                 raise ConcurrentUpdate("state row changed since it was read") from exc
         state.etag = meta.get("etag")
@@ -228,17 +239,21 @@ class LinkStore:
         self.operations += 1
         with map_azure_errors("delete state row"):
             try:
-                self.table.delete_entity(cluster.partition_key, cluster.row_key, etag=state.etag,
-                                         match_condition=MatchConditions.IfNotModified)
+                self.table.delete_entity(
+                    cluster.partition_key, cluster.row_key, etag=state.etag, match_condition=MatchConditions.IfNotModified
+                )
             except ResourceModifiedError as exc:
                 raise ConcurrentUpdate("state row changed since it was read") from exc
 
 
 def to_entity(state: LinkState) -> dict[str, Any]:
     cluster = ClusterId.parse(state.cluster_id)
-    entity: dict[str, Any] = {"PartitionKey": cluster.partition_key, "RowKey": cluster.row_key,
-                              # A queryable copy of "something is waiting to be announced" (see undelivered()).
-                              "notices_pending": bool(state.notices.get("pending"))}
+    entity: dict[str, Any] = {
+        "PartitionKey": cluster.partition_key,
+        "RowKey": cluster.row_key,
+        # A queryable copy of "something is waiting to be announced" (see undelivered()).
+        "notices_pending": bool(state.notices.get("pending")),
+    }
     for f in fields(LinkState):
         if f.name in _SKIP_FIELDS:
             continue
@@ -269,8 +284,9 @@ def from_entity(entity: Any) -> LinkState:
             value = Phase(value)
         elif isinstance(value, datetime):
             value = value if value.tzinfo else value.replace(tzinfo=UTC)
-            value = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                             value.microsecond, tzinfo=UTC)
+            value = datetime(
+                value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
+            )
         data[key] = value
     state = LinkState(**data)
     state.etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None

@@ -60,8 +60,15 @@ def sweep(svc: Service, *, budget_s: float, concurrency: int, discover: bool) ->
                 report.discovered += 1
     _run_bounded(svc, ids, deadline, concurrency, report)
     report.redelivered = _redeliver(svc, {i.lower() for i in ids}, deadline)
-    log.info("sweep.done", due=report.due, discovered=report.discovered, reconciled=report.reconciled,
-             deferred=report.deferred, redelivered=report.redelivered, seconds=round(clock.monotonic() - started, 2))
+    log.info(
+        "sweep.done",
+        due=report.due,
+        discovered=report.discovered,
+        reconciled=report.reconciled,
+        deferred=report.deferred,
+        redelivered=report.redelivered,
+        seconds=round(clock.monotonic() - started, 2),
+    )
     return report
 
 
@@ -125,6 +132,9 @@ def discover_clusters(svc: Service, known: dict[str, Any]) -> list[str]:
             row = known.get(cid.lower())
             if row is None or (row.phase is Phase.FAILED and row.cluster_etag != cluster.etag):
                 found.append(cid)
-        found += [row.cluster_id for key, row in known.items() if row.phase is Phase.FAILED and key not in listed
-                  and row.subscription_id.lower() == subscription.lower()]
+        found += [
+            row.cluster_id
+            for key, row in known.items()
+            if row.phase is Phase.FAILED and key not in listed and row.subscription_id.lower() == subscription.lower()
+        ]
     return found

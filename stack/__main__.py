@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def function_app(info: dict[str, Any], cloud: Any, *, overrides: dict[str, str] | None = None
-                 ) -> tuple[dict[str, Any], Callable[[], None]]:
+def function_app(
+    info: dict[str, Any], cloud: Any, *, overrides: dict[str, str] | None = None
+) -> tuple[dict[str, Any], Callable[[], None]]:
     """The product's function app in the local Functions host, subscribed to every spoke's events (a devcloud part)."""
     from stack.product import start_product
 
@@ -30,8 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="devcloud up plus the function app; print DEVCLOUD_READY {json}")
     up.add_argument("--world", metavar="FILE", help="world JSON (default: devcloud's default world)")
-    up.add_argument("--app-setting", metavar="NAME=VALUE", action="append", default=[],
-                    help="override one of the function app's settings (repeatable), e.g. HUBLINK_EVENT_BUDGET_S=2")
+    up.add_argument(
+        "--app-setting",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="override one of the function app's settings (repeatable), e.g. HUBLINK_EVENT_BUDGET_S=2",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.app_setting:

@@ -16,8 +16,14 @@ def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = 
     env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
     log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
     args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()]
-    proc = subprocess.Popen([sys.executable, "-m", "stack", "up", *args], stdout=subprocess.PIPE, stderr=log,
-                            stdin=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stack", "up", *args],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     proc.log_path = log.name  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
@@ -26,7 +32,7 @@ def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = 
         if not line:
             break
         if line.startswith("DEVCLOUD_READY "):
-            return proc, json.loads(line[len("DEVCLOUD_READY "):])
+            return proc, json.loads(line[len("DEVCLOUD_READY ") :])
     proc.kill()
     raise RuntimeError("stack up did not become ready")
 

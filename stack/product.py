@@ -79,18 +79,29 @@ def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -
     function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
     port = free_port()  # chosen up front so the app's notices can name its own URL
     secret = secrets.token_hex(16)  # signs the generic webhook notices; tests verify with it
-    settings = {**product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
-                **settings_overrides}
-    host = start_function_host_process(REPO_ROOT, settings, function_key=function_key, master_key=master_key,
-                                       eventgrid_key=eventgrid_key, cert_file=cloud.certs.server_pem_file(), port=port)
+    settings = {
+        **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
+        **settings_overrides,
+    }
+    host = start_function_host_process(
+        REPO_ROOT,
+        settings,
+        function_key=function_key,
+        master_key=master_key,
+        eventgrid_key=eventgrid_key,
+        cert_file=cloud.certs.server_pem_file(),
+        port=port,
+    )
     wanted = subscription_filter()
     try:
         for spoke in info["spokes"]:
             cloud.eventgrid.add_subscription(
-                spoke["subscription_id"], EVENT_SUBSCRIPTION, host.webhook_url(EVENT_FUNCTION),
+                spoke["subscription_id"],
+                EVENT_SUBSCRIPTION,
+                host.webhook_url(EVENT_FUNCTION),
                 included_event_types=wanted["includedEventTypes"],
-                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName",
-                                   "values": wanted["operationNames"]}])
+                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName", "values": wanted["operationNames"]}],
+            )
     except Exception:
         host.stop()
         raise
@@ -100,6 +111,11 @@ def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -
             cloud.eventgrid.remove_subscription(spoke["subscription_id"], EVENT_SUBSCRIPTION)
         host.stop()
 
-    additions = {"functions": host.url, "function_key": function_key, "master_key": master_key,
-                 "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION), "webhook_secret": secret}
+    additions = {
+        "functions": host.url,
+        "function_key": function_key,
+        "master_key": master_key,
+        "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION),
+        "webhook_secret": secret,
+    }
     return additions, stop

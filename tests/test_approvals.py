@@ -29,8 +29,13 @@ def configure(cloud, azurite, sink, op, monkeypatch):
     """App settings in the environment, as the function app and the CLI read them; returns the service."""
 
     def apply(**overrides: str):
-        env = product_env(cloud, azurite, HUBLINK_WEBHOOKS=json.dumps([f"{sink.url}/hook"]),
-                          HUBLINK_TEAMS_WEBHOOKS=json.dumps([f"{sink.url}/teams"]), **overrides)
+        env = product_env(
+            cloud,
+            azurite,
+            HUBLINK_WEBHOOKS=json.dumps([f"{sink.url}/hook"]),
+            HUBLINK_TEAMS_WEBHOOKS=json.dumps([f"{sink.url}/teams"]),
+            **overrides,
+        )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         reset_runtime()
@@ -44,8 +49,7 @@ def http(name: str, body: Any, headers: dict[str, str] | None = None) -> tuple[i
     """Call one of function_app's HTTP functions the way the host does."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     # app.get_functions() may run once per process (test_function_app checks the routes); call the function itself
-    resp = getattr(function_app, name)(func.HttpRequest("POST", f"https://localhost/api/{name}", headers=headers or {},
-                                                        body=raw))
+    resp = getattr(function_app, name)(func.HttpRequest("POST", f"https://localhost/api/{name}", headers=headers or {}, body=raw))
     return resp.status_code, json.loads(resp.get_body())
 
 
@@ -78,8 +82,14 @@ def test_manual_link_approved_through_the_api(op, configure, sink):
     assert outcome.phase is Phase.READY, outcome.message
     state = row(rec, cluster_id)
     assert state.audit == [entry]
-    assert entry == {"action": "approve-link", "by": "alice@contoso", "via": "api", "reason": REASON,
-                     "endpointId": state.endpoint_id, "at": entry["at"]}
+    assert entry == {
+        "action": "approve-link",
+        "by": "alice@contoso",
+        "via": "api",
+        "reason": REASON,
+        "endpointId": state.endpoint_id,
+        "at": entry["at"],
+    }
     assert set(statuses(op, cluster_id).values()) == {"Approved"}
     assert kinds(sink) == ["link.awaiting_approval", "link.ready"]
 
@@ -95,8 +105,11 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
     for cluster_id in (first, second):
         assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
 
-    status, body = http("approve_link", {"clusterId": first, "reason": REASON},
-                        {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso", "X-MS-CLIENT-PRINCIPAL-ID": "0000-bob"})
+    status, body = http(
+        "approve_link",
+        {"clusterId": first, "reason": REASON},
+        {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso", "X-MS-CLIENT-PRINCIPAL-ID": "0000-bob"},
+    )
     assert status == 200, body
     assert body["approved"]["by"] == "bob@contoso" and body["approved"]["via"] == "http"
     assert body["outcome"]["phase"] == "Ready" and body["outcome"]["link"]["audit"] == [body["approved"]]
@@ -114,8 +127,9 @@ def test_own_pending_connection_cannot_be_rejected(op, configure):
     cluster_id = op.create_cluster()
     assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
     state = row(rec, cluster_id)
-    status, body = http("reject_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state),
-                                              "reason": "no"})
+    status, body = http(
+        "reject_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state), "reason": "no"}
+    )
     assert (status, body["error"]["code"]) == (409, "OwnConnection")
     assert "hublink=disabled" in body["error"]["message"]
     assert row(rec, cluster_id).etag == state.etag
@@ -133,8 +147,9 @@ def test_a_leased_link_answers_busy_and_writes_nothing(op, configure, monkeypatc
     with pytest.raises(ApprovalError) as err:
         rec.approve_link(cluster_id, who="alice", reason="")
     assert (err.value.status, err.value.code) == (409, "Busy")
-    status, body = http("approve_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state),
-                                               "reason": REASON})
+    status, body = http(
+        "approve_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state), "reason": REASON}
+    )
     assert (status, body["error"]["code"]) == (409, "Busy")
     assert row(rec, cluster_id).etag == etag and set(statuses(op, cluster_id).values()) == {"Pending"}
 
@@ -153,8 +168,11 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     names = {f["privateEndpointId"].lower(): f["name"] for f in row(rec, cluster_id).foreign_connections}
     to_approve, to_reject = names[approve_me.id.lower()], names[reject_me.id.lower()]
 
-    status, body = http("approve_connection", {"clusterId": cluster_id, "connectionName": to_approve, "reason": REASON},
-                        {"x-ms-client-principal-id": "5f0c-carol"})
+    status, body = http(
+        "approve_connection",
+        {"clusterId": cluster_id, "connectionName": to_approve, "reason": REASON},
+        {"x-ms-client-principal-id": "5f0c-carol"},
+    )
     assert status == 200, body
     assert main(["reject", cluster_id, to_reject, "--reason", "nobody asked for this"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -166,19 +184,36 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     assert described[to_approve].startswith("Approved by 5f0c-carol via aks-hublink: CHG-1234")
     state = row(rec, cluster_id)
     approved, rejected = state.audit
-    assert approved == {"action": "approve-connection", "by": "5f0c-carol", "via": "http", "reason": REASON,
-                        "connectionName": to_approve, "endpointId": approve_me.id, "status": "Approved",
-                        "at": approved["at"]}
-    assert (rejected["action"], rejected["by"], rejected["via"], rejected["status"]) == \
-        ("reject-connection", getpass.getuser(), "cli", "Rejected")
+    assert approved == {
+        "action": "approve-connection",
+        "by": "5f0c-carol",
+        "via": "http",
+        "reason": REASON,
+        "connectionName": to_approve,
+        "endpointId": approve_me.id,
+        "status": "Approved",
+        "at": approved["at"],
+    }
+    assert (rejected["action"], rejected["by"], rejected["via"], rejected["status"]) == (
+        "reject-connection",
+        getpass.getuser(),
+        "cli",
+        "Rejected",
+    )
     assert rejected["endpointId"].lower() == reject_me.id.lower() and rejected["reason"] == "nobody asked for this"
     assert state.foreign_connections == [] and state.phase is Phase.READY
 
     decisions = [r["body"] for r in sink.received if r["path"] == "/hook" and r["body"]["type"].startswith("connection.")]
     assert [d["type"] for d in decisions] == ["connection.approved", "connection.rejected"]
-    assert decisions[0]["decision"] == {"connectionName": to_approve, "privateEndpointId": approve_me.id,
-                                        "status": "Approved", "by": "5f0c-carol", "via": "http", "reason": REASON,
-                                        "at": approved["at"]}
+    assert decisions[0]["decision"] == {
+        "connectionName": to_approve,
+        "privateEndpointId": approve_me.id,
+        "status": "Approved",
+        "by": "5f0c-carol",
+        "via": "http",
+        "reason": REASON,
+        "at": approved["at"],
+    }
     cards = [card_text(check_teams_payload(r["body"])) for r in sink.received if r["path"] == "/teams"]
     assert any("Connection approved" in c and "5f0c-carol" in c and REASON in c for c in cards)
     assert any("Connection rejected" in c and getpass.getuser() in c for c in cards)
@@ -198,8 +233,10 @@ def test_bad_requests_change_nothing(cloud, op, configure, sink):
     before = (state.etag, statuses(op, cluster_id), len(sink.received))
     cid = ClusterId.parse(cluster_id)
     no_row = cid.id.replace(cid.name, "aks-never-seen")
-    elsewhere = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/" \
-                "Microsoft.ContainerService/managedClusters/c"
+    elsewhere = (
+        "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/"
+        "Microsoft.ContainerService/managedClusters/c"
+    )
     ok = {"clusterId": cluster_id, "connectionName": pending, "reason": REASON}
     cases = [
         ("approve_connection", b"{not json", 400, "InvalidJson"),

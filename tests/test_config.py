@@ -14,9 +14,14 @@ TENANT = "b2b2b2b2-0000-4000-8000-000000000002"
 HUB_RG = "/subscriptions/10000000-0000-4000-8000-0000000000a1/resourceGroups/rg-hub"
 GOOD = {
     "HUBLINK_HUB_TENANT_ID": "a1a1a1a1-0000-4000-8000-000000000001",
-    "HUBLINK_HUBS": json.dumps({"westeurope": {
-        "subnetId": f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s",
-        "dnsZoneId": f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/privatelink.westeurope.azmk8s.io"}}),
+    "HUBLINK_HUBS": json.dumps(
+        {
+            "westeurope": {
+                "subnetId": f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s",
+                "dnsZoneId": f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/privatelink.westeurope.azmk8s.io",
+            }
+        }
+    ),
     "HUBLINK_SPOKES": json.dumps({SUB: TENANT}),
     "HUBLINK_CLIENT_ID": "c0c0c0c0-0000-4000-8000-00000000b001",
     "HUBLINK_MANAGED_IDENTITY_CLIENT_ID": "c0c0c0c0-0000-4000-8000-00000000e001",
@@ -37,16 +42,28 @@ def test_valid_settings_parse_with_defaults():
 
 
 def test_every_problem_is_listed_at_once():
-    env = dict(GOOD, HUBLINK_HUB_TENANT_ID="not-a-guid", HUBLINK_HUBS="{oops", HUBLINK_APPROVAL="sometimes",
-               HUBLINK_CONCURRENCY="many", HUBLINK_ARM_ENDPOINT="http://insecure")
+    env = dict(
+        GOOD,
+        HUBLINK_HUB_TENANT_ID="not-a-guid",
+        HUBLINK_HUBS="{oops",
+        HUBLINK_APPROVAL="sometimes",
+        HUBLINK_CONCURRENCY="many",
+        HUBLINK_ARM_ENDPOINT="http://insecure",
+    )
     del env["HUBLINK_CLIENT_ID"]
     with pytest.raises(ConfigurationError) as err:
         parse_settings(env)
     problems = err.value.problems
     assert len(problems) == 6, problems
     text = str(err.value)
-    for name in ("HUBLINK_HUB_TENANT_ID", "HUBLINK_HUBS", "HUBLINK_APPROVAL", "HUBLINK_CONCURRENCY",
-                 "HUBLINK_ARM_ENDPOINT", "HUBLINK_CLIENT_ID"):
+    for name in (
+        "HUBLINK_HUB_TENANT_ID",
+        "HUBLINK_HUBS",
+        "HUBLINK_APPROVAL",
+        "HUBLINK_CONCURRENCY",
+        "HUBLINK_ARM_ENDPOINT",
+        "HUBLINK_CLIENT_ID",
+    ):
         assert name in text
 
 
@@ -68,7 +85,11 @@ def test_secret_mode_needs_a_secret_and_storage_is_required():
 
 def test_every_required_setting_is_declared():
     assert {n for n, s in SETTINGS.items() if s.required} == {
-        "HUBLINK_HUB_TENANT_ID", "HUBLINK_HUBS", "HUBLINK_SPOKES", "HUBLINK_CLIENT_ID"}
+        "HUBLINK_HUB_TENANT_ID",
+        "HUBLINK_HUBS",
+        "HUBLINK_SPOKES",
+        "HUBLINK_CLIENT_ID",
+    }
 
 
 def test_the_readme_table_is_the_declared_settings():

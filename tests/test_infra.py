@@ -96,8 +96,13 @@ def test_checkov_bicep_checks_pass():
         pytest.fail(f"checkov is not installed at {CHECKOV.relative_to(ROOT)}: run `make setup`")
     started = time.monotonic()
     # --skip-download: no guideline look-ups on the internet (there is none here, and CI must not try).
-    proc = subprocess.run([str(CHECKOV), "-d", str(INFRA), "--framework", "bicep", "--skip-download", "-o", "json"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [str(CHECKOV), "-d", str(INFRA), "--framework", "bicep", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     report = json.loads(proc.stdout)
     summary = report["summary"]
     assert summary["parsing_errors"] == 0, "checkov could not parse a file, so it checked nothing there"
@@ -126,7 +131,8 @@ def test_app_settings_are_exactly_what_the_code_reads():
     assert not product & set(LOCAL_ONLY_SETTINGS)
     assert product == set(SETTINGS) - set(LOCAL_ONLY_SETTINGS), (
         f"in Bicep only: {sorted(product - set(SETTINGS))}; "
-        f"read by the code but not set: {sorted(set(SETTINGS) - set(LOCAL_ONLY_SETTINGS) - product)}")
+        f"read by the code but not set: {sorted(set(SETTINGS) - set(LOCAL_ONLY_SETTINGS) - product)}"
+    )
     assert set(LOCAL_ONLY_SETTINGS) <= set(SETTINGS), "a local-only setting the code no longer reads"
 
 
@@ -164,13 +170,14 @@ def test_storage_is_keyless_and_holds_what_the_triggers_use():
     assert props["allowSharedKeyAccess"] is False
     assert props["allowBlobPublicAccess"] is False
     assert props["minimumTlsVersion"] == "TLS1_2"
-    queues = {b.queue_name for f in function_app.app.get_functions() for b in f.get_bindings()
-              if b.type == "queueTrigger"}
+    queues = {b.queue_name for f in function_app.app.get_functions() for b in f.get_bindings() if b.type == "queueTrigger"}
     main = bicep("main.bicep")
     assert queues == {main["variables"]["continueQueue"]["value"]}
     assert main["modules"]["storage"]["config"]["params"]["queueName"] == "continueQueue"
-    roles = {r["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-             for r in resources_of_type(storage, "Microsoft.Authorization/roleAssignments").values()}
+    roles = {
+        r["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        for r in resources_of_type(storage, "Microsoft.Authorization/roleAssignments").values()
+    }
     assert roles == {"blobDataOwner", "queueDataContributor", "tableDataContributor", "blobDataContributor"}
     monitoring = bicep("app/monitoring.bicep")
     assert monitoring["resources"]["appInsights"]["config"]["properties"]["DisableLocalAuth"] is True
@@ -278,8 +285,9 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
         assert unused == set(), f"{relative} grants {sorted(unused)} that a full run never used"
 
     # Discovery lists clusters per subscription: spoke.bicep assigns its role at subscription scope.
-    assert any(re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.containerservice/managedclusters", s.lower())
-               for _, s in used)
+    assert any(
+        re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.containerservice/managedclusters", s.lower()) for _, s in used
+    )
     # The hub role is needed only under the hub network resource group (assignment scope in main.bicep).
     hub_group = f"/subscriptions/{HUB_SUBSCRIPTION}/resourcegroups/{cloud.world.hub['resource_group']}".lower()
     hub_scopes = {scope.lower() for _, scope in used if scope.lower().startswith(f"/subscriptions/{HUB_SUBSCRIPTION}")}
@@ -304,8 +312,11 @@ def test_infra_defaults_are_the_declared_defaults():
 
 
 def test_the_deployed_package_is_only_what_runs():
-    ignored = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     tops = {p.name for p in ROOT.iterdir() if not p.name.startswith(".") and p.name != "node_modules"}
     shipped = tops - ignored - {"__pycache__"}
     assert shipped == {"function_app.py", "host.json", "shared", "requirements.txt"}, shipped

@@ -14,7 +14,7 @@ import pytest
 
 from devcloud.arm import FaultRule
 from devcloud.sink import Sink
-from shared import notify
+from shared import delivery, notify
 from shared.config import parse_settings
 from shared.errors import ConfigurationError
 from shared.ids import ClusterId
@@ -25,18 +25,40 @@ from tests.support import product_env
 
 SECRET = "webhook-secret-for-tests"
 API = "https://func-hublink.azurewebsites.net"
-DOCUMENTED = {"id", "type", "clusterId", "tenantId", "subscriptionId", "region", "phase", "previousPhase",
-              "hubEndpointId", "connectionName", "privateIp", "fqdn", "error", "timestamp"}
+DOCUMENTED = {
+    "id",
+    "type",
+    "clusterId",
+    "tenantId",
+    "subscriptionId",
+    "region",
+    "phase",
+    "previousPhase",
+    "hubEndpointId",
+    "connectionName",
+    "privateIp",
+    "fqdn",
+    "error",
+    "timestamp",
+}
 
 
 # -- a small Adaptive Card 1.4 schema check (the parts our cards use) ------------------------------
-_ENUMS = {"size": {"Default", "Small", "Medium", "Large", "ExtraLarge"}, "weight": {"Default", "Lighter", "Bolder"},
-          "color": {"Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"},
-          "spacing": {"None", "Small", "Default", "Medium", "Large", "ExtraLarge", "Padding"},
-          "fontType": {"Default", "Monospace"},
-          "style": {"default", "emphasis", "good", "attention", "warning", "accent"}}
-_REQUIRED = {"TextBlock": {"text": str}, "FactSet": {"facts": list}, "RichTextBlock": {"inlines": list},
-             "Container": {"items": list}, "ActionSet": {"actions": list}}
+_ENUMS = {
+    "size": {"Default", "Small", "Medium", "Large", "ExtraLarge"},
+    "weight": {"Default", "Lighter", "Bolder"},
+    "color": {"Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"},
+    "spacing": {"None", "Small", "Default", "Medium", "Large", "ExtraLarge", "Padding"},
+    "fontType": {"Default", "Monospace"},
+    "style": {"default", "emphasis", "good", "attention", "warning", "accent"},
+}
+_REQUIRED = {
+    "TextBlock": {"text": str},
+    "FactSet": {"facts": list},
+    "RichTextBlock": {"inlines": list},
+    "Container": {"items": list},
+    "ActionSet": {"actions": list},
+}
 
 
 def _check_props(node: dict[str, Any]) -> None:
@@ -122,10 +144,17 @@ class Shifted:
 @pytest.fixture
 def make(cloud, azurite, sink, op):
     def build(*, teams: bool = True, hook: bool = True, clock: Shifted | None = None, **overrides: str) -> Service:
-        env = product_env(cloud, azurite, **{"HUBLINK_WEBHOOK_SECRET": SECRET, "HUBLINK_API_BASE_URL": API,
-                                             "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{sink.url}/teams"] if teams else []),
-                                             "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"] if hook else []),
-                                             **overrides})
+        env = product_env(
+            cloud,
+            azurite,
+            **{
+                "HUBLINK_WEBHOOK_SECRET": SECRET,
+                "HUBLINK_API_BASE_URL": API,
+                "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{sink.url}/teams"] if teams else []),
+                "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"] if hook else []),
+                **overrides,
+            },
+        )
         settings = parse_settings(env)
         return Service.from_settings(settings, notifier=Notifier(settings, now=clock))
 
@@ -173,9 +202,15 @@ def test_ready_is_announced_once_signed_with_a_valid_card(cloud, op, make, sink)
     assert "x-signature-256" not in teams["headers"]
     card = check_teams_payload(teams["body"])
     text = card_text(card)
-    for value in ("Link ready", state.cluster_name, state.private_ip, state.fqdn, state.subscription_id,
-                  f"https://portal.azure.com/#@{state.tenant_id}/resource{ClusterId.parse(cluster_id).id}",
-                  f"https://portal.azure.com/#@{cloud.world.hub['tenant_id']}/resource{state.endpoint_id}"):
+    for value in (
+        "Link ready",
+        state.cluster_name,
+        state.private_ip,
+        state.fqdn,
+        state.subscription_id,
+        f"https://portal.azure.com/#@{state.tenant_id}/resource{ClusterId.parse(cluster_id).id}",
+        f"https://portal.azure.com/#@{cloud.world.hub['tenant_id']}/resource{state.endpoint_id}",
+    ):
         assert value in text, value
 
     assert state.notices["pending"] == [] and list(state.notices["sent"]) == [f"ready:{_iso(state.ready_at)}"]
@@ -198,14 +233,14 @@ def test_foreign_pending_connection_says_what_it_is_and_how_to_decide(op, make, 
     assert conn["privateEndpointId"].lower() == foreign.id.lower() and conn["status"] == "Pending"
     cid = ClusterId.parse(cluster_id).id
     body = json.dumps({"clusterId": cid, "connectionName": conn["name"], "reason": "<why>"})
-    assert event["approveCall"] == (f'curl -X POST "{API}/api/connections/approve?code=<function key>" '
-                                    f"-H \"Content-Type: application/json\" -d '{body}'")
+    assert event["approveCall"] == (
+        f'curl -X POST "{API}/api/connections/approve?code=<function key>" -H "Content-Type: application/json" -d \'{body}\''
+    )
     assert event["rejectCall"] == event["approveCall"].replace("/connections/approve", "/connections/reject")
     assert event["approveCli"] == f"python -m shared approve {cid} {conn['name']} --reason '<why>'"
     assert event["rejectCli"] == f"python -m shared reject {cid} {conn['name']} --reason '<why>'"
 
-    [card] = [check_teams_payload(e) for e in events(sink, "/teams")
-              if "Connection request" in card_text(check_teams_payload(e))]
+    [card] = [check_teams_payload(e) for e in events(sink, "/teams") if "Connection request" in card_text(check_teams_payload(e))]
     text = card_text(card)
     for value in (event["approveCall"], event["rejectCall"], event["approveCli"], event["rejectCli"], foreign.id):
         assert value in text, value
@@ -221,8 +256,10 @@ def test_terminal_failure_once_with_the_exact_retry_call(op, make, sink):
     [event] = events(sink)
     assert event["type"] == "link.failed" and event["errorCode"] == "NoHubForRegion" and "eastus" in event["error"]
     body = json.dumps({"clusterId": ClusterId.parse(cluster_id).id})
-    assert event["retryCall"] == ('curl -X POST "https://func-hublink.azurewebsites.net/api/links/reconcile'
-                                  f"?code=<function key>\" -H \"Content-Type: application/json\" -d '{body}'")
+    assert event["retryCall"] == (
+        'curl -X POST "https://func-hublink.azurewebsites.net/api/links/reconcile'
+        f'?code=<function key>" -H "Content-Type: application/json" -d \'{body}\''
+    )
     card = card_text(check_teams_payload(events(sink, "/teams")[0]))
     assert "Link failed" in card and event["error"] in card and event["retryCall"] in card
     assert rec.reconcile(cluster_id).phase is Phase.FAILED
@@ -233,8 +270,9 @@ def test_consecutive_transient_failures_then_recovery(cloud, op, make, sink):
     rec = make(HUBLINK_FAILURE_ALERT_AFTER="2")
     cluster_id = op.create_cluster()
     name = ClusterId.parse(cluster_id).name
-    cloud.arm.faults.append(FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{name}$", status=429,
-                                      retry_after=60, principal="hublink"))
+    cloud.arm.faults.append(
+        FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{name}$", status=429, retry_after=60, principal="hublink")
+    )
     for _ in range(3):
         outcome = rec.reconcile(cluster_id)
         assert outcome.error and not outcome.terminal
@@ -292,8 +330,10 @@ def test_awaiting_approval_then_waiting_too_long(op, make, sink):
     [waiting] = events(sink)
     assert waiting["type"] == "link.awaiting_approval"
     cid = ClusterId.parse(cluster_id).id
-    assert waiting["approveCall"] == (f'curl -X POST "{API}/api/links/approve?code=<function key>" -H "Content-Type: '
-                                      f"application/json\" -d '{json.dumps({'clusterId': cid, 'reason': '<why>'})}'")
+    assert waiting["approveCall"] == (
+        f'curl -X POST "{API}/api/links/approve?code=<function key>" -H "Content-Type: '
+        f"application/json\" -d '{json.dumps({'clusterId': cid, 'reason': '<why>'})}'"
+    )
     assert waiting["approveCli"] == f"python -m shared approve-link {cid} --reason '<why>'"
     assert waiting["approveCall"] in card_text(check_teams_payload(events(sink, "/teams")[0]))
 
@@ -355,11 +395,19 @@ def test_hanging_webhook_costs_at_most_the_timeout(op, make, sink):
 
 
 def test_a_notice_that_keeps_failing_is_given_up_and_recorded(cloud, op, make, sink, monkeypatch):
-    monkeypatch.setattr(notify, "MAX_TRIES", 2)
+    monkeypatch.setattr(delivery, "MAX_TRIES", 2)
     rec = make(teams=False, HUBLINK_FAILURE_ALERT_AFTER="1")
     cluster_id = op.create_cluster()
-    cloud.arm.faults.append(FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{ClusterId.parse(cluster_id).name}$",
-                                      status=429, retry_after=60, principal="hublink"))
+    cloud.arm.faults.append(
+        FaultRule(
+            id="throttle",
+            method="GET",
+            path=rf"/managedClusters/{ClusterId.parse(cluster_id).name}$",
+            status=429,
+            retry_after=60,
+            principal="hublink",
+        )
+    )
     sink.fail_next(404, count=50)
     rec.reconcile(cluster_id)
     rec.reconcile(cluster_id)
@@ -419,15 +467,28 @@ def test_recording_that_lost_a_race_resends_the_same_id(op, make, sink):
 # -- settings --------------------------------------------------------------------------------------
 def test_notification_settings_are_validated_together(cloud, azurite):
     secret_url = "http://hooks.internal/workflows?sig=SECRETSIG"
-    env = product_env(cloud, azurite, HUBLINK_TEAMS_WEBHOOKS=json.dumps([secret_url]), HUBLINK_WEBHOOKS='"one"',
-                      HUBLINK_PENDING_ALERT_S="soon", HUBLINK_FAILURE_ALERT_AFTER="0", HUBLINK_NOTIFY_TIMEOUT_S="-1",
-                      HUBLINK_API_BASE_URL="ftp://x")
+    env = product_env(
+        cloud,
+        azurite,
+        HUBLINK_TEAMS_WEBHOOKS=json.dumps([secret_url]),
+        HUBLINK_WEBHOOKS='"one"',
+        HUBLINK_PENDING_ALERT_S="soon",
+        HUBLINK_FAILURE_ALERT_AFTER="0",
+        HUBLINK_NOTIFY_TIMEOUT_S="-1",
+        HUBLINK_API_BASE_URL="ftp://x",
+    )
     with pytest.raises(ConfigurationError) as err:
         parse_settings(env)
     problems = err.value.problems
     assert len(problems) == 6, problems
-    for name in ("HUBLINK_TEAMS_WEBHOOKS[0]", "HUBLINK_WEBHOOKS", "HUBLINK_PENDING_ALERT_S", "HUBLINK_FAILURE_ALERT_AFTER",
-                 "HUBLINK_NOTIFY_TIMEOUT_S", "HUBLINK_API_BASE_URL"):
+    for name in (
+        "HUBLINK_TEAMS_WEBHOOKS[0]",
+        "HUBLINK_WEBHOOKS",
+        "HUBLINK_PENDING_ALERT_S",
+        "HUBLINK_FAILURE_ALERT_AFTER",
+        "HUBLINK_NOTIFY_TIMEOUT_S",
+        "HUBLINK_API_BASE_URL",
+    ):
         assert any(p.startswith(name) for p in problems), name
     assert "SECRETSIG" not in str(err.value), "a webhook URL is never echoed"
     settings = parse_settings(product_env(cloud, azurite))

@@ -73,8 +73,9 @@ def test_reads_of_a_running_operation_fall_on_azures_retry_after_grid(cloud, azu
         assert str(rec.reconcile(cluster_id, budget_s=10).phase) == "Ready"
         entries = cloud.arm.entries(principal="hublink")
         put = next(e for e in entries if e.method == "PUT" and "/privateEndpoints/" in e.path)
-        offsets = [e.time - put.time for e in entries if e.method == "GET" and e.time > put.time
-                   and e.path.lower() == put.path.lower()]
+        offsets = [
+            e.time - put.time for e in entries if e.method == "GET" and e.time > put.time and e.path.lower() == put.path.lower()
+        ]
         assert [round(o) for o in offsets] == [1, 2, 3]  # done at 2.5 s: seen at the first poll time after
         assert all(abs(o - round(o)) < 0.2 for o in offsets), offsets
     finally:

@@ -72,8 +72,11 @@ def test_terminal_failures_wait_for_a_changed_cluster(cloud, runtime):
 
 
 def _reconciled_ids(cloud) -> list[str]:
-    return [e.path for e in cloud.arm.entries(principal="hublink", method="GET")
-            if e.path.count("/") == 8 and "managedClusters" in e.path]
+    return [
+        e.path
+        for e in cloud.arm.entries(principal="hublink", method="GET")
+        if e.path.count("/") == 8 and "managedClusters" in e.path
+    ]
 
 
 def test_sweep_stops_at_its_time_budget(cloud, env):

@@ -37,14 +37,18 @@ class PrivateLinkPath:
         return None  # AKS provides the private link service itself
 
     def target(self, link: Link) -> EndpointTarget:
-        return EndpointTarget(resource_id=link.cluster.id, group_ids=(GROUP_ID,),
-                              request_message=f"aks-hublink: hub access to the API server of {link.cluster.short}")
+        return EndpointTarget(
+            resource_id=link.cluster.id,
+            group_ids=(GROUP_ID,),
+            request_message=f"aks-hublink: hub access to the API server of {link.cluster.short}",
+        )
 
     def connections(self, cluster: ClusterId, tenant: str, state: LinkState) -> list[Connection]:
         return self.clusters.connections(cluster, tenant)
 
-    def decide(self, cluster: ClusterId, tenant: str, state: LinkState, connection_name: str, status: str,
-               description: str) -> Connection:
+    def decide(
+        self, cluster: ClusterId, tenant: str, state: LinkState, connection_name: str, status: str, description: str
+    ) -> Connection:
         return self.clusters.set_connection_status(cluster, tenant, connection_name, status, description)
 
     def placement(self, link: Link, hub: Hub) -> DnsPlacement:

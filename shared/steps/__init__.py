@@ -26,8 +26,7 @@ if TYPE_CHECKING:
     from shared.results import Result
 
 Step = Callable[["Link"], "Result | None"]
-PIPELINE: tuple[Step, ...] = (observe_cluster, choose_hub, prepare_target, ensure_endpoint, approve_connection,
-                              write_dns, ready)
+PIPELINE: tuple[Step, ...] = (observe_cluster, choose_hub, prepare_target, ensure_endpoint, approve_connection, write_dns, ready)
 
 __all__ = ["PIPELINE", "Step", "cleanup", "run_pass"]
 

@@ -36,8 +36,9 @@ def observe_cluster(link: Link) -> Result | None:
         return Wait(CLUSTER_WAIT_S, f"cluster is {live.provisioning_state}; looking again shortly")
     if live.power_state.lower() == "stopped":
         state.phase = Phase.PENDING
-        return Done(Phase.PENDING, "cluster is stopped; the link is repaired when it starts",
-                    recheck_s=link.policy.drift_interval_s)
+        return Done(
+            Phase.PENDING, "cluster is stopped; the link is repaired when it starts", recheck_s=link.policy.drift_interval_s
+        )
     if not live.private_fqdn:
         raise TransientError("the cluster reports no privateFQDN yet", code="NoPrivateFqdn")
     link.live, link.path = live, path
@@ -63,8 +64,11 @@ def choose_hub(link: Link) -> Result | None:
     assert link.live is not None and link.path is not None
     hub = link.policy.hub_for(link.live.location)
     if hub is None:
-        raise TerminalError(f"no hub is configured for region {link.live.location!r} (HUBLINK_HUBS has: "
-                            f"{', '.join(sorted(link.policy.hubs)) or 'none'})", code="NoHubForRegion")
+        raise TerminalError(
+            f"no hub is configured for region {link.live.location!r} (HUBLINK_HUBS has: "
+            f"{', '.join(sorted(link.policy.hubs)) or 'none'})",
+            code="NoHubForRegion",
+        )
     placement = link.path.placement(link, hub)
     state = link.state
     state.zone_id, state.fqdn, state.record_name = placement.zone_id, placement.fqdn, placement.record_name

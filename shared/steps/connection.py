@@ -23,11 +23,11 @@ def approve_connection(link: Link) -> Result | None:
     if ours.status.lower() == "pending":
         if link.policy.approval == "manual" and not human_approved(state, endpoint):
             state.phase = Phase.AWAITING_APPROVAL
-            return Done(Phase.AWAITING_APPROVAL, "waiting for a person to approve the connection",
-                        recheck_s=MANUAL_RECHECK_S)
+            return Done(Phase.AWAITING_APPROVAL, "waiting for a person to approve the connection", recheck_s=MANUAL_RECHECK_S)
         link.mark("approval")
-        ours = link.path.decide(link.cluster, link.tenant, state, ours.name, "Approved",
-                                f"Approved by aks-hublink for hub endpoint {endpoint.name}")
+        ours = link.path.decide(
+            link.cluster, link.tenant, state, ours.name, "Approved", f"Approved by aks-hublink for hub endpoint {endpoint.name}"
+        )
         link.log.info("link.connection.approved", connection=ours.name)
     if ours.status.lower() != "approved":
         raise TransientError(f"connection {ours.name} is {ours.status}", code="ConnectionNotApproved")
@@ -39,5 +39,4 @@ def approve_connection(link: Link) -> Result | None:
 
 def human_approved(state: LinkState, endpoint: Endpoint) -> bool:
     """Manual mode: a person approved this endpoint's link (audit entry for the current endpoint)."""
-    return any(a.get("action") == "approve-link" and a.get("endpointId", "").lower() == endpoint.id.lower()
-               for a in state.audit)
+    return any(a.get("action") == "approve-link" and a.get("endpointId", "").lower() == endpoint.id.lower() for a in state.audit)

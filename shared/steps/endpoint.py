@@ -44,8 +44,7 @@ def ensure_endpoint(link: Link) -> Result | None:
     if endpoint is None:
         return _create(link)
     if not points_at(endpoint, link.path.target(link).resource_id):
-        raise TerminalError(f"hub endpoint {endpoint.name} exists but targets {endpoint.target_id}",
-                            code="EndpointNameCollision")
+        raise TerminalError(f"hub endpoint {endpoint.name} exists but targets {endpoint.target_id}", code="EndpointNameCollision")
     ours = our_connection(link, endpoint)
     if link.just_created:
         state.endpoint_id = endpoint.id
@@ -53,8 +52,12 @@ def ensure_endpoint(link: Link) -> Result | None:
             return Wait(CONNECTION_WAIT_S, "waiting for the connection to appear on the cluster")
         if ours.status.lower() == "pending":
             state.phase = Phase.AWAITING_APPROVAL
-    elif endpoint.failed or (endpoint.connection_status or "").lower() in DISCONNECTED or ours is None \
-            or ours.status.lower() in DISCONNECTED:
+    elif (
+        endpoint.failed
+        or (endpoint.connection_status or "").lower() in DISCONNECTED
+        or ours is None
+        or ours.status.lower() in DISCONNECTED
+    ):
         return _replace(link, endpoint, ours)
     assert ours is not None
     state.endpoint_id = endpoint.id
@@ -81,8 +84,11 @@ def _running(link: Link, endpoint: Endpoint) -> Wait:
 def _replace(link: Link, endpoint: Endpoint, ours: Connection | None) -> Wait:
     """A failed endpoint or a dead connection: delete the endpoint (it is recreated next)."""
     state = link.state
-    why = ("provisioning failed" if endpoint.failed else
-           f"connection is {(ours.status if ours else None) or endpoint.connection_status or 'gone'}")
+    why = (
+        "provisioning failed"
+        if endpoint.failed
+        else f"connection is {(ours.status if ours else None) or endpoint.connection_status or 'gone'}"
+    )
     link.log.warning("link.endpoint.stale", endpoint=endpoint.name, reason=why)
     state.step("endpoint").retries += 1
     state.phase = Phase.PROVISIONING
@@ -103,8 +109,9 @@ def _create(link: Link) -> Wait:
     state.phase = Phase.PROVISIONING
     state.endpoint_id = state.private_ip = state.connection_name = state.connection_status = None
     link.save()
-    op = link.ports.endpoints.begin_create(hub, link.cluster, link.live.location, link.path.target(link),
-                                           within_s=link.budget_s())
+    op = link.ports.endpoints.begin_create(
+        hub, link.cluster, link.live.location, link.path.target(link), within_s=link.budget_s()
+    )
     link.log.info("link.endpoint.create_started", endpoint=link.cluster.endpoint_name)
     state.poll_s, state.operation_at = op.poll_s, link.clock.now()
     return Wait(op.poll_s, "hub endpoint is being provisioned", op)
@@ -117,5 +124,7 @@ def our_connection(link: Link, endpoint: Endpoint) -> Connection | None:
     ours = next((c for c in connections if c.belongs_to(endpoint.id)), None)
     link.state.foreign_connections = [
         {"name": c.name, "privateEndpointId": c.endpoint_id, "status": c.status, "description": c.description}
-        for c in connections if not c.belongs_to(endpoint.id) and c.status.lower() == "pending"]
+        for c in connections
+        if not c.belongs_to(endpoint.id) and c.status.lower() == "pending"
+    ]
     return ours

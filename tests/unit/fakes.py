@@ -124,9 +124,16 @@ class FakeClusters:
 
     def add(self, cid: str, **changes: Any) -> Cluster:
         c = ClusterId.parse(cid)
-        base = Cluster(id=c.id, location="westeurope", provisioning_state="Succeeded", power_state="Running",
-                       private=True, private_fqdn=f"{c.name}-dns.0000.privatelink.westeurope.azmk8s.io", tags={},
-                       etag="e1")
+        base = Cluster(
+            id=c.id,
+            location="westeurope",
+            provisioning_state="Succeeded",
+            power_state="Running",
+            private=True,
+            private_fqdn=f"{c.name}-dns.0000.privatelink.westeurope.azmk8s.io",
+            tags={},
+            etag="e1",
+        )
         self.clusters[c.key] = replace(base, **changes)
         return self.clusters[c.key]
 
@@ -148,12 +155,18 @@ class FakeClusters:
         return list(self.conns.get(cluster.key, []))
 
     def connect(self, cluster: ClusterId, endpoint_id: str, status: str = "Pending", name: str | None = None) -> None:
-        conn = Connection(name=name or f"conn-{len(self.conns.get(cluster.key, []))}", id="x", endpoint_id=endpoint_id,
-                          status=status, description="")
+        conn = Connection(
+            name=name or f"conn-{len(self.conns.get(cluster.key, []))}",
+            id="x",
+            endpoint_id=endpoint_id,
+            status=status,
+            description="",
+        )
         self.conns.setdefault(cluster.key, []).append(conn)
 
-    def set_connection_status(self, cluster: ClusterId, tenant_id: str, connection_name: str, status: str,
-                              description: str) -> Connection:
+    def set_connection_status(
+        self, cluster: ClusterId, tenant_id: str, connection_name: str, status: str, description: str
+    ) -> Connection:
         self._check("set_connection_status")
         conns = self.conns[cluster.key]
         i = next(i for i, c in enumerate(conns) if c.name == connection_name)
@@ -178,9 +191,14 @@ class FakeHandle:
         if not self.finishes:
             return False
         if self.kind == "create":
-            ep = Endpoint(id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}", name=self.name,
-                          provisioning_state="Succeeded", target_id=self.target_id, connection_status="Pending",
-                          nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",))
+            ep = Endpoint(
+                id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}",
+                name=self.name,
+                provisioning_state="Succeeded",
+                target_id=self.target_id,
+                connection_status="Pending",
+                nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
+            )
             self.endpoints.endpoints[self.name] = ep
             if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
                 self.endpoints.clusters.connect(self.cluster, ep.id)
@@ -261,16 +279,26 @@ class World:
     controller: Controller
 
 
-def world(*, approval: str = "auto", selection: str = "opt-out", hubs: dict[str, Hub] | None = None,
-          notifier: Any = None) -> World:
+def world(
+    *, approval: str = "auto", selection: str = "opt-out", hubs: dict[str, Hub] | None = None, notifier: Any = None
+) -> World:
     clock = FakeClock()
     store = FakeStore(clock)
     clusters = FakeClusters()
     endpoints = FakeEndpoints(clusters)
     dns = FakeDns()
     ports = Ports(clusters=clusters, endpoints=endpoints, dns=dns, paths=default_paths(clusters))  # type: ignore[arg-type]
-    policy = Policy(selection=selection, approval=approval, drift_interval_s=3600.0,
-                    hubs={"westeurope": HUB} if hubs is None else hubs)
-    controller = Controller(store=store, ports=ports, policy=policy, spokes={SUB: TENANT}, backoff=Backoff(10.0, 100.0),
-                            default_budget_s=20.0, clock=clock, notifier=notifier)  # type: ignore[arg-type]
+    policy = Policy(
+        selection=selection, approval=approval, drift_interval_s=3600.0, hubs={"westeurope": HUB} if hubs is None else hubs
+    )
+    controller = Controller(
+        store=store,
+        ports=ports,
+        policy=policy,
+        spokes={SUB: TENANT},
+        backoff=Backoff(10.0, 100.0),
+        default_budget_s=20.0,
+        clock=clock,
+        notifier=notifier,
+    )  # type: ignore[arg-type]
     return World(clock, store, clusters, endpoints, dns, controller)

@@ -51,8 +51,14 @@ def _running(w, cid):
     from shared.endpoints import Endpoint
 
     name = ClusterId.parse(cid).endpoint_name
-    return Endpoint(id=f"/x/{name}", name=name, provisioning_state="Updating", target_id=ClusterId.parse(cid).id,
-                    connection_status="Pending", nic_ids=())
+    return Endpoint(
+        id=f"/x/{name}",
+        name=name,
+        provisioning_state="Updating",
+        target_id=ClusterId.parse(cid).id,
+        connection_status="Pending",
+        nic_ids=(),
+    )
 
 
 def test_an_operation_seen_running_is_read_again_within_the_budget_else_requeued():

@@ -103,9 +103,14 @@ def test_the_endpoint_targets_the_cluster_with_the_management_group():
 
 def test_an_endpoint_of_that_name_for_another_target_is_a_collision():
     w, cid, c = linked()
-    w.endpoints.endpoints[c.endpoint_name] = Endpoint(id="/x", name=c.endpoint_name, provisioning_state="Succeeded",
-                                                      target_id="/subscriptions/other/cluster", connection_status=None,
-                                                      nic_ids=())
+    w.endpoints.endpoints[c.endpoint_name] = Endpoint(
+        id="/x",
+        name=c.endpoint_name,
+        provisioning_state="Succeeded",
+        target_id="/subscriptions/other/cluster",
+        connection_status=None,
+        nic_ids=(),
+    )
     assert w.controller.reconcile(cid).terminal and row(w, cid).last_error_code == "EndpointNameCollision"
 
 
