@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             entry, outcome = svc.approve_link(
                 args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason, follow_up="approval"
             )
-            _print({"approved": entry, "outcome": outcome.public()})
+            _print({"approved": entry.public(), "outcome": outcome.public()})
         elif args.command in ("approve", "reject"):
             entry = svc.decide_connection(
                 args.cluster_id,
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 via="cli",
                 reason=args.reason,
             )
-            _print({"decision": entry})
+            _print({"decision": entry.public()})
         else:
             _print(svc.reconcile(args.cluster_id, follow_up="cli").public())
     except ConfigurationError as exc:

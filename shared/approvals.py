@@ -21,7 +21,7 @@ from shared.clock import iso
 from shared.errors import HubLinkError, Refused
 from shared.ids import ClusterId
 from shared.log import get_logger
-from shared.model import LinkState, Phase
+from shared.model import AuditEntry, LinkState, Phase
 from shared.paths import path_named
 from shared.state import Busy, LinkStore
 
@@ -68,30 +68,29 @@ class Approvals:
     ) -> None:
         self.store, self.paths, self.clock, self.notifier, self.tenant_of = store, paths, clock, notifier, tenant_of
 
-    def approve_link(self, cluster_id: str, *, who: str, reason: Any = "", via: str = "api") -> dict[str, str]:
+    def approve_link(self, cluster_id: str, *, who: str, reason: Any = "", via: str = "api") -> AuditEntry:
         """Record that a person approved the link's current endpoint (the caller then reconciles it)."""
         cluster = ClusterId.parse(cluster_id)  # InvalidInput (400) for anything but a managed cluster id
         self.tenant_of(cluster)
         reason = _reason(reason)
-        entry: dict[str, str] = {}
+        entries: list[AuditEntry] = []
 
         def change(state: LinkState) -> None:
             if state.phase is not Phase.AWAITING_APPROVAL or not state.endpoint_id:
                 raise Refused(
                     409, "NotAwaitingApproval", f"the link is {state.phase}, not AwaitingApproval: there is nothing to approve"
                 )
-            entry.clear()
-            entry.update(self._entry("approve-link", who, via, reason, endpointId=state.endpoint_id))
-            state.audit.append(entry)
+            entries[:] = [self._entry("approve-link", who, via, reason, endpoint_id=state.endpoint_id)]
+            state.audit.append(entries[0])
             del state.audit[:-MAX_AUDIT]
 
         self.store.update(cluster, change, wait_s=BUSY_WAIT_S, missing=_no_row(cluster))
-        log.info("link.approved", cluster=cluster.id, by=who, via=via, endpoint=entry["endpointId"], reason=reason)
-        return entry
+        log.info("link.approved", cluster=cluster.id, by=who, via=via, endpoint=entries[0].endpoint_id, reason=reason)
+        return entries[0]
 
     def decide_connection(
         self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
-    ) -> dict[str, str]:
+    ) -> AuditEntry:
         """Approve or reject one Pending private endpoint connection of a linked cluster."""
         cluster = ClusterId.parse(cluster_id)
         tenant = self.tenant_of(cluster)
@@ -115,7 +114,7 @@ class Approvals:
             raise
         verb = "approve" if wanted == "Approved" else "reject"
         entry = self._entry(
-            f"{verb}-connection", who, via, reason, connectionName=conn.name, endpointId=conn.endpoint_id, status=wanted
+            f"{verb}-connection", who, via, reason, connection_name=conn.name, endpoint_id=conn.endpoint_id, status=wanted
         )
         state = self._record(cluster, state, owner, conn, entry, who=who, via=via, reason=reason)
         log.info(
@@ -137,14 +136,14 @@ class Approvals:
         state: LinkState,
         owner: str,
         conn: Connection,
-        entry: dict[str, str],
+        entry: AuditEntry,
         *,
         who: str,
         via: str,
         reason: str,
     ) -> LinkState:
         """Audit the decision, drop the connection from the foreign ones, announce it, release the lease."""
-        wanted = entry["status"]
+        wanted = entry.status or ""
         decision = {
             "connectionName": conn.name,
             "privateEndpointId": conn.endpoint_id,
@@ -152,15 +151,15 @@ class Approvals:
             "by": who,
             "via": via,
             "reason": reason,
-            "at": entry["at"],
+            "at": entry.at,
         }
 
         def record(s: LinkState) -> None:
             s.audit.append(entry)
             del s.audit[:-MAX_AUDIT]
-            s.foreign_connections = [f for f in s.foreign_connections if f.get("name", "").lower() != conn.name.lower()]
+            s.foreign_connections = [f for f in s.foreign_connections if f.name.lower() != conn.name.lower()]
             self.notifier.announce(
-                s, f"connection.{wanted.lower()}", f"decision:{conn.name.lower()}:{wanted}:{entry['at']}", decision=decision
+                s, f"connection.{wanted.lower()}", f"decision:{conn.name.lower()}:{wanted}:{entry.at}", decision=decision
             )
             if s.lease_owner == owner:
                 s.lease_owner = s.lease_until = None
@@ -196,8 +195,8 @@ class Approvals:
             )
         return state, path, conn
 
-    def _entry(self, action: str, who: str, via: str, reason: str, **what: str) -> dict[str, str]:
-        return {"action": action, "by": who, "via": via, "at": iso(self.clock.now()) or "", "reason": reason, **what}
+    def _entry(self, action: str, who: str, via: str, reason: str, **what: str | None) -> AuditEntry:
+        return AuditEntry(action=action, by=who, via=via, at=iso(self.clock.now()) or "", reason=reason, **what)
 
 
 def _wanted(status: str, connection_name: Any) -> str:

@@ -223,7 +223,7 @@ class Controller:
         deleted = outcome.phase is Phase.ABSENT
         outcome = replace(outcome, state=None if deleted else state)
         self.notifier.plan(state, previous, outcome)
-        announcing = bool(state.notices.get("pending"))
+        announcing = bool(state.notices.pending)
         if not deleted:
             if _snapshot(state) != snapshot or link.fresh:
                 state.generation += 1

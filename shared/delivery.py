@@ -72,7 +72,7 @@ def build_session() -> requests.Session:
 
 
 class Delivery:
-    """Sends `state.notices["pending"]` (mixed into shared.notify.Notifier, which sets the attributes)."""
+    """Sends `state.notices.pending` (mixed into shared.notify.Notifier, which sets the attributes)."""
 
     settings: Settings
     targets: dict[str, Target]
@@ -81,7 +81,7 @@ class Delivery:
 
     def deliver(self, state: LinkState) -> bool:
         """Send what is pending within HUBLINK_NOTIFY_TIMEOUT_S; True when state.notices changed. Never raises."""
-        pending = state.notices.get("pending") or []
+        pending = state.notices.pending
         if not pending:
             return False
         deadline = time.monotonic() + self.settings.notify_timeout_s
@@ -106,7 +106,7 @@ class Delivery:
                     failures.append(f"{key}: {error}")
             if not notice["targets"]:
                 pending.remove(notice)
-                sent = state.notices.setdefault("sent", {})
+                sent = state.notices.sent
                 sent[notice["key"]] = _iso(self.now())
                 self._prune(state)
             elif failures:
@@ -155,8 +155,8 @@ class Delivery:
 
     def _give_up(self, state: LinkState, notice: dict[str, Any], why: str) -> None:
         """Record the failure, and the key as done so the same transition is not planned again."""
-        state.notices.setdefault("sent", {})[notice["key"]] = _iso(self.now())
-        errors = state.notices.setdefault("errors", [])
+        state.notices.sent[notice["key"]] = _iso(self.now())
+        errors = state.notices.errors
         errors.append(
             {
                 "key": notice["key"],
@@ -172,7 +172,7 @@ class Delivery:
 
     def _prune(self, state: LinkState) -> None:
         """Keep the newest MAX_SENT keys, and always those of foreign connections still pending."""
-        sent: dict[str, str] = state.notices["sent"]
-        live = {f"foreign:{c.get('name', '').lower()}" for c in state.foreign_connections}
+        sent: dict[str, str] = state.notices.sent
+        live = {f"foreign:{c.name.lower()}" for c in state.foreign_connections}
         keep = sorted(sent, key=lambda k: sent[k], reverse=True)[:MAX_SENT]
-        state.notices["sent"] = {k: v for k, v in sent.items() if k in keep or k in live}
+        state.notices.sent = {k: v for k, v in sent.items() if k in keep or k in live}

@@ -152,7 +152,7 @@ def http_approve_link(body: bytes, headers: Any = None, *, who: str | None = Non
         entry, outcome = get_runtime().service.approve_link(
             data["clusterId"], who=who or caller(headers), via=via, reason=data.get("reason"), follow_up="approval"
         )
-        return {"approved": entry, "outcome": outcome.public()}
+        return {"approved": entry.public(), "outcome": outcome.public()}
 
     return _answer(run)
 
@@ -173,6 +173,6 @@ def http_set_connection(
         entry = get_runtime().service.decide_connection(
             data["clusterId"], name, status, who=who or caller(headers), via=via, reason=reason
         )
-        return {"decision": entry}
+        return {"decision": entry.public()}
 
     return _answer(run)

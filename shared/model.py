@@ -50,6 +50,61 @@ class StepProgress:
 
 
 @dataclass
+class ForeignConnection:
+    """A Pending connection on the link's target that is not ours: recorded for a person to decide."""
+
+    name: str
+    private_endpoint_id: str
+    status: str
+    description: str = ""
+
+    def public(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "privateEndpointId": self.private_endpoint_id,
+            "status": self.status,
+            "description": self.description,
+        }
+
+
+@dataclass
+class AuditEntry:
+    """One human decision (approve-link, approve-connection, reject-connection)."""
+
+    action: str
+    by: str
+    via: str
+    at: str
+    reason: str
+    connection_name: str | None = None
+    endpoint_id: str | None = None
+    status: str | None = None
+
+    def public(self) -> dict[str, str]:
+        out = {"action": self.action, "by": self.by, "via": self.via, "at": self.at, "reason": self.reason}
+        extra = {"connectionName": self.connection_name, "endpointId": self.endpoint_id, "status": self.status}
+        return out | {k: v for k, v in extra.items() if v is not None}
+
+
+@dataclass
+class Notices:
+    """What was announced for a link (shared.notify plans, shared.delivery sends).
+
+    pending  notices still to send: {key, id, type, targets (left to send to), tries, event, lastError}
+    sent     key -> when it was sent (the newest kept, and those of foreign connections still pending)
+    errors   notices given up on (the newest kept)
+    since    start of the current episode: waiting (not yet Ready), failed, streak (transient errors)
+    ready    the endpoint, connection and IP last announced Ready (a different one later is a drift repair)
+    """
+
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    sent: dict[str, str] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    since: dict[str, str] = field(default_factory=dict)
+    ready: dict[str, Any] | None = None
+
+
+@dataclass
 class LinkState:
     cluster_id: str
     subscription_id: str
@@ -71,7 +126,7 @@ class LinkState:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     last_error_code: str | None = None
-    foreign_connections: list[dict[str, str]] = field(default_factory=list)
+    foreign_connections: list[ForeignConnection] = field(default_factory=list)
     generation: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -83,8 +138,8 @@ class LinkState:
     access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
     lease_owner: str | None = None
     lease_until: datetime | None = None
-    notices: dict[str, Any] = field(default_factory=dict)  # what was announced (notifications)
-    audit: list[dict[str, str]] = field(default_factory=list)  # human decisions (approve/reject)
+    notices: Notices = field(default_factory=Notices)  # what was announced (notifications)
+    audit: list[AuditEntry] = field(default_factory=list)  # human decisions (approve/reject), newest last
     etag: str | None = field(default=None, compare=False)
 
     def step(self, name: str) -> StepProgress:
@@ -111,13 +166,13 @@ class LinkState:
             "lastError": self.last_error,
             "lastErrorCode": self.last_error_code,
             "nextAttemptAt": _iso(self.next_attempt_at),
-            "foreignConnections": self.foreign_connections,
+            "foreignConnections": [f.public() for f in self.foreign_connections],
             "generation": self.generation,
             "createdAt": _iso(self.created_at),
             "updatedAt": _iso(self.updated_at),
             "readyAt": _iso(self.ready_at),
             "steps": {k: asdict(v) for k, v in self.steps.items()},
-            "audit": self.audit,
+            "audit": [a.public() for a in self.audit],
         }
         return out
 

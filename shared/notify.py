@@ -8,12 +8,8 @@ could not be sent stays pending (same `id`) and is retried by a later reconcile,
 a webhook that is slow or down costs a reconcile at most HUBLINK_NOTIFY_TIMEOUT_S and never
 fails it.
 
-`state.notices` holds:
-    pending  notices still to send: {key, id, type, targets (left to send to), tries, event}
-    sent     key -> when it was sent (newest MAX_SENT kept)
-    errors   notices given up on (newest MAX_ERRORS kept)
-    since    start of the current episode: waiting (not yet Ready), failed, streak (transient errors)
-    ready    the endpoint and IP last announced Ready (a different one later is a drift repair)
+`state.notices` is a `shared.model.Notices` (pending, sent, errors, since, ready: its docstring says
+what each holds); shared.rows stores it.
 
 The JSON event every generic webhook gets is documented in docs/cards/README.md.
 """
@@ -104,12 +100,12 @@ class Notifier(Delivery):
             self._plan_gone(state, previous, outcome, base)
             return
         for conn in state.foreign_connections:
-            extra = connection_commands(self.settings.api_base_url, state.cluster_id, conn.get("name", ""))
+            extra = connection_commands(self.settings.api_base_url, state.cluster_id, conn.name)
             self.announce(
                 state,
                 "link.foreign_connection_pending",
-                f"foreign:{conn.get('name', '').lower()}",
-                foreignConnection=dict(conn),
+                f"foreign:{conn.name.lower()}",
+                foreignConnection=conn.public(),
                 **extra,
                 **base,
             )
@@ -124,9 +120,9 @@ class Notifier(Delivery):
         cluster already cleaned up makes a fresh row that a fault can leave behind, and its cleanup
         is not news (it was announced once already, with the row that had the endpoint)."""
         phase = outcome.phase
-        told = any(state.notices.get(k) for k in ("sent", "pending", "ready"))
+        told = bool(state.notices.sent or state.notices.pending or state.notices.ready)
         if previous not in (None, Phase.SKIPPED) and told:
-            last = state.notices.get("ready") or {}  # what was removed (cleanup has cleared the row's fields)
+            last = state.notices.ready or {}  # what was removed (cleanup has cleared the row's fields)
             self.announce(
                 state,
                 "link.cleaned_up",
@@ -139,7 +135,7 @@ class Notifier(Delivery):
                 portalUrls={"cluster": portal_url(state.tenant_id, state.cluster_id), "hubEndpoint": None},
                 **base,
             )
-        state.notices.pop("ready", None)
+        state.notices.ready = None
 
     def _plan_waiting(self, state: LinkState, phase: Phase, waiting: str, now: datetime, base: dict[str, Any]) -> None:
         manual = phase is Phase.AWAITING_APPROVAL and self.settings.approval == "manual"
@@ -190,7 +186,7 @@ class Notifier(Delivery):
         The endpoint's name (so its id) is the same after a recreation: its connection tells them apart.
         A link already Ready when notifications were switched on only records the baseline.
         """
-        last = state.notices.get("ready") or {}
+        last = state.notices.ready or {}
         moved = bool(last) and not (
             same_arm_id(last.get("endpointId"), state.endpoint_id) and last.get("connectionName") == state.connection_name
         )
@@ -205,7 +201,7 @@ class Notifier(Delivery):
             )
         elif previous is not Phase.READY:
             self.announce(state, "link.ready", f"ready:{_iso(state.ready_at)}", **base)  # type: ignore[arg-type]
-        state.notices["ready"] = {
+        state.notices.ready = {
             "endpointId": state.endpoint_id,
             "connectionName": state.connection_name,
             "privateIp": state.private_ip,
@@ -213,7 +209,7 @@ class Notifier(Delivery):
 
     def _episodes(self, state: LinkState, now: datetime, **active: bool) -> dict[str, str]:
         """When each ongoing condition started: one notice per episode, however many reconciles see it."""
-        since = state.notices.setdefault("since", {})
+        since = state.notices.since
         for name, on in active.items():
             if not on:
                 since.pop(name, None)
@@ -230,8 +226,8 @@ class Notifier(Delivery):
         if not self.targets:
             return False
         notices = state.notices
-        pending = notices.setdefault("pending", [])
-        if key in notices.setdefault("sent", {}) or any(p["key"] == key for p in pending):
+        pending = notices.pending
+        if key in notices.sent or any(p["key"] == key for p in pending):
             return False
         event = self.event(state, kind, **fields)
         pending.append({"key": key, "id": event["id"], "type": kind, "targets": sorted(self.targets), "tries": 0, "event": event})

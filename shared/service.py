@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from shared.config import Settings
     from shared.continuation import Continuations
     from shared.credentials import Credentials
-    from shared.model import LinkState, Outcome
+    from shared.model import AuditEntry, LinkState, Outcome
     from shared.state import LinkStore
 
 log = get_logger("hublink.service")
@@ -129,14 +129,14 @@ class Service:
         via: str = "api",
         budget_s: float | None = None,
         follow_up: str | None = None,
-    ) -> tuple[dict[str, str], Outcome]:
+    ) -> tuple[AuditEntry, Outcome]:
         """Record the approval of the link's current endpoint, then reconcile it on to Ready."""
         entry = self.approvals.approve_link(cluster_id, who=who, reason=reason, via=via)
         return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
 
     def decide_connection(
         self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
-    ) -> dict[str, str]:
+    ) -> AuditEntry:
         return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
 
     # -- reads -----------------------------------------------------------------------------------

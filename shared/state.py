@@ -9,17 +9,17 @@ lease), and every writer (the controller, approvals, the sweep's redelivery) goe
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared.clock import SYSTEM, Clock
 from shared.errors import ConcurrentUpdate, Refused, map_azure_errors
 from shared.ids import ClusterId
-from shared.model import LinkState, Phase, StepProgress
+from shared.model import LinkState, Phase
+from shared.rows import from_entity, to_entity
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from shared.credentials import Credentials
 
 log = logging.getLogger("hublink.state")
-
-_JSON_FIELDS = {"foreign_connections", "steps", "notices", "audit"}
-_SKIP_FIELDS = {"etag"}
 
 
 __all__ = ["Busy", "ConcurrentUpdate", "Leased", "LinkStore", "from_entity", "to_entity"]
@@ -244,50 +241,3 @@ class LinkStore:
                 )
             except ResourceModifiedError as exc:
                 raise ConcurrentUpdate("state row changed since it was read") from exc
-
-
-def to_entity(state: LinkState) -> dict[str, Any]:
-    cluster = ClusterId.parse(state.cluster_id)
-    entity: dict[str, Any] = {
-        "PartitionKey": cluster.partition_key,
-        "RowKey": cluster.row_key,
-        # A queryable copy of "something is waiting to be announced" (see undelivered()).
-        "notices_pending": bool(state.notices.get("pending")),
-    }
-    for f in fields(LinkState):
-        if f.name in _SKIP_FIELDS:
-            continue
-        value = getattr(state, f.name)
-        if f.name == "steps":
-            value = json.dumps({k: asdict(v) for k, v in value.items()}, separators=(",", ":"))
-        elif f.name in _JSON_FIELDS:
-            value = json.dumps(value, separators=(",", ":"), default=str)
-        elif isinstance(value, Phase):
-            value = value.value
-        if value is None:
-            continue  # REPLACE drops absent properties: None round-trips as missing
-        entity[f.name] = value
-    return entity
-
-
-def from_entity(entity: Any) -> LinkState:
-    data: dict[str, Any] = {}
-    names = {f.name for f in fields(LinkState)}
-    for key, value in dict(entity).items():
-        if key not in names:
-            continue
-        if key == "steps":
-            value = {k: StepProgress(**v) for k, v in json.loads(value or "{}").items()}
-        elif key in _JSON_FIELDS:
-            value = json.loads(value or "null") or ({} if key == "notices" else [])
-        elif key == "phase":
-            value = Phase(value)
-        elif isinstance(value, datetime):
-            value = value if value.tzinfo else value.replace(tzinfo=UTC)
-            value = datetime(
-                value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
-            )
-        data[key] = value
-    state = LinkState(**data)
-    state.etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
-    return state

@@ -82,13 +82,13 @@ def test_manual_link_approved_through_the_api(op, configure, sink):
     assert outcome.phase is Phase.READY, outcome.message
     state = row(rec, cluster_id)
     assert state.audit == [entry]
-    assert entry == {
+    assert entry.public() == {
         "action": "approve-link",
         "by": "alice@contoso",
         "via": "api",
         "reason": REASON,
         "endpointId": state.endpoint_id,
-        "at": entry["at"],
+        "at": entry.at,
     }
     assert set(statuses(op, cluster_id).values()) == {"Approved"}
     assert kinds(sink) == ["link.awaiting_approval", "link.ready"]
@@ -118,7 +118,7 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
     printed = json.loads(capsys.readouterr().out)
     assert printed["outcome"]["phase"] == "Ready"
     [audit] = row(rec, second).audit
-    assert (audit["by"], audit["via"], audit["reason"]) == (getpass.getuser(), "cli", "seen it")
+    assert (audit.by, audit.via, audit.reason) == (getpass.getuser(), "cli", "seen it")
     assert sorted(kinds(sink)) == ["link.awaiting_approval"] * 2 + ["link.ready"] * 2
 
 
@@ -165,7 +165,7 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     cluster_id = op.create_cluster()
     approve_me, reject_me = op.create_foreign_endpoint(cluster_id), op.create_foreign_endpoint(cluster_id)
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    names = {f["privateEndpointId"].lower(): f["name"] for f in row(rec, cluster_id).foreign_connections}
+    names = {f.private_endpoint_id.lower(): f.name for f in row(rec, cluster_id).foreign_connections}
     to_approve, to_reject = names[approve_me.id.lower()], names[reject_me.id.lower()]
 
     status, body = http(
@@ -184,7 +184,7 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     assert described[to_approve].startswith("Approved by 5f0c-carol via aks-hublink: CHG-1234")
     state = row(rec, cluster_id)
     approved, rejected = state.audit
-    assert approved == {
+    assert approved.public() == {
         "action": "approve-connection",
         "by": "5f0c-carol",
         "via": "http",
@@ -192,15 +192,15 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
         "connectionName": to_approve,
         "endpointId": approve_me.id,
         "status": "Approved",
-        "at": approved["at"],
+        "at": approved.at,
     }
-    assert (rejected["action"], rejected["by"], rejected["via"], rejected["status"]) == (
+    assert (rejected.action, rejected.by, rejected.via, rejected.status) == (
         "reject-connection",
         getpass.getuser(),
         "cli",
         "Rejected",
     )
-    assert rejected["endpointId"].lower() == reject_me.id.lower() and rejected["reason"] == "nobody asked for this"
+    assert rejected.endpoint_id.lower() == reject_me.id.lower() and rejected.reason == "nobody asked for this"
     assert state.foreign_connections == [] and state.phase is Phase.READY
 
     decisions = [r["body"] for r in sink.received if r["path"] == "/hook" and r["body"]["type"].startswith("connection.")]
@@ -212,7 +212,7 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
         "by": "5f0c-carol",
         "via": "http",
         "reason": REASON,
-        "at": approved["at"],
+        "at": approved.at,
     }
     cards = [card_text(check_teams_payload(r["body"])) for r in sink.received if r["path"] == "/teams"]
     assert any("Connection approved" in c and "5f0c-carol" in c and REASON in c for c in cards)
@@ -229,7 +229,7 @@ def test_bad_requests_change_nothing(cloud, op, configure, sink):
     foreign = op.create_foreign_endpoint(cluster_id)
     assert rec.reconcile(cluster_id).phase is Phase.READY
     state = row(rec, cluster_id)
-    [pending] = [f["name"] for f in state.foreign_connections if f["privateEndpointId"].lower() == foreign.id.lower()]
+    [pending] = [f.name for f in state.foreign_connections if f.private_endpoint_id.lower() == foreign.id.lower()]
     before = (state.etag, statuses(op, cluster_id), len(sink.received))
     cid = ClusterId.parse(cluster_id)
     no_row = cid.id.replace(cid.name, "aks-never-seen")

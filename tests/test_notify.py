@@ -7,6 +7,7 @@ import hmac
 import json
 import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from shared import delivery, notify
 from shared.config import parse_settings
 from shared.errors import ConfigurationError
 from shared.ids import ClusterId
-from shared.model import Phase
+from shared.model import Notices, Phase
 from shared.notify import Notifier
 from shared.service import Service
 from tests.support import product_env
@@ -213,7 +214,7 @@ def test_ready_is_announced_once_signed_with_a_valid_card(cloud, op, make, sink)
     ):
         assert value in text, value
 
-    assert state.notices["pending"] == [] and list(state.notices["sent"]) == [f"ready:{_iso(state.ready_at)}"]
+    assert state.notices.pending == [] and list(state.notices.sent) == [f"ready:{_iso(state.ready_at)}"]
     assert rec.reconcile(cluster_id).phase is Phase.READY
     assert len(sink.received) == 2, "a no-op reconcile announces nothing"
 
@@ -283,7 +284,7 @@ def test_consecutive_transient_failures_then_recovery(cloud, op, make, sink):
     cloud.arm.faults.clear()
     assert rec.reconcile(cluster_id).phase is Phase.READY
     assert kinds(sink) == ["link.failing", "link.ready"]
-    assert "streak" not in row(rec, cluster_id).notices["since"]
+    assert "streak" not in row(rec, cluster_id).notices.since
 
 
 def test_drift_repaired_and_cleanup(op, make, sink):
@@ -354,7 +355,7 @@ def test_no_targets_records_nothing(op, make, sink):
     rec = make(teams=False, hook=False)
     cluster_id = op.create_cluster()
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    assert row(rec, cluster_id).notices == {} and sink.received == []
+    assert row(rec, cluster_id).notices == Notices() and sink.received == []
 
 
 # -- delivery: failing, hanging, racing webhooks ---------------------------------------------------
@@ -363,14 +364,15 @@ def test_failing_webhook_is_retried_by_a_later_reconcile_with_the_same_id(op, ma
     cluster_id = op.create_cluster()
     sink.fail_next(500, count=3)  # the first try and its two quick retries
     assert rec.reconcile(cluster_id).phase is Phase.READY, "a failing webhook never fails reconcile"
-    [pending] = row(rec, cluster_id).notices["pending"]
+    [pending] = row(rec, cluster_id).notices.pending
     assert pending["tries"] == 1 and pending["lastError"].endswith("HTTP 500")
-    assert sink.url not in json.dumps(row(rec, cluster_id).notices), "URLs (they may carry a signature) stay out of the row"
+    stored = json.dumps(asdict(row(rec, cluster_id).notices))
+    assert sink.url not in stored, "URLs (they may carry a signature) stay out of the row"
     assert rec.reconcile(cluster_id).phase is Phase.READY
     ids = [e["id"] for e in events(sink)]
     assert len(ids) == 4 and len(set(ids)) == 1 and ids[0] == pending["id"]
     state = row(rec, cluster_id)
-    assert state.notices["pending"] == [] and pending["key"] in state.notices["sent"]
+    assert state.notices.pending == [] and pending["key"] in state.notices.sent
 
 
 def test_hanging_webhook_costs_at_most_the_timeout(op, make, sink):
@@ -387,10 +389,10 @@ def test_hanging_webhook_costs_at_most_the_timeout(op, make, sink):
     assert rec.reconcile(cluster_id).phase is Phase.READY
     elapsed = time.monotonic() - started
     assert elapsed < quick + 0.5 + 0.5, f"reconcile took {elapsed:.2f}s with a hanging webhook"
-    [pending] = row(rec, cluster_id).notices["pending"]
+    [pending] = row(rec, cluster_id).notices.pending
     assert "no answer within" in pending["lastError"]
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    assert row(rec, cluster_id).notices["pending"] == []
+    assert row(rec, cluster_id).notices.pending == []
     assert len({e["id"] for e in events(sink)}) == 1
 
 
@@ -412,13 +414,13 @@ def test_a_notice_that_keeps_failing_is_given_up_and_recorded(cloud, op, make, s
     rec.reconcile(cluster_id)
     rec.reconcile(cluster_id)
     state = row(rec, cluster_id)
-    assert state.notices["pending"] == []
-    [error] = state.notices["errors"]
+    assert state.notices.pending == []
+    [error] = state.notices.errors
     assert error["type"] == "link.failing" and error["tries"] == 2 and "HTTP 404" in error["error"]
     assert len(sink.received) == 2
     rec.reconcile(cluster_id)
     assert len(sink.received) == 2, "given up: neither re-sent nor planned again while the streak lasts"
-    assert row(rec, cluster_id).notices["pending"] == []
+    assert row(rec, cluster_id).notices.pending == []
 
 
 def test_concurrent_reconciles_announce_once(op, make, sink):
@@ -457,11 +459,11 @@ def test_recording_that_lost_a_race_resends_the_same_id(op, make, sink):
     rec.notifier.deliver = racing  # type: ignore[method-assign]
     assert rec.reconcile(cluster_id).phase is Phase.READY
     [first] = events(sink)
-    assert [p["id"] for p in row(rec, cluster_id).notices["pending"]] == [first["id"]]
+    assert [p["id"] for p in row(rec, cluster_id).notices.pending] == [first["id"]]
     rec.notifier.deliver = real  # type: ignore[method-assign]
     assert rec.reconcile(cluster_id).phase is Phase.READY
     assert [e["id"] for e in events(sink)] == [first["id"]] * 2, "at least once, with a stable id"
-    assert row(rec, cluster_id).notices["pending"] == []
+    assert row(rec, cluster_id).notices.pending == []
 
 
 # -- settings --------------------------------------------------------------------------------------

@@ -145,8 +145,8 @@ def test_foreign_pending_connection_is_never_approved(op, rec):
     states = {c.private_endpoint.id.lower(): c.private_link_service_connection_state.status for c in op.connections(cluster_id)}
     assert states[foreign.id.lower()] == "Pending"
     recorded = rec.store.get(ClusterId.parse(cluster_id)).foreign_connections
-    assert [f["privateEndpointId"].lower() for f in recorded] == [foreign.id.lower()]
-    assert recorded[0]["status"] == "Pending"
+    assert [f.private_endpoint_id.lower() for f in recorded] == [foreign.id.lower()]
+    assert recorded[0].status == "Pending"
 
 
 def test_stop_start_drift_recreates_endpoint_and_updates_record(op, rec):

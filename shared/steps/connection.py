@@ -39,4 +39,4 @@ def approve_connection(link: Link) -> Result | None:
 
 def human_approved(state: LinkState, endpoint: Endpoint) -> bool:
     """Manual mode: a person approved this endpoint's link (audit entry for the current endpoint)."""
-    return any(a.get("action") == "approve-link" and a.get("endpointId", "").lower() == endpoint.id.lower() for a in state.audit)
+    return any(a.action == "approve-link" and (a.endpoint_id or "").lower() == endpoint.id.lower() for a in state.audit)

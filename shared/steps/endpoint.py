@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from shared.endpoints import DEFAULT_POLL_S, points_at
 from shared.errors import TerminalError
-from shared.model import Phase
+from shared.model import ForeignConnection, Phase
 from shared.results import Operation, Result, Wait
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def our_connection(link: Link, endpoint: Endpoint) -> Connection | None:
     connections = link.path.connections(link.cluster, link.tenant, link.state)
     ours = next((c for c in connections if c.belongs_to(endpoint.id)), None)
     link.state.foreign_connections = [
-        {"name": c.name, "privateEndpointId": c.endpoint_id, "status": c.status, "description": c.description}
+        ForeignConnection(c.name, c.endpoint_id, c.status, c.description)
         for c in connections
         if not c.belongs_to(endpoint.id) and c.status.lower() == "pending"
     ]

@@ -80,7 +80,7 @@ class FakeStore(LinkStore):
         return [copy.deepcopy(r) for r in self.rows.values() if r.next_attempt_at and r.next_attempt_at <= now]
 
     def undelivered(self) -> list[LinkState]:
-        return [copy.deepcopy(r) for r in self.rows.values() if r.notices.get("pending")]
+        return [copy.deepcopy(r) for r in self.rows.values() if r.notices.pending]
 
     def _write(self, state: LinkState) -> LinkState:
         state.etag = str(next(self._etags))

@@ -165,14 +165,14 @@ def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
 
     class Notes:
         def plan(self, state, previous, outcome):
-            state.notices["pending"] = [{"key": f"{outcome.phase}"}]
+            state.notices.pending = [{"key": f"{outcome.phase}"}]
 
         def announce(self, state, kind, key, **fields):
             return False
 
         def deliver(self, state):
             seen.append((state.lease_owner is not None, w.store.rows[ClusterId.parse(state.cluster_id).key].lease_owner))
-            state.notices["pending"] = []
+            state.notices.pending = []
             return True
 
     w = world(notifier=Notes())
@@ -181,4 +181,4 @@ def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
     assert w.controller.reconcile(cid).phase is Phase.READY
     assert seen and seen[0][0] and seen[0][1] is not None, "delivered while the row is still leased"
     row = w.store.rows[ClusterId.parse(cid).key]
-    assert row.lease_owner is None and row.notices["pending"] == []
+    assert row.lease_owner is None and row.notices.pending == []

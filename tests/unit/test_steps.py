@@ -8,7 +8,7 @@ from shared.dns import Record
 from shared.endpoints import Endpoint
 from shared.errors import TransientError
 from shared.ids import ClusterId
-from shared.model import Phase
+from shared.model import AuditEntry, Phase
 from tests.unit.fakes import HUB_RG, cluster_id, world
 
 
@@ -149,7 +149,8 @@ def test_manual_mode_waits_for_a_person_then_approves():
     assert outcome.phase is Phase.AWAITING_APPROVAL and outcome.requeue_after is None
     assert "set_connection_status" not in w.clusters.calls
     state = row(w, cid)
-    state.audit.append({"action": "approve-link", "endpointId": state.endpoint_id.upper()})
+    approval = AuditEntry("approve-link", "alice", "api", "2026-01-01T00:00:00Z", "", endpoint_id=state.endpoint_id.upper())
+    state.audit.append(approval)
     assert w.controller.reconcile(cid).phase is Phase.READY
 
 
@@ -164,7 +165,7 @@ def test_foreign_pending_connections_are_recorded_not_approved():
     w, cid, c = linked()
     w.clusters.connect(c, f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/someone-else", name="theirs")
     assert w.controller.reconcile(cid).phase is Phase.READY
-    assert [f["name"] for f in row(w, cid).foreign_connections] == ["theirs"]
+    assert [f.name for f in row(w, cid).foreign_connections] == ["theirs"]
     assert [x.status for x in w.clusters.conns[c.key] if x.name == "theirs"] == ["Pending"]
 
 
