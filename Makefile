@@ -39,9 +39,12 @@ setup: runtime-setup $(CHECKOV_STAMP) $(AZ_STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
+# The unit tier first (in-memory fakes of the product's adapters, seconds, no devcloud), then the rest.
 test: lint $(AZ_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/unit
 
 demo: runtime-setup
 	$(PY) -m demo
@@ -60,7 +63,7 @@ reliability: runtime-setup
 	$(PY) -m reliability report
 
 up: runtime-setup
-	$(PY) -m devcloud up
+	$(PY) -m stack up
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
