@@ -77,6 +77,7 @@ class Endpoint:
     ip_configurations: list[dict[str, Any]] = field(default_factory=list)
     custom_nic_name: str | None = None
     op: Operation | None = None
+    provisioned: bool = False  # has been Succeeded once: its DNS configs stay through later updates
 
 
 def endpoint_id(subscription_id: str, resource_group: str, name: str) -> str:
@@ -129,8 +130,8 @@ class PrivateEndpoints:
         link_props["privateLinkServiceConnectionState"] = self._connection_state(ep)
         link = {"name": ep.link_name, "id": f"{ep.id}/{ep.kind}/{ep.link_name}", "etag": f'W/"{ep.etag}"',
                 "type": f"{TYPE}/{ep.kind}", "properties": link_props}
-        # customDnsConfigs stay empty until the endpoint is provisioned (recorded: the 201 answer has []).
-        dns = [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.state == "Succeeded" else []
+        # customDnsConfigs stay empty until the endpoint is first provisioned (recorded: the 201 answer has []).
+        dns = [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.provisioned else []
         props: dict[str, Any] = {
             "provisioningState": ep.state,
             "resourceGuid": ep.resource_guid,
@@ -309,6 +310,7 @@ class PrivateEndpoints:
     def _run(self, ctx: ArmContext, ep: Endpoint, duration_key: str) -> None:
         def complete() -> None:
             ep.state = "Succeeded"
+            ep.provisioned = True
             ep.etag = new_etag()
             emit_later(self.cloud, ctx, WRITE_SUCCESS, ep.id, f"{TYPE}/write")
 
