@@ -59,7 +59,8 @@ PUBLISHED: dict[str, dict[str, tuple[str, ...]]] = {
     "microsoft.network": {
         "privateendpoints": NETWORK, "networkinterfaces": NETWORK, "privatelinkservices": NETWORK,
         "privatelinkservices/privateendpointconnections": NETWORK, "virtualnetworks": NETWORK,
-        "virtualnetworks/subnets": NETWORK, "locations/operations": NETWORK, "locations/operationresults": NETWORK,
+        "virtualnetworks/subnets": NETWORK, "loadbalancers": NETWORK,
+        "loadbalancers/frontendipconfigurations": NETWORK, "locations/operations": NETWORK, "locations/operationresults": NETWORK,
         "privatednszones": PRIVATE_DNS, "privatednszones/a": PRIVATE_DNS, "privatednszones/all": PRIVATE_DNS,
         "privatednszones/soa": PRIVATE_DNS, "privatednszones/virtualnetworklinks": PRIVATE_DNS,
         "privatednsoperationstatuses": PRIVATE_DNS, "privatednsoperationresults": PRIVATE_DNS,

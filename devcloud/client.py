@@ -74,6 +74,49 @@ class Operator:
         return cluster.id if cluster else (f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
                                            f"/providers/Microsoft.ContainerService/managedClusters/{name}")
 
+    def vnet_integration(self, subscription: str = SPOKE_SUBSCRIPTION_B1) -> dict[str, str]:
+        """The spoke VNet for API Server VNet Integration clusters (DEVCLOUD_READY's spokes[].vnet_integration)."""
+        spokes = self.cloud.connection_info()["spokes"]
+        return next(s["vnet_integration"] for s in spokes
+                    if s["subscription_id"].lower() == subscription.lower() and s.get("vnet_integration"))
+
+    def create_vnet_cluster(self, name: str | None = None, *, subscription: str = SPOKE_SUBSCRIPTION_B1,
+                            resource_group: str = "rg-aks", region: str = "westeurope",
+                            tags: dict[str, str] | None = None, lockdown: bool = False, managed_vnet: bool = False,
+                            wait: bool = True) -> str:
+        """A private cluster with API Server VNet Integration in the spoke's VNet (or an AKS-managed one)."""
+        from azure.mgmt.containerservice import models as m
+
+        name = name or f"aks-vnet-{uuid.uuid4().hex[:8]}"
+        ids = {} if managed_vnet else self.vnet_integration(subscription)
+        body = m.ManagedCluster(
+            location=region, dns_prefix=name, tags=tags or {},
+            agent_pool_profiles=[m.ManagedClusterAgentPoolProfile(name="system", count=1, vm_size="Standard_D2s_v5",
+                                                                  mode="System", vnet_subnet_id=ids.get("node_subnet_id"))],
+            network_profile=m.ContainerServiceNetworkProfile(network_plugin="azure"),
+            api_server_access_profile=m.ManagedClusterAPIServerAccessProfile(
+                enable_private_cluster=True, enable_vnet_integration=True, subnet_id=ids.get("apiserver_subnet_id")),
+            node_resource_group_profile=m.ManagedClusterNodeResourceGroupProfile(restriction_level="ReadOnly")
+            if lockdown else None)
+        poller = self.aks(subscription).managed_clusters.begin_create_or_update(resource_group, name, body)
+        cluster = poller.result() if wait else None
+        return cluster.id if cluster else (f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+                                           f"/providers/Microsoft.ContainerService/managedClusters/{name}")
+
+    def link_services(self, subscription: str = SPOKE_SUBSCRIPTION_B1) -> list[Any]:
+        return list(self.network(subscription).private_link_services.list_by_subscription())
+
+    def delete_link_service(self, pls_id: str) -> None:
+        sub, rg, name = _parts(pls_id)
+        self.network(sub).private_link_services.begin_delete(rg, name).result()
+
+    def switches(self, **values: Any) -> dict[str, Any]:
+        """Set devcloud's behaviour switches (PUT /_devcloud/settings); None restores a default."""
+        resp = requests.put(f"{self.cloud.url}/_devcloud/settings", json=values, verify=self.cloud.certs.ca_bundle,
+                            timeout=10)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
     def get_cluster(self, cluster_id: str):
         sub, rg, name = _parts(cluster_id)
         return self.aks(sub).managed_clusters.get(rg, name)

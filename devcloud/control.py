@@ -31,6 +31,16 @@ _FAULT_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# Switches for Azure behaviour that is unknown or configurable (world.settings), with their types.
+SWITCHES: dict[str, type] = {
+    "emit_on_accept": bool,  # a write event when a PUT is accepted, not only when it ends
+    "nrg_lockdown_refuses_pls": bool,  # node resource group lockdown refuses a PLS on kube-apiserver
+    "apiserver_frontend_moves_on_start": bool,  # start replaces kube-apiserver's frontend (new name and IP)
+    "pls_per_load_balancer": int,  # Azure's limit is 8
+    "pls_max_connections": int,  # Azure's limit is 1,000
+}
+
+
 class BadRequest(Exception):
     """A control request devcloud cannot act on (answered 400)."""
 
@@ -102,6 +112,8 @@ class ControlApi:
             ("GET", "/eventgrid/deliveries", self.deliveries),
             ("GET", "/eventgrid/dead-letters", self.dead_letters),
             ("GET", "/world", self.world),
+            ("GET", "/settings", self.get_settings),
+            ("PUT", "/settings", self.set_settings),
         ]
 
     # -- faults --------------------------------------------------------------------------------
@@ -189,6 +201,28 @@ class ControlApi:
 
     def world(self, req: Request) -> Response:
         return Response.json(200, self.cloud.world.to_dict())
+
+    # -- switches ------------------------------------------------------------------------------
+    def get_settings(self, req: Request) -> Response:
+        return Response.json(200, dict(self.cloud.world.settings))
+
+    def set_settings(self, req: Request) -> Response:
+        """Merge switches into world.settings; a null value restores devcloud's default."""
+        body = _body(req)
+        for name, value in body.items():
+            kind = SWITCHES.get(name)
+            if kind is None:
+                raise BadRequest(f"unknown switch {name!r}; known: {sorted(SWITCHES)}")
+            if value is not None and (isinstance(value, bool) != (kind is bool) or not isinstance(value, kind)
+                                      or (kind is int and value < 1)):
+                raise BadRequest(f"switch {name!r} needs a {kind.__name__}{' >= 1' if kind is int else ''}, got {value!r}")
+        settings = self.cloud.world.settings
+        for name, value in body.items():
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
+        return Response.json(200, dict(settings))
 
     # -- Event Grid ----------------------------------------------------------------------------
     def list_event_subscriptions(self, req: Request) -> Response:

@@ -88,6 +88,10 @@ class RoleAssignment:
 class Subnet:
     id: str
     prefix: str
+    # Service delegations (e.g. "Microsoft.ContainerService/managedClusters" for an API server subnet).
+    delegations: list[str] = field(default_factory=list)
+    # Azure's default is "Enabled"; a private link service's NAT IPs need a subnet where it is "Disabled".
+    private_link_service_network_policies: str = "Enabled"
 
 
 @dataclass
@@ -174,6 +178,25 @@ def subnet_hosts(prefix: str) -> list[str]:
     return hosts[3:-1] if len(hosts) > 5 else hosts
 
 
+AKS_DELEGATION = "Microsoft.ContainerService/managedClusters"
+
+
+def vnet_integration_network(subscription_id: str, resource_group: str) -> tuple[dict[str, str], list[Subnet]]:
+    """A spoke VNet ready for API Server VNet Integration clusters, and its subnets.
+
+    The API server subnet is delegated to AKS and is a /28 (the documented minimum); the PLS
+    subnet has private-link-service network policies disabled, as a Private Link Service needs.
+    """
+    vnet = (f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.Network/"
+            "virtualNetworks/vnet-aks")
+    ids = {"vnet_id": vnet, "apiserver_subnet_id": f"{vnet}/subnets/snet-apiserver",
+           "node_subnet_id": f"{vnet}/subnets/snet-nodes", "pls_subnet_id": f"{vnet}/subnets/snet-pls"}
+    subnets = [Subnet(ids["apiserver_subnet_id"], "10.40.0.0/28", delegations=[AKS_DELEGATION]),
+               Subnet(ids["node_subnet_id"], "10.40.1.0/24"),
+               Subnet(ids["pls_subnet_id"], "10.40.2.0/24", private_link_service_network_policies="Disabled")]
+    return ids, subnets
+
+
 def default_world() -> World:
     """Hub tenant with the hub subscription; a second tenant with two spokes; one spoke in the hub tenant."""
     hub_rg = "rg-hub-network"
@@ -181,8 +204,12 @@ def default_world() -> World:
     subnet_id = f"{vnet}/subnets/snet-private-endpoints"
     zone = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/privateDnsZones/privatelink.{region}.azmk8s.io"
     zones = {r: zone.format(sub=HUB_SUBSCRIPTION, rg=hub_rg, region=r) for r in ("westeurope", "northeurope")}
+    # API Server VNet Integration clusters resolve under private.<region>.azmk8s.io instead.
+    vnet_zones = {r: z.replace("/privatelink.", "/private.") for r, z in zones.items()}
+    vnet_ids, spoke_subnets = vnet_integration_network(SPOKE_SUBSCRIPTION_B1, "rg-aks")
     spokes = [
-        {"tenant_id": SPOKE_TENANT, "subscription_id": SPOKE_SUBSCRIPTION_B1, "resource_group": "rg-aks"},
+        {"tenant_id": SPOKE_TENANT, "subscription_id": SPOKE_SUBSCRIPTION_B1, "resource_group": "rg-aks",
+         "vnet_integration": vnet_ids},
         {"tenant_id": SPOKE_TENANT, "subscription_id": SPOKE_SUBSCRIPTION_B2, "resource_group": "rg-aks"},
         {"tenant_id": HUB_TENANT, "subscription_id": SPOKE_SUBSCRIPTION_A, "resource_group": "rg-aks"},
     ]
@@ -216,9 +243,9 @@ def default_world() -> World:
             "HubLink Spoke Approver": RoleDefinition("HubLink Spoke Approver", list(SPOKE_ROLE_ACTIONS)),
         },
         assignments=assignments,
-        subnets=[Subnet(subnet_id, "10.10.1.0/24")],
-        dns_zones=list(zones.values()),
+        subnets=[Subnet(subnet_id, "10.10.1.0/24"), *spoke_subnets],
+        dns_zones=[*zones.values(), *vnet_zones.values()],
         hub={"tenant_id": HUB_TENANT, "subscription_id": HUB_SUBSCRIPTION, "resource_group": hub_rg,
-             "subnet_id": subnet_id, "dns_zones": zones},
+             "subnet_id": subnet_id, "dns_zones": zones, "vnet_integration_dns_zones": vnet_zones},
         spokes=spokes,
     )

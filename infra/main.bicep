@@ -23,8 +23,9 @@ param tags object = {}
 // -- what to link ------------------------------------------------------------------------------
 @minLength(1)
 @description('''Required. One entry per AKS region served: [{"region": "westeurope", "subnetId": "<hub subnet resource id>",
-"dnsZoneId": "<optional: id of an existing privatelink.<region>.azmk8s.io zone>"}]. Without dnsZoneId the zone is created
-in the subnet's resource group and linked to the subnet's virtual network.''')
+"dnsZoneId": "<optional: id of an existing privatelink.<region>.azmk8s.io zone>", "vnetIntegrationDnsZoneId": "<optional: id
+of an existing private.<region>.azmk8s.io zone, for API Server VNet Integration clusters>"}]. A zone not given is created in
+the subnet's resource group and linked to the subnet's virtual network.''')
 param hubs array
 
 @description('Required. The spoke subscriptions to watch: {"<subscriptionId>": "<tenantId>"}.')
@@ -129,17 +130,23 @@ var continueQueue = 'hublink-continue' // function_app.py: queue trigger continu
 // -- hubs: zone ids (given or created) and the HUBLINK_HUBS setting ----------------------------
 var createdZoneIds = [for h in hubs: '${split(h.subnetId, '/providers/')[0]}/providers/Microsoft.Network/privateDnsZones/privatelink.${toLower(replace(h.region, ' ', ''))}.azmk8s.io']
 var hubZoneIds = [for (h, i) in hubs: empty(h.?dnsZoneId ?? '') ? createdZoneIds[i] : (h.?dnsZoneId ?? '')]
-var hubEntries = [for (h, i) in hubs: '"${toLower(replace(h.region, ' ', ''))}":${string({ subnetId: h.subnetId, dnsZoneId: hubZoneIds[i] })}']
+// API Server VNet Integration clusters resolve under private.<region>.azmk8s.io (a zone of its own).
+var createdVnetZoneIds = [for h in hubs: '${split(h.subnetId, '/providers/')[0]}/providers/Microsoft.Network/privateDnsZones/private.${toLower(replace(h.region, ' ', ''))}.azmk8s.io']
+var hubVnetZoneIds = [for (h, i) in hubs: empty(h.?vnetIntegrationDnsZoneId ?? '') ? createdVnetZoneIds[i] : (h.?vnetIntegrationDnsZoneId ?? '')]
+var hubEntries = [for (h, i) in hubs: '"${toLower(replace(h.region, ' ', ''))}":${string({ subnetId: h.subnetId, dnsZoneId: hubZoneIds[i], vnetIntegrationDnsZoneId: hubVnetZoneIds[i] })}']
 var hubsSetting = '{${join(hubEntries, ',')}}'
 var zonesToCreate = filter(hubs, h => empty(h.?dnsZoneId ?? ''))
+var vnetZonesToCreate = filter(hubs, h => empty(h.?vnetIntegrationDnsZoneId ?? ''))
 // Existing zones outside the hub network resource group need their own role assignment.
 // (ARM evaluates both sides of &&, so the right side must not touch a missing dnsZoneId either.)
 var zonesElsewhere = filter(hubs, h => !empty(h.?dnsZoneId ?? '') && toLower(split(h.?dnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
+var vnetZonesElsewhere = filter(hubs, h => !empty(h.?vnetIntegrationDnsZoneId ?? '') && toLower(split(h.?vnetIntegrationDnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
 var hubGroupsAll = [for h in hubs: toLower(split(h.subnetId, '/providers/')[0])]
 var hubGroups = union(hubGroupsAll, [])
 var subnetSubscriptions = [for h in hubs: toLower('/subscriptions/${split(h.subnetId, '/')[2]}')]
 var zoneSubscriptions = [for id in hubZoneIds: toLower('/subscriptions/${split(id, '/')[2]}')]
-var hubSubscriptions = union([toLower(subscription().id)], subnetSubscriptions, zoneSubscriptions)
+var vnetZoneSubscriptions = [for id in hubVnetZoneIds: toLower('/subscriptions/${split(id, '/')[2]}')]
+var hubSubscriptions = union([toLower(subscription().id)], subnetSubscriptions, zoneSubscriptions, vnetZoneSubscriptions)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -277,6 +284,16 @@ module zones 'app/dns-zone.bicep' = [for h in zonesToCreate: {
   }
 }]
 
+module vnetZones 'app/dns-zone.bicep' = [for h in vnetZonesToCreate: {
+  name: 'hublink-vnet-zone-${toLower(replace(h.region, ' ', ''))}'
+  scope: resourceGroup(split(h.subnetId, '/')[2], split(h.subnetId, '/')[4])
+  params: {
+    zoneName: 'private.${toLower(replace(h.region, ' ', ''))}.azmk8s.io'
+    virtualNetworkId: split(h.subnetId, '/subnets/')[0]
+    tags: allTags
+  }
+}]
+
 // The hub network resource group: endpoints are created there, their NICs live there, the subnet is there.
 module hubAccess 'app/hub-access.bicep' = [for (g, i) in hubGroups: {
   name: 'hublink-hub-access-${i}'
@@ -292,6 +309,16 @@ module zoneAccess 'app/zone-access.bicep' = [for (h, i) in zonesElsewhere: {
   scope: resourceGroup(split(h.dnsZoneId, '/')[2], split(h.dnsZoneId, '/')[4])
   params: {
     zoneName: last(split(h.dnsZoneId, '/'))
+    roleDefinitionId: hubRole.id
+    principalId: appPrincipalId
+  }
+}]
+
+module vnetZoneAccess 'app/zone-access.bicep' = [for (h, i) in vnetZonesElsewhere: {
+  name: 'hublink-vnet-zone-access-${i}'
+  scope: resourceGroup(split(h.vnetIntegrationDnsZoneId, '/')[2], split(h.vnetIntegrationDnsZoneId, '/')[4])
+  params: {
+    zoneName: last(split(h.vnetIntegrationDnsZoneId, '/'))
     roleDefinitionId: hubRole.id
     principalId: appPrincipalId
   }

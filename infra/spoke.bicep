@@ -49,6 +49,12 @@ param roleName string = ''
 @description('Optional. Tags.')
 param tags object = {}
 
+@description('''Optional. Subnets to create for the Private Link Services aks-hublink puts in front of API Server VNet
+Integration clusters, one per cluster VNet: [{"virtualNetworkId": "<VNet resource id>", "subnetName": "snet-hublink-pls",
+"addressPrefix": "10.40.2.0/24", "networkSecurityGroupId": "<optional>"}]. Give the ids of the created subnets to the hub
+(HUBLINK_PLS_SUBNETS), or tag each cluster with hublink-pls-subnet=<subnet id>.''')
+param plsSubnets array = []
+
 // What the product does in a spoke subscription, and nothing else (tests/test_infra.py compares this
 // list with every action devcloud records during an end-to-end run, and with SPOKE_ROLE_ACTIONS).
 resource spokeRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
@@ -90,6 +96,17 @@ resource eventsGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
+module plsSubnet 'app/pls-subnet.bicep' = [for (p, i) in plsSubnets: {
+  name: 'hublink-pls-subnet-${i}'
+  scope: resourceGroup(split(p.virtualNetworkId, '/')[2], split(p.virtualNetworkId, '/')[4])
+  params: {
+    virtualNetworkName: last(split(p.virtualNetworkId, '/'))
+    subnetName: p.?subnetName ?? 'snet-hublink-pls'
+    addressPrefix: p.addressPrefix
+    networkSecurityGroupId: p.?networkSecurityGroupId ?? ''
+  }
+}]
+
 module events 'app/spoke-events.bicep' = {
   name: 'hublink-spoke-events'
   scope: eventsGroup
@@ -110,3 +127,5 @@ output SYSTEM_TOPIC_ID string = events.outputs.systemTopicId
 @description('Grant it Storage Blob Data Contributor on the dead-letter container (hub: main.bicep deadLetterPrincipalIds).')
 output SYSTEM_TOPIC_PRINCIPAL_ID string = events.outputs.systemTopicPrincipalId
 output EVENT_SUBSCRIPTION_ID string = events.outputs.eventSubscriptionId
+@description('The private link service subnets created (HUBLINK_PLS_SUBNETS: {"<VNet id>": "<subnet id>"}).')
+output PLS_SUBNET_IDS array = [for (p, i) in plsSubnets: plsSubnet[i].outputs.id]

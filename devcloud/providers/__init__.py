@@ -13,15 +13,26 @@ from typing import Any
 
 def register(cloud: Any) -> dict[str, Any]:
     from devcloud import metadata
-    from devcloud.providers import containerservice, network, privatedns, resources, tenancy
+    from devcloud.providers import (
+        containerservice,
+        loadbalancer,
+        network,
+        privatedns,
+        privatelinkservice,
+        resources,
+        tenancy,
+    )
 
     metadata.register(cloud.router, lambda: cloud.url)
     tenancy.register(cloud)
     groups = resources.register(cloud)
     clusters = containerservice.register(cloud, groups)
+    lbs = loadbalancer.register(cloud, groups)
     return {
         "resources": groups,
         "containerservice": clusters,
+        "loadbalancers": lbs,
+        "privatelinkservices": privatelinkservice.register(cloud, groups, lbs),
         "network": network.register(cloud, groups, clusters),
         "privatedns": privatedns.register(cloud, groups),
     }

@@ -8,6 +8,8 @@ What matters to the product, as AKS does it:
   delete remove it with all its private endpoint connections; start makes a NEW one, so endpoints
   made before a stop stay Disconnected and must be recreated.
 - Connection approval is a synchronous PUT; a Rejected connection cannot be approved again.
+- API Server VNet Integration clusters (`enableVnetIntegration`) get NO private link service: their
+  `kube-apiserver` internal load balancer lives in the node resource group (loadbalancer.py).
 - Connection ids are shaped like Microsoft's examples (`resourcegroups`, singular `managedCluster`),
   so the product must build URLs from the cluster id and the connection name, not from that id.
 
@@ -40,6 +42,7 @@ from devcloud.providers.common import (
     start_lro,
     value_list,
 )
+from devcloud.providers.loadbalancer import vnet_integrated
 
 NAMESPACE = "Microsoft.ContainerService"
 TYPE = "Microsoft.ContainerService/managedClusters"
@@ -79,6 +82,10 @@ class Cluster:
     @property
     def props(self) -> dict[str, Any]:
         return self.body["properties"]
+
+    @property
+    def vnet_integrated(self) -> bool:
+        return vnet_integrated(self.props)
 
     @property
     def state(self) -> str:
@@ -268,6 +275,8 @@ class ManagedClusters:
     def _create(self, ctx: ArmContext, rg: str, name: str, location: str, request: dict[str, Any],
                 props: dict[str, Any]) -> Cluster:
         _validate(props, location)
+        if vnet_integrated(props):
+            self.cloud.providers["loadbalancers"].validate(props)
         cid = cluster_id(ctx.subscription_id, rg, name)
         version = props.get("kubernetesVersion") or DEFAULT_VERSION
         node_rg = props.get("nodeResourceGroup") or f"MC_{rg}_{name}_{location}"
@@ -280,6 +289,8 @@ class ManagedClusters:
                      agentPoolProfiles=_pools(props["agentPoolProfiles"], version),
                      networkProfile=_network_profile(props.get("networkProfile") or {}, ctx.subscription_id, node_rg),
                      **_fqdns(props, location))
+        if vnet_integrated(props) and "privateFQDN" in props and "fqdnSubdomain" not in props:
+            props["privateFQDN"] = self.cloud.providers["loadbalancers"].private_fqdn(props["dnsPrefix"], location)
         body: dict[str, Any] = {"id": cid, "name": name, "type": "Microsoft.ContainerService/ManagedClusters",
                                 "location": location, "eTag": "", "sku": request.get("sku") or {"name": "Base", "tier": "Free"},
                                 "properties": props}
@@ -294,6 +305,7 @@ class ManagedClusters:
             cluster.set_state("Succeeded")
             if cluster.private:
                 self._new_link_service(cluster)
+            self._apiserver_event(cluster, "created")
             emit_later(self.cloud, ctx, WRITE_SUCCESS, cid, f"{TYPE}/write")
 
         start_lro(self.cloud, ctx, cluster, NAMESPACE, "managedClusters/create", 2.0, complete,
@@ -342,6 +354,7 @@ class ManagedClusters:
             cluster.set_state("Succeeded")
             if cluster.private and cluster.pls_id is None:  # an update reconciles a cluster whose creation failed
                 self._new_link_service(cluster)
+            self._apiserver_event(cluster, "created")
             emit_later(self.cloud, ctx, WRITE_SUCCESS, cluster.id, f"{TYPE}/write")
 
         start_lro(self.cloud, ctx, cluster, NAMESPACE, "managedClusters/update", 2.0, complete,
@@ -379,6 +392,7 @@ class ManagedClusters:
 
                 def complete() -> None:
                     self._drop_link_service(cluster)
+                    self._apiserver_event(cluster, "deleted")
                     del self.clusters[key(cluster.id)]
                     emit_later(self.cloud, ctx, DELETE_SUCCESS, cluster.id, f"{TYPE}/delete")
 
@@ -403,6 +417,8 @@ class ManagedClusters:
                 self._drop_link_service(cluster)
                 if verb == "start" and cluster.private:
                     self._new_link_service(cluster)
+                if verb == "start":
+                    self._apiserver_event(cluster, "started")
                 emit_later(self.cloud, ctx, ACTION_SUCCESS, cluster.id, f"{TYPE}/{verb}/action")
 
             op = start_lro(self.cloud, ctx, cluster, NAMESPACE, f"managedClusters/{verb}", 2.0, complete,
@@ -416,8 +432,15 @@ class ManagedClusters:
         return self._power(ctx, "start")
 
     # -- private link service and its connections ----------------------------------------------
+    def _apiserver_event(self, cluster: Cluster, event: str) -> None:
+        """VNet-integrated clusters: `kube-apiserver` and the Private Link Services on it follow the cluster."""
+        if cluster.vnet_integrated:
+            self.cloud.providers["privatelinkservices"].cluster_event(cluster, event)
+
     @staticmethod
     def _new_link_service(cluster: Cluster) -> None:
+        if cluster.vnet_integrated:
+            return  # the API server sits behind an internal load balancer in the cluster's VNet instead
         node_rg = cluster.props["nodeResourceGroup"]
         cluster.pls_id = (f"/subscriptions/{cluster.subscription_id}/resourceGroups/{node_rg}/providers/"
                           f"Microsoft.Network/privateLinkServices/kube-apiserver-{secrets.token_hex(4)}")
@@ -500,6 +523,10 @@ class ManagedClusters:
         if cluster is None:
             raise ArmError(400, "PrivateLinkServiceNotFound", f"The private link resource '{target_id}' does not exist "
                                                               "or is not a managed cluster.")
+        if cluster.pls_id is None and cluster.vnet_integrated:
+            raise ArmError(400, "PrivateLinkServiceNotFound", f"Managed cluster '{target_id}' uses API Server VNet "
+                                                              "Integration: it has no private link service. Create a "
+                                                              "Private Link Service on its kube-apiserver load balancer.")
         if cluster.pls_id is None:
             raise ArmError(400, "PrivateLinkServiceNotFound", f"Managed cluster '{target_id}' has no private link "
                                                               "service: it is public, stopped, or still being created.")

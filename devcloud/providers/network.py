@@ -13,6 +13,8 @@ As Azure does it:
   PUT fails with 403 LinkedAuthorizationFailed.
 - The endpoint's connection state always mirrors the cluster side; once that connection or the
   private link service it was made to is gone, it reads Disconnected, for good.
+- An endpoint may also target a Private Link Service (privatelinkservice.py decides, with no groupIds):
+  that is how VNet-integrated clusters are reached.
 - Creating an endpoint creates a NIC `<endpoint>.nic.<guid>` (or customNetworkInterfaceName) with
   an IP from the subnet, never handed out twice while allocated; deleting the endpoint frees both.
 - While an operation runs on an endpoint, another PUT gets 409 AnotherOperationInProgress; a
@@ -42,7 +44,7 @@ from devcloud.providers.common import (
     start_lro,
     value_list,
 )
-from devcloud.providers.containerservice import APPROVAL_ACTION, GROUP_ID
+from devcloud.providers.containerservice import APPROVAL_ACTION
 from devcloud.world import subnet_hosts
 
 NAMESPACE = "Microsoft.Network"
@@ -112,9 +114,15 @@ class PrivateEndpoints:
         self.nics: dict[str, dict[str, Any]] = {}  # key(NIC id) -> ARM body
         self.allocated: dict[str, set[str]] = {}  # key(subnet id) -> IPs in use
 
+    def _links(self, target_id: str) -> Any:
+        """Who holds the connections of an endpoint to this target: a Private Link Service or a cluster."""
+        if "/providers/microsoft.network/privatelinkservices/" in key(target_id):
+            return self.cloud.providers["privatelinkservices"]
+        return self.clusters
+
     # -- rendering -----------------------------------------------------------------------------
     def _connection_state(self, ep: Endpoint) -> dict[str, str]:
-        conn = self.clusters.connection(ep.target_id, ep.pls_id, ep.connection_name)
+        conn = self._links(ep.target_id).connection(ep.target_id, ep.pls_id, ep.connection_name)
         if conn is None:
             return {"status": "Disconnected", "description": "The private link service connection was removed.",
                     "actionsRequired": "None"}
@@ -131,7 +139,7 @@ class PrivateEndpoints:
         link = {"name": ep.link_name, "id": f"{ep.id}/{ep.kind}/{ep.link_name}", "etag": f'W/"{ep.etag}"',
                 "type": f"{TYPE}/{ep.kind}", "properties": link_props}
         # customDnsConfigs stay empty until the endpoint is first provisioned (recorded: the 201 answer has []).
-        dns = [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.provisioned else []
+        dns = [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.provisioned and ep.private_fqdn else []
         props: dict[str, Any] = {
             "provisioningState": ep.state,
             "resourceGuid": ep.resource_guid,
@@ -166,8 +174,10 @@ class PrivateEndpoints:
                         "provisioningState": "Succeeded", "privateIPAddress": ep.ip,
                         "privateIPAllocationMethod": "Static" if static else "Dynamic",
                         "subnet": {"id": ep.subnet_id}, "primary": True, "privateIPAddressVersion": "IPv4",
-                        "privateLinkConnectionProperties": {"groupId": GROUP_ID, "requiredMemberName": GROUP_ID,
-                                                            "fqdns": [ep.private_fqdn]},
+                        "privateLinkConnectionProperties": {
+                            "groupId": ep.group_ids[0] if ep.group_ids else "",
+                            "requiredMemberName": ep.group_ids[0] if ep.group_ids else "",
+                            "fqdns": [ep.private_fqdn] if ep.private_fqdn else []},
                     },
                 }],
                 "dnsSettings": {"dnsServers": [], "appliedDnsServers": [],
@@ -209,7 +219,7 @@ class PrivateEndpoints:
     def _release(self, ep: Endpoint) -> None:
         self.allocated.get(key(ep.subnet_id), set()).discard(ep.ip)
         self.nics.pop(key(ep.nic_id), None)
-        self.clusters.disconnect(ep.target_id, ep.pls_id, ep.connection_name)
+        self._links(ep.target_id).disconnect(ep.target_id, ep.pls_id, ep.connection_name)
         del self.endpoints[key(ep.id)]
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -251,9 +261,13 @@ class PrivateEndpoints:
         ctx.authorize(JOIN_ACTION, subnet_id)
         subnet = self._subnet(subnet_id, eid)
         group_ids = link.get("groupIds") or []
-        cluster = self.clusters.link_target(link.get("privateLinkServiceId") or "", group_ids)
-        if kind == AUTO:
-            ctx.authorize(APPROVAL_ACTION, cluster.id)
+        target = link.get("privateLinkServiceId") or ""
+        links = self._links(target)
+        cluster = None
+        if links is self.clusters:
+            cluster = self.clusters.link_target(target, group_ids)
+            if kind == AUTO:
+                ctx.authorize(APPROVAL_ACTION, cluster.id)
         props = request["properties"]
         ip_configs = copy.deepcopy(props.get("ipConfigurations") or [])
         wanted = next((c.get("properties", {}).get("privateIPAddress") for c in ip_configs
@@ -268,13 +282,19 @@ class PrivateEndpoints:
         nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"
         message = link.get("requestMessage")
         guid = str(uuid.uuid4())  # the cluster-side connection is named <endpoint>.<resourceGuid>
-        if kind == MANUAL:
-            conn = self.clusters.connect(cluster, eid, name, "Pending", message or "", guid)
+        if cluster is None:
+            try:
+                pls, conn_name, fqdn = links.connect_endpoint(ctx, target, group_ids, kind == MANUAL, eid, name,
+                                                              location, message)
+            except ArmError:
+                self.allocated.get(key(subnet.id), set()).discard(ip)
+                raise
         else:
-            conn = self.clusters.connect(cluster, eid, name, "Approved", "Auto-Approved", guid)
+            status, description = ("Pending", message or "") if kind == MANUAL else ("Approved", "Auto-Approved")
+            conn = self.clusters.connect(cluster, eid, name, status, description, guid)
+            pls, conn_name, fqdn = cluster.pls_id, conn.name, cluster.props["privateFQDN"]
         ep = Endpoint(eid, ctx.subscription_id, rg, name, location, subnet_id, kind, entry.get("name") or name,
-                      link["privateLinkServiceId"], list(group_ids), message, cluster.pls_id, conn.name,
-                      cluster.props["privateFQDN"], nic_id(ctx.subscription_id, rg, nic_name), ip,
+                      target, list(group_ids), message, pls, conn_name, fqdn, nic_id(ctx.subscription_id, rg, nic_name), ip,
                       tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic,
                       resource_guid=guid)
         self.endpoints[key(eid)] = ep

@@ -1,6 +1,7 @@
-// One hub private DNS zone privatelink.<region>.azmk8s.io, linked to the hub network so that
+// One hub private DNS zone (privatelink.<region>.azmk8s.io, or private.<region>.azmk8s.io for API Server
+// VNet Integration clusters), linked to the hub network so that
 // anything in the hub (and what peers with it) resolves the clusters' private FQDNs.
-@description('Required. privatelink.<region>.azmk8s.io.')
+@description('Required. privatelink.<region>.azmk8s.io or private.<region>.azmk8s.io.')
 param zoneName string
 
 @description('Required. Resource id of the hub virtual network.')

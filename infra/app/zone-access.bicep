@@ -1,6 +1,6 @@
 // The hub role on one existing private DNS zone kept outside the hub network resource group
 // (for example in a central DNS subscription): the product only reads the zone and keeps A records.
-@description('Required. Name of the existing zone (privatelink.<region>.azmk8s.io).')
+@description('Required. Name of the existing zone (privatelink.<region>.azmk8s.io or private.<region>.azmk8s.io).')
 param zoneName string
 
 @description('Required. Resource id of the HubLink Hub Operator role definition.')
