@@ -102,6 +102,10 @@ class ControlApi:
             ("GET", "/eventgrid/deliveries", self.deliveries),
             ("GET", "/eventgrid/dead-letters", self.dead_letters),
             ("GET", "/world", self.world),
+            ("PUT", "/settings", self.set_settings),
+            ("GET", "/subnets", self.subnets),
+            ("POST", "/subnets", self.add_subnet),
+            ("GET", "/dns/resolve", self.resolve),
         ]
 
     # -- faults --------------------------------------------------------------------------------
@@ -189,6 +193,53 @@ class ControlApi:
 
     def world(self, req: Request) -> Response:
         return Response.json(200, self.cloud.world.to_dict())
+
+    # -- the hub network: settings, subnets, what its VNets resolve -----------------------------
+    def set_settings(self, req: Request) -> Response:
+        """Merge world settings (e.g. `private_endpoints_per_vnet`, `emit_on_accept`); null removes one."""
+        for name, value in _body(req).items():
+            if value is None:
+                self.cloud.world.settings.pop(name, None)
+            elif name == "private_endpoints_per_vnet":
+                self.cloud.world.settings[name] = int(_number(value, name))
+            else:
+                self.cloud.world.settings[name] = value
+        return Response.json(200, dict(self.cloud.world.settings))
+
+    def subnets(self, req: Request) -> Response:
+        """Each hub subnet with `used`/`total` endpoint addresses."""
+        with self.arm.lock:
+            return Response.json(200, {"value": self.cloud.providers["network"].subnet_usage()})
+
+    def add_subnet(self, req: Request) -> Response:
+        """Add a hub subnet `{id, prefix}` (its VNet gets the world's zones linked, as the hub's infra does)."""
+        from devcloud.world import Subnet
+
+        body = _body(req)
+        sid, prefix = body.get("id"), body.get("prefix")
+        if not isinstance(sid, str) or "/subnets/" not in sid.lower() or not isinstance(prefix, str):
+            raise BadRequest("id (a subnet id) and prefix are required")
+        try:
+            ipaddress.ip_network(prefix)
+        except ValueError as exc:
+            raise BadRequest(f"prefix is not a network: {exc}") from exc
+        with self.arm.lock:
+            if any(s.id.lower() == sid.lower() for s in self.cloud.world.subnets):
+                raise BadRequest(f"subnet {sid} exists")
+            self.cloud.world.subnets.append(Subnet(sid, prefix))
+            dns = self.cloud.providers["privatedns"]
+            for zone in dns.all_zones():
+                if any(zone.id.lower() == z.lower() for z in self.cloud.world.dns_zones):
+                    dns.link_world_zone(zone)
+        return Response.json(201, {"id": sid, "prefix": prefix})
+
+    def resolve(self, req: Request) -> Response:
+        from devcloud.resolver import resolve
+
+        name = req.query.get("name")
+        if not name:
+            raise BadRequest("name is required")
+        return Response.json(200, resolve(self.cloud, name, req.query.get("vnet") or None).as_dict())
 
     # -- Event Grid ----------------------------------------------------------------------------
     def list_event_subscriptions(self, req: Request) -> Response:

@@ -13,6 +13,8 @@ As Azure does it:
   PUT fails with 403 LinkedAuthorizationFailed.
 - The endpoint's connection state always mirrors the cluster side; once that connection or the
   private link service it was made to is gone, it reads Disconnected, for good.
+- Static addresses (`ipConfigurations`), a full subnet and the per-VNet endpoint limit are checked as
+  Azure does: see devcloud.providers.endpoint_ips.
 - Creating an endpoint creates a NIC `<endpoint>.nic.<guid>` (or customNetworkInterfaceName) with
   an IP from the subnet, never handed out twice while allocated; deleting the endpoint frees both.
 - While an operation runs on an endpoint, another PUT gets 409 AnotherOperationInProgress; a
@@ -22,7 +24,6 @@ As Azure does it:
 from __future__ import annotations
 
 import copy
-import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from typing import Any
 
 from devcloud.arm import ArmContext, ArmError, Operation
 from devcloud.httpserver import Response
+from devcloud.providers import endpoint_ips
+from devcloud.providers.aksdns import api_server_name
 from devcloud.providers.common import (
     DELETE_SUCCESS,
     WRITE_SUCCESS,
@@ -43,7 +46,6 @@ from devcloud.providers.common import (
     value_list,
 )
 from devcloud.providers.containerservice import APPROVAL_ACTION, GROUP_ID
-from devcloud.world import subnet_hosts
 
 NAMESPACE = "Microsoft.Network"
 TYPE = "Microsoft.Network/privateEndpoints"
@@ -180,24 +182,27 @@ class PrivateEndpoints:
                                                    "that both resources are in the same region.")
         return subnet
 
-    def _allocate(self, subnet: Any, wanted: str | None) -> str:
+    def _allocate(self, subnet: Any, wanted: str | None, nic_config_id: str) -> str:
         used = self.allocated.setdefault(key(subnet.id), set())
-        hosts = subnet_hosts(subnet.prefix)
         if wanted:
-            if wanted not in hosts:
-                raise _bad("PrivateIPAddressNotInSubnet", f"Private static IP address {wanted} does not belong to the "
-                                                          f"range of subnet prefix {subnet.prefix}.")
-            if wanted in used:
-                raise _bad("PrivateIPAddressInUse", f"The private IP address {wanted} is already allocated to "
-                                                    "another resource in the subnet.")
+            holder = next((f"{e.nic_id}/ipConfigurations/privateEndpointIpConfig" for e in self.endpoints.values()
+                           if key(e.subnet_id) == key(subnet.id) and e.ip == wanted), None)
+            if holder is None and wanted in used:
+                holder = "another resource in the subnet"
+            endpoint_ips.check_static(subnet, wanted, nic_config_id, holder)
             ip = wanted
         else:
-            ip = next((h for h in hosts if h not in used), None)
-            if ip is None:
-                raise _bad("SubnetIsFull", f"Subnet {subnet.id} with address prefix {subnet.prefix} does not have "
-                                           "enough capacity for 1 IP addresses.")
+            ip = endpoint_ips.free_address(subnet, used)
         used.add(ip)
         return ip
+
+    def endpoints_in_vnet(self, subnet_id: str) -> int:
+        vnet = key(endpoint_ips.vnet_of(subnet_id))
+        return sum(1 for e in self.endpoints.values() if key(endpoint_ips.vnet_of(e.subnet_id)) == vnet)
+
+    def subnet_usage(self) -> list[dict[str, Any]]:
+        """used/total per world subnet (arm.lock held)."""
+        return [endpoint_ips.usage(s, self.allocated.get(key(s.id), set())) for s in self.cloud.world.subnets]
 
     def _release(self, ep: Endpoint) -> None:
         self.allocated.get(key(ep.subnet_id), set()).discard(ep.ip)
@@ -249,16 +254,12 @@ class PrivateEndpoints:
             ctx.authorize(APPROVAL_ACTION, cluster.id)
         props = request["properties"]
         ip_configs = copy.deepcopy(props.get("ipConfigurations") or [])
-        wanted = next((c.get("properties", {}).get("privateIPAddress") for c in ip_configs
-                       if c.get("properties", {}).get("privateIPAddress")), None)
-        if wanted:
-            try:
-                ipaddress.IPv4Address(wanted)
-            except ValueError as exc:
-                raise _bad("InvalidPrivateIPAddressFormat", f"Private IP address {wanted} is not valid.") from exc
-        ip = self._allocate(subnet, wanted)
+        wanted = endpoint_ips.static_address(eid, ip_configs, group_ids, [GROUP_ID])
+        endpoint_ips.check_vnet_room(self.cloud.world, subnet_id, self.endpoints_in_vnet(subnet_id))
         custom_nic = props.get("customNetworkInterfaceName")
         nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"
+        ip = self._allocate(subnet, wanted, f"{nic_id(ctx.subscription_id, rg, nic_name)}/ipConfigurations/"
+                                            f"privateEndpointIpConfig.{uuid.uuid4()}")
         message = link.get("requestMessage")
         if kind == MANUAL:
             conn = self.clusters.connect(cluster, eid, name, "Pending", message or "")
@@ -266,7 +267,7 @@ class PrivateEndpoints:
             conn = self.clusters.connect(cluster, eid, name, "Approved", "Auto-Approved")
         ep = Endpoint(eid, ctx.subscription_id, rg, name, location, subnet_id, kind, entry.get("name") or name,
                       link["privateLinkServiceId"], list(group_ids), message, cluster.pls_id, conn.name,
-                      cluster.props["privateFQDN"], nic_id(ctx.subscription_id, rg, nic_name), ip,
+                      api_server_name(cluster.props), nic_id(ctx.subscription_id, rg, nic_name), ip,
                       tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic)
         self.endpoints[key(eid)] = ep
         self.nics[key(ep.nic_id)] = self._nic_body(ep, nic_name, static=bool(wanted))
