@@ -15,6 +15,8 @@ As Azure does it:
   private link service it was made to is gone, it reads Disconnected, for good.
 - Static addresses (`ipConfigurations`), a full subnet and the per-VNet endpoint limit are checked as
   Azure does: see devcloud.providers.endpoint_ips.
+- The world's hub subnets and their VNets can be read (GET virtualNetworks, .../subnets/{name}), with
+  the endpoints and NIC ip configurations using each subnet, as Azure lists them.
 - Creating an endpoint creates a NIC `<endpoint>.nic.<guid>` (or customNetworkInterfaceName) with
   an IP from the subnet, never handed out twice while allocated; deleting the endpoint frees both.
 - While an operation runs on an endpoint, another PUT gets 409 AnotherOperationInProgress; a
@@ -349,6 +351,45 @@ class PrivateEndpoints:
             assert ep.op is not None
             return Response.empty(202, self.cloud.arm.operations.headers(ctx, ep.op, location=True))
 
+    # -- the hub's subnets and VNets, read-only (the world defines them) ----------------------
+    def _subnet_body(self, subnet: Any) -> dict[str, Any]:
+        eps = [e for e in self.endpoints.values() if key(e.subnet_id) == key(subnet.id)]
+        return {"id": subnet.id, "name": subnet.id.rstrip("/").split("/")[-1], "etag": f'W/"{new_etag()}"',
+                "type": "Microsoft.Network/virtualNetworks/subnets",
+                "properties": {"provisioningState": "Succeeded", "addressPrefix": subnet.prefix,
+                               "privateEndpointNetworkPolicies": "Disabled",
+                               "privateLinkServiceNetworkPolicies": "Enabled",
+                               "ipConfigurations": [{"id": f"{e.nic_id}/ipConfigurations/privateEndpointIpConfig"}
+                                                    for e in eps],
+                               "privateEndpoints": [{"id": e.id} for e in eps]}}
+
+    def get_subnet(self, ctx: ArmContext) -> Response:
+        rg, vnet, name = (ctx.params[k] for k in ("resourceGroupName", "virtualNetworkName", "subnetName"))
+        self.groups.require(ctx.subscription_id, rg)
+        sid = f"/subscriptions/{ctx.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/" \
+              f"virtualNetworks/{vnet}/subnets/{name}"
+        with self.cloud.arm.lock:
+            subnet = next((s for s in self.cloud.world.subnets if key(s.id) == key(sid)), None)
+            if subnet is None:
+                raise not_found("Microsoft.Network/virtualNetworks/subnets", f"{vnet}/{name}", rg)
+            return Response.json(200, self._subnet_body(subnet))
+
+    def get_vnet(self, ctx: ArmContext) -> Response:
+        rg, name = ctx.params["resourceGroupName"], ctx.params["virtualNetworkName"]
+        self.groups.require(ctx.subscription_id, rg)
+        vid = f"/subscriptions/{ctx.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/" \
+              f"virtualNetworks/{name}"
+        with self.cloud.arm.lock:
+            subnets = [s for s in self.cloud.world.subnets if key(endpoint_ips.vnet_of(s.id)) == key(vid)]
+            if not subnets:
+                raise not_found("Microsoft.Network/virtualNetworks", name, rg)
+            return Response.json(200, {
+                "id": endpoint_ips.vnet_of(subnets[0].id), "name": name, "type": "Microsoft.Network/virtualNetworks",
+                "location": "westeurope", "etag": f'W/"{new_etag()}"',
+                "properties": {"provisioningState": "Succeeded",
+                               "addressSpace": {"addressPrefixes": [s.prefix for s in subnets]},
+                               "subnets": [self._subnet_body(s) for s in subnets]}})
+
     def get_nic(self, ctx: ArmContext) -> Response:
         rg, name = ctx.params["resourceGroupName"], ctx.params["networkInterfaceName"]
         self.groups.require(ctx.subscription_id, rg)
@@ -370,4 +411,7 @@ def register(cloud: Any, groups: Any, clusters: Any) -> PrivateEndpoints:
     route("GET", one, pe.get, action=f"{TYPE}/read")
     route("DELETE", one, pe.delete, action=f"{TYPE}/delete")
     route("GET", group + NIC_TYPE + "/{networkInterfaceName}", pe.get_nic, action=f"{NIC_TYPE}/read")
+    vnet = group + "Microsoft.Network/virtualNetworks/{virtualNetworkName}"
+    route("GET", vnet, pe.get_vnet, action="Microsoft.Network/virtualNetworks/read")
+    route("GET", vnet + "/subnets/{subnetName}", pe.get_subnet, action="Microsoft.Network/virtualNetworks/subnets/read")
     return pe

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from devcloud.client import RemoteCloud
 from devcloud.providers.endpoint_ips import LIMIT_CODE
 from devcloud.resolver import hub_sees, resolve
 from devcloud.world import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_B1
@@ -262,6 +263,13 @@ def test_full_subnet_and_vnet_limit(cloud, fast, spoke_admin, admin, small_subne
     assert usage(cloud, second)["used"] == 1
     # the main hub VNet is another VNet: its endpoints do not count
     make_endpoint(admin, fast, cluster["id"])
+    # the subnet and its VNet as ARM shows them
+    subnet = admin("GET", first).json()
+    assert subnet["properties"]["addressPrefix"].endswith("/29") and len(subnet["properties"]["privateEndpoints"]) == 3
+    assert len(subnet["properties"]["ipConfigurations"]) == 3
+    network = admin("GET", vnet).json()
+    assert [s["id"] for s in network["properties"]["subnets"]] == [first, second]
+    assert admin("GET", vnet + "/subnets/missing").status_code == 404
     # the world's zones are linked to the new VNet too
     zone = cloud.providers["privatedns"].lookup(zone_path())
     assert zone.linked_to(vnet)
@@ -314,6 +322,7 @@ def test_resolver_most_specific_zone_wins_and_no_public_fallback(cloud, fast, sp
         over_http = requests.get(f"{cloud.url}/_devcloud/dns/resolve", params={"name": fqdn},
                                  verify=cloud.certs.ca_bundle, timeout=10).json()
         assert over_http == hub_sees(cloud, fqdn) == answer.as_dict() | {"name": fqdn}
+        assert hub_sees(RemoteCloud(cloud.connection_info()), fqdn, HUB_VNET) == over_http
         # a second zone of the same name cannot be linked to the same VNet
         assert admin("PUT", f"/subscriptions/{HUB_SUBSCRIPTION}/resourcegroups/rg-dns-twin", {"location": "westeurope"},
                      api="2021-04-01").status_code in (200, 201)
