@@ -38,6 +38,7 @@ SWITCHES: dict[str, type] = {
     "apiserver_frontend_moves_on_start": bool,  # start replaces kube-apiserver's frontend (new name and IP)
     "pls_per_load_balancer": int,  # Azure's limit is 8
     "pls_max_connections": int,  # Azure's limit is 1,000
+    "private_endpoints_per_vnet": int,  # Azure's limit is 1,000 (5,000 with High Scale)
 }
 
 
@@ -114,6 +115,9 @@ class ControlApi:
             ("GET", "/world", self.world),
             ("GET", "/settings", self.get_settings),
             ("PUT", "/settings", self.set_settings),
+            ("GET", "/subnets", self.subnets),
+            ("POST", "/subnets", self.add_subnet),
+            ("GET", "/dns/resolve", self.resolve),
         ]
 
     # -- faults --------------------------------------------------------------------------------
@@ -223,6 +227,42 @@ class ControlApi:
             else:
                 settings[name] = value
         return Response.json(200, dict(settings))
+
+    # -- the hub network: subnets, what its VNets resolve ----------------------------------------
+    def subnets(self, req: Request) -> Response:
+        """Each hub subnet with `used`/`total` endpoint addresses."""
+        with self.arm.lock:
+            return Response.json(200, {"value": self.cloud.providers["network"].subnet_usage()})
+
+    def add_subnet(self, req: Request) -> Response:
+        """Add a hub subnet `{id, prefix}` (its VNet gets the world's zones linked, as the hub's infra does)."""
+        from devcloud.world import Subnet
+
+        body = _body(req)
+        sid, prefix = body.get("id"), body.get("prefix")
+        if not isinstance(sid, str) or "/subnets/" not in sid.lower() or not isinstance(prefix, str):
+            raise BadRequest("id (a subnet id) and prefix are required")
+        try:
+            ipaddress.ip_network(prefix)
+        except ValueError as exc:
+            raise BadRequest(f"prefix is not a network: {exc}") from exc
+        with self.arm.lock:
+            if any(s.id.lower() == sid.lower() for s in self.cloud.world.subnets):
+                raise BadRequest(f"subnet {sid} exists")
+            self.cloud.world.subnets.append(Subnet(sid, prefix))
+            dns = self.cloud.providers["privatedns"]
+            for zone in dns.all_zones():
+                if any(zone.id.lower() == z.lower() for z in self.cloud.world.dns_zones):
+                    dns.link_world_zone(zone)
+        return Response.json(201, {"id": sid, "prefix": prefix})
+
+    def resolve(self, req: Request) -> Response:
+        from devcloud.resolver import resolve
+
+        name = req.query.get("name")
+        if not name:
+            raise BadRequest("name is required")
+        return Response.json(200, resolve(self.cloud, name, req.query.get("vnet") or None).as_dict())
 
     # -- Event Grid ----------------------------------------------------------------------------
     def list_event_subscriptions(self, req: Request) -> Response:

@@ -172,10 +172,11 @@ class World:
 
 
 def subnet_hosts(prefix: str) -> list[str]:
-    """Addresses Azure hands out in a subnet: it reserves the first four and the last."""
+    """Addresses Azure hands out in a subnet: it reserves the first four and the last (a /24 fits 251, a /29 3)."""
     net = ipaddress.ip_network(prefix)
-    hosts = [str(ip) for ip in net.hosts()]
-    return hosts[3:-1] if len(hosts) > 5 else hosts
+    if net.num_addresses < 8:
+        return []  # Azure's smallest subnet is a /29
+    return [str(ip) for ip in list(net)[4:-1]]
 
 
 AKS_DELEGATION = "Microsoft.ContainerService/managedClusters"

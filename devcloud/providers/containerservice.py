@@ -13,6 +13,9 @@ What matters to the product, as AKS does it:
 - Connection ids are shaped like Microsoft's examples (`resourcegroups`, singular `managedCluster`),
   so the product must build URLs from the cluster id and the connection name, not from that id.
 
+DNS modes, FQDNs, the cluster-side endpoint's IP and listClusterUserCredential: see
+devcloud.providers.aksdns.
+
 Events (ResourceWrite/Delete/ActionSuccess) are emitted when operations succeed, and a write event
 also when a PUT is accepted unless `world.settings["emit_on_accept"]` is False.
 """
@@ -28,6 +31,7 @@ from typing import Any
 
 from devcloud.arm import ArmContext, ArmError, Operation
 from devcloud.httpserver import Response
+from devcloud.providers import aksdns
 from devcloud.providers.common import (
     ACTION_SUCCESS,
     DELETE_SUCCESS,
@@ -78,6 +82,8 @@ class Cluster:
     pls_id: str | None = None  # the private link service in front of the API server, while there is one
     connections: dict[str, Connection] = field(default_factory=dict)  # lower-cased name -> connection
     op: Operation | None = None
+    api_ip: str | None = None  # AKS's own (cluster-side) endpoint's address, while the cluster has one
+    vnet_id: str | None = None  # the cluster's VNet (its system zone is linked to it)
 
     @property
     def props(self) -> dict[str, Any]:
@@ -127,16 +133,6 @@ def _request_properties(request: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def _zone_name(zone: str, location: str) -> str:
-    """A custom private DNS zone must be privatelink.<location>.azmk8s.io or a subzone of it."""
-    name = zone.rstrip("/").split("/")[-1].lower()
-    if "/providers/microsoft.network/privatednszones/" not in zone.lower() or not (
-            name == f"privatelink.{location}.azmk8s.io" or name.endswith(f".privatelink.{location}.azmk8s.io")):
-        raise _invalid(f"privateDNSZone '{zone}' must be 'system', 'none' or the id of a private DNS zone named "
-                       f"privatelink.{location}.azmk8s.io or a subzone of it.")
-    return name
-
-
 def _validate(props: dict[str, Any], location: str) -> None:
     access = props.get("apiServerAccessProfile") or {}
     private = bool(access.get("enablePrivateCluster"))
@@ -147,8 +143,7 @@ def _validate(props: dict[str, Any], location: str) -> None:
         raise _invalid(f"dnsPrefix '{prefix}' is invalid: 1-54 letters, digits and hyphens, starting and ending "
                        "with a letter or digit.")
     zone = access.get("privateDNSZone") or "system"
-    if private and zone.lower() not in ("system", "none"):
-        _zone_name(zone, location)
+    aksdns.validate(props, location)
     if subdomain and (not private or zone.lower() in ("system", "none")):
         raise _invalid("fqdnSubdomain can only be used with a private cluster and a custom privateDNSZone.")
     pools = props.get("agentPoolProfiles")
@@ -206,27 +201,6 @@ def _network_profile(given: dict[str, Any], subscription_id: str, node_rg: str) 
     return net
 
 
-def _fqdns(props: dict[str, Any], location: str) -> dict[str, str]:
-    """fqdn only when public (or enablePrivateClusterPublicFQDN); privateFQDN only when private."""
-    access = props.get("apiServerAccessProfile") or {}
-    private = bool(access.get("enablePrivateCluster"))
-    prefix = (props.get("dnsPrefix") or "").lower()
-    out = {}
-    if prefix and (not private or access.get("enablePrivateClusterPublicFQDN")):
-        out["fqdn"] = f"{prefix}-{secrets.token_hex(4)}.hcp.{location}.azmk8s.io"
-    if prefix and not private:
-        out["azurePortalFQDN"] = out["fqdn"].replace(".hcp.", ".portal.hcp.", 1)
-    if private:
-        zone = access.get("privateDNSZone") or "system"
-        custom = zone.lower() not in ("system", "none")
-        zone_name = _zone_name(zone, location) if custom else f"privatelink.{location}.azmk8s.io"
-        if props.get("fqdnSubdomain"):
-            out["privateFQDN"] = f"{props['fqdnSubdomain'].lower()}.{zone_name}"
-        else:
-            out["privateFQDN"] = f"{prefix}-{secrets.token_hex(4)}.{uuid.uuid4()}.{zone_name}"
-    return out
-
-
 class ManagedClusters:
     def __init__(self, cloud: Any, groups: Any) -> None:
         self.cloud = cloud
@@ -280,15 +254,13 @@ class ManagedClusters:
         cid = cluster_id(ctx.subscription_id, rg, name)
         version = props.get("kubernetesVersion") or DEFAULT_VERSION
         node_rg = props.get("nodeResourceGroup") or f"MC_{rg}_{name}_{location}"
-        access = props.get("apiServerAccessProfile")
-        if access and access.get("enablePrivateCluster"):
-            access.setdefault("privateDNSZone", "system")
+        aksdns.apply_defaults(props)
         props.update(kubernetesVersion=version, currentKubernetesVersion=version, maxAgentPools=100,
                      nodeResourceGroup=node_rg, enableRBAC=props.get("enableRBAC", True),
                      powerState={"code": "Running"}, provisioningState="Creating",
                      agentPoolProfiles=_pools(props["agentPoolProfiles"], version),
                      networkProfile=_network_profile(props.get("networkProfile") or {}, ctx.subscription_id, node_rg),
-                     **_fqdns(props, location))
+                     **aksdns.fqdns(props, location))
         if vnet_integrated(props) and "privateFQDN" in props and "fqdnSubdomain" not in props:
             props["privateFQDN"] = self.cloud.providers["loadbalancers"].private_fqdn(props["dnsPrefix"], location)
         body: dict[str, Any] = {"id": cid, "name": name, "type": "Microsoft.ContainerService/ManagedClusters",
@@ -393,6 +365,7 @@ class ManagedClusters:
                 def complete() -> None:
                     self._drop_link_service(cluster)
                     self._apiserver_event(cluster, "deleted")
+                    aksdns.unpublish(self.cloud, cluster)
                     del self.clusters[key(cluster.id)]
                     emit_later(self.cloud, ctx, DELETE_SUCCESS, cluster.id, f"{TYPE}/delete")
 
@@ -431,16 +404,22 @@ class ManagedClusters:
     def start(self, ctx: ArmContext) -> Response:
         return self._power(ctx, "start")
 
+    def list_user_credentials(self, ctx: ArmContext) -> Response:
+        """POST listClusterUserCredential (`?server-fqdn=public|private`): a kubeconfig for kubectl."""
+        with self.cloud.arm.lock:
+            cluster = self._find(ctx)
+            return Response.json(200, aksdns.user_credentials(cluster, ctx.request.query.get("server-fqdn")))
+
     # -- private link service and its connections ----------------------------------------------
     def _apiserver_event(self, cluster: Cluster, event: str) -> None:
         """VNet-integrated clusters: `kube-apiserver` and the Private Link Services on it follow the cluster."""
         if cluster.vnet_integrated:
             self.cloud.providers["privatelinkservices"].cluster_event(cluster, event)
 
-    @staticmethod
-    def _new_link_service(cluster: Cluster) -> None:
+    def _new_link_service(self, cluster: Cluster) -> None:
         if cluster.vnet_integrated:
             return  # the API server sits behind an internal load balancer in the cluster's VNet instead
+        aksdns.publish(self.cloud, cluster)
         node_rg = cluster.props["nodeResourceGroup"]
         cluster.pls_id = (f"/subscriptions/{cluster.subscription_id}/resourceGroups/{node_rg}/providers/"
                           f"Microsoft.Network/privateLinkServices/kube-apiserver-{secrets.token_hex(4)}")
@@ -573,4 +552,6 @@ def register(cloud: Any, groups: Any) -> ManagedClusters:
     route("PUT", conns + "/{privateEndpointConnectionName}", mc.put_connection, action=f"{CONNECTIONS}/write")
     route("DELETE", conns + "/{privateEndpointConnectionName}", mc.delete_connection, action=f"{CONNECTIONS}/delete")
     route("GET", one + "/privateLinkResources", mc.list_link_resources, action=f"{TYPE}/privateLinkResources/read")
+    route("POST", one + "/listClusterUserCredential", mc.list_user_credentials,
+          action=f"{TYPE}/listClusterUserCredential/action", kind="action")
     return mc

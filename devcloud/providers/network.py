@@ -15,6 +15,10 @@ As Azure does it:
   private link service it was made to is gone, it reads Disconnected, for good.
 - An endpoint may also target a Private Link Service (privatelinkservice.py decides, with no groupIds):
   that is how VNet-integrated clusters are reached.
+- Static addresses (`ipConfigurations`), a full subnet and the per-VNet endpoint limit are checked as
+  Azure does: see devcloud.providers.endpoint_ips.
+- The world's hub subnets and their VNets can be read (GET virtualNetworks, .../subnets/{name}), with
+  the endpoints and NIC ip configurations using each subnet, as Azure lists them.
 - Creating an endpoint creates a NIC `<endpoint>.nic.<guid>` (or customNetworkInterfaceName) with
   an IP from the subnet, never handed out twice while allocated; deleting the endpoint frees both.
 - While an operation runs on an endpoint, another PUT gets 409 AnotherOperationInProgress; a
@@ -24,7 +28,6 @@ As Azure does it:
 from __future__ import annotations
 
 import copy
-import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +35,8 @@ from typing import Any
 
 from devcloud.arm import ArmContext, ArmError, Operation
 from devcloud.httpserver import Response
+from devcloud.providers import endpoint_ips
+from devcloud.providers.aksdns import api_server_name
 from devcloud.providers.common import (
     DELETE_SUCCESS,
     WRITE_SUCCESS,
@@ -44,8 +49,7 @@ from devcloud.providers.common import (
     start_lro,
     value_list,
 )
-from devcloud.providers.containerservice import APPROVAL_ACTION
-from devcloud.world import subnet_hosts
+from devcloud.providers.containerservice import APPROVAL_ACTION, GROUP_ID
 
 NAMESPACE = "Microsoft.Network"
 TYPE = "Microsoft.Network/privateEndpoints"
@@ -197,24 +201,27 @@ class PrivateEndpoints:
                                                    "that both resources are in the same region.")
         return subnet
 
-    def _allocate(self, subnet: Any, wanted: str | None) -> str:
+    def _allocate(self, subnet: Any, wanted: str | None, nic_config_id: str) -> str:
         used = self.allocated.setdefault(key(subnet.id), set())
-        hosts = subnet_hosts(subnet.prefix)
         if wanted:
-            if wanted not in hosts:
-                raise _bad("PrivateIPAddressNotInSubnet", f"Private static IP address {wanted} does not belong to the "
-                                                          f"range of subnet prefix {subnet.prefix}.")
-            if wanted in used:
-                raise _bad("PrivateIPAddressInUse", f"The private IP address {wanted} is already allocated to "
-                                                    "another resource in the subnet.")
+            holder = next((f"{e.nic_id}/ipConfigurations/privateEndpointIpConfig" for e in self.endpoints.values()
+                           if key(e.subnet_id) == key(subnet.id) and e.ip == wanted), None)
+            if holder is None and wanted in used:
+                holder = "another resource in the subnet"
+            endpoint_ips.check_static(subnet, wanted, nic_config_id, holder)
             ip = wanted
         else:
-            ip = next((h for h in hosts if h not in used), None)
-            if ip is None:
-                raise _bad("SubnetIsFull", f"Subnet {subnet.id} with address prefix {subnet.prefix} does not have "
-                                           "enough capacity for 1 IP addresses.")
+            ip = endpoint_ips.free_address(subnet, used)
         used.add(ip)
         return ip
+
+    def endpoints_in_vnet(self, subnet_id: str) -> int:
+        vnet = key(endpoint_ips.vnet_of(subnet_id))
+        return sum(1 for e in self.endpoints.values() if key(endpoint_ips.vnet_of(e.subnet_id)) == vnet)
+
+    def subnet_usage(self) -> list[dict[str, Any]]:
+        """used/total per world subnet (arm.lock held)."""
+        return [endpoint_ips.usage(s, self.allocated.get(key(s.id), set())) for s in self.cloud.world.subnets]
 
     def _release(self, ep: Endpoint) -> None:
         self.allocated.get(key(ep.subnet_id), set()).discard(ep.ip)
@@ -270,16 +277,12 @@ class PrivateEndpoints:
                 ctx.authorize(APPROVAL_ACTION, cluster.id)
         props = request["properties"]
         ip_configs = copy.deepcopy(props.get("ipConfigurations") or [])
-        wanted = next((c.get("properties", {}).get("privateIPAddress") for c in ip_configs
-                       if c.get("properties", {}).get("privateIPAddress")), None)
-        if wanted:
-            try:
-                ipaddress.IPv4Address(wanted)
-            except ValueError as exc:
-                raise _bad("InvalidPrivateIPAddressFormat", f"Private IP address {wanted} is not valid.") from exc
-        ip = self._allocate(subnet, wanted)
+        wanted = endpoint_ips.static_address(eid, ip_configs, group_ids, [GROUP_ID])
+        endpoint_ips.check_vnet_room(self.cloud.world, subnet_id, self.endpoints_in_vnet(subnet_id))
         custom_nic = props.get("customNetworkInterfaceName")
         nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"
+        ip = self._allocate(subnet, wanted, f"{nic_id(ctx.subscription_id, rg, nic_name)}/ipConfigurations/"
+                                            f"privateEndpointIpConfig.{uuid.uuid4()}")
         message = link.get("requestMessage")
         guid = str(uuid.uuid4())  # the cluster-side connection is named <endpoint>.<resourceGuid>
         if cluster is None:
@@ -292,7 +295,7 @@ class PrivateEndpoints:
         else:
             status, description = ("Pending", message or "") if kind == MANUAL else ("Approved", "Auto-Approved")
             conn = self.clusters.connect(cluster, eid, name, status, description, guid)
-            pls, conn_name, fqdn = cluster.pls_id, conn.name, cluster.props["privateFQDN"]
+            pls, conn_name, fqdn = cluster.pls_id, conn.name, api_server_name(cluster.props)
         ep = Endpoint(eid, ctx.subscription_id, rg, name, location, subnet_id, kind, entry.get("name") or name,
                       target, list(group_ids), message, pls, conn_name, fqdn, nic_id(ctx.subscription_id, rg, nic_name), ip,
                       tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic,
@@ -380,6 +383,45 @@ class PrivateEndpoints:
             assert ep.op is not None
             return Response.empty(202, self.cloud.arm.operations.headers(ctx, ep.op, location=True))
 
+    # -- the hub's subnets and VNets, read-only (the world defines them) ----------------------
+    def _subnet_body(self, subnet: Any) -> dict[str, Any]:
+        eps = [e for e in self.endpoints.values() if key(e.subnet_id) == key(subnet.id)]
+        return {"id": subnet.id, "name": subnet.id.rstrip("/").split("/")[-1], "etag": f'W/"{new_etag()}"',
+                "type": "Microsoft.Network/virtualNetworks/subnets",
+                "properties": {"provisioningState": "Succeeded", "addressPrefix": subnet.prefix,
+                               "privateEndpointNetworkPolicies": "Disabled",
+                               "privateLinkServiceNetworkPolicies": "Enabled",
+                               "ipConfigurations": [{"id": f"{e.nic_id}/ipConfigurations/privateEndpointIpConfig"}
+                                                    for e in eps],
+                               "privateEndpoints": [{"id": e.id} for e in eps]}}
+
+    def get_subnet(self, ctx: ArmContext) -> Response:
+        rg, vnet, name = (ctx.params[k] for k in ("resourceGroupName", "virtualNetworkName", "subnetName"))
+        self.groups.require(ctx.subscription_id, rg)
+        sid = f"/subscriptions/{ctx.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/" \
+              f"virtualNetworks/{vnet}/subnets/{name}"
+        with self.cloud.arm.lock:
+            subnet = next((s for s in self.cloud.world.subnets if key(s.id) == key(sid)), None)
+            if subnet is None:
+                raise not_found("Microsoft.Network/virtualNetworks/subnets", f"{vnet}/{name}", rg)
+            return Response.json(200, self._subnet_body(subnet))
+
+    def get_vnet(self, ctx: ArmContext) -> Response:
+        rg, name = ctx.params["resourceGroupName"], ctx.params["virtualNetworkName"]
+        self.groups.require(ctx.subscription_id, rg)
+        vid = f"/subscriptions/{ctx.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/" \
+              f"virtualNetworks/{name}"
+        with self.cloud.arm.lock:
+            subnets = [s for s in self.cloud.world.subnets if key(endpoint_ips.vnet_of(s.id)) == key(vid)]
+            if not subnets:
+                raise not_found("Microsoft.Network/virtualNetworks", name, rg)
+            return Response.json(200, {
+                "id": endpoint_ips.vnet_of(subnets[0].id), "name": name, "type": "Microsoft.Network/virtualNetworks",
+                "location": "westeurope", "etag": f'W/"{new_etag()}"',
+                "properties": {"provisioningState": "Succeeded",
+                               "addressSpace": {"addressPrefixes": [s.prefix for s in subnets]},
+                               "subnets": [self._subnet_body(s) for s in subnets]}})
+
     def get_nic(self, ctx: ArmContext) -> Response:
         rg, name = ctx.params["resourceGroupName"], ctx.params["networkInterfaceName"]
         self.groups.require(ctx.subscription_id, rg)
@@ -401,4 +443,7 @@ def register(cloud: Any, groups: Any, clusters: Any) -> PrivateEndpoints:
     route("GET", one, pe.get, action=f"{TYPE}/read")
     route("DELETE", one, pe.delete, action=f"{TYPE}/delete")
     route("GET", group + NIC_TYPE + "/{networkInterfaceName}", pe.get_nic, action=f"{NIC_TYPE}/read")
+    vnet = group + "Microsoft.Network/virtualNetworks/{virtualNetworkName}"
+    route("GET", vnet, pe.get_vnet, action="Microsoft.Network/virtualNetworks/read")
+    route("GET", vnet + "/subnets/{subnetName}", pe.get_subnet, action="Microsoft.Network/virtualNetworks/subnets/read")
     return pe

@@ -218,7 +218,7 @@ def test_cluster_validation(cloud, spoke_admin):
         (cluster_body(agentPoolProfiles=[]), "InvalidParameter"),
         (cluster_body(dns_prefix=None, fqdnSubdomain="sub"), "InvalidParameter"),  # needs a custom zone
         (cluster_body(apiServerAccessProfile={"enablePrivateCluster": True, "privateDNSZone": zone_path("northeurope")}),
-         "InvalidParameter"),  # zone of another region
+         "InvalidPrivateDNSZoneResourceID"),  # zone of another region
     ]
     for body, code in cases:
         resp = spoke_admin("PUT", path, body, api=AKS_API)
@@ -246,9 +246,12 @@ def test_cluster_create_is_long_running(cloud, fast, spoke_admin, admin):
     assert done["id"] == f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}/resourcegroups/{SPOKE_RG}/providers/" \
                          f"Microsoft.ContainerService/managedClusters/{name}"
     assert done["properties"]["nodeResourceGroup"] == f"MC_{SPOKE_RG}_{name}_westeurope"
-    assert re.fullmatch(r"app1-[0-9a-f]{8}\.[0-9a-f-]{36}\.privatelink\.westeurope\.azmk8s\.io",
+    assert re.fullmatch(r"app1-[0-9a-z]{8}\.[0-9a-f-]{36}\.privatelink\.westeurope\.azmk8s\.io",
                         done["properties"]["privateFQDN"])
-    assert "fqdn" not in done["properties"] and "azurePortalFQDN" not in done["properties"]
+    # recorded Azure: enablePrivateCluster alone also gives a public FQDN (resolving to the private IP)
+    assert done["properties"]["apiServerAccessProfile"]["enablePrivateClusterPublicFQDN"] is True
+    assert re.fullmatch(r"app1-[0-9a-z]{8}\.hcp\.westeurope\.azmk8s\.io", done["properties"]["fqdn"])
+    assert done["properties"]["azurePortalFQDN"] == done["properties"]["fqdn"].replace(".hcp.", ".portal.hcp.")
     assert done["properties"]["apiServerAccessProfile"]["privateDNSZone"] == "system"
     links = spoke_admin("GET", created["id"] + "/privateLinkResources", api=AKS_API).json()["value"]
     assert [(r["groupId"], r["requiredMembers"]) for r in links] == [("management", ["management"])]
@@ -273,7 +276,7 @@ def test_cluster_lro_headers_and_operation_status(cloud, fast, spoke_admin):
 def test_public_cluster_has_public_fqdns_and_no_private_link(cloud, fast, spoke_admin, admin):
     cluster = make_cluster(spoke_admin, fast, private=False, dns_prefix="Pub1")
     props = cluster["properties"]
-    assert re.fullmatch(r"pub1-[0-9a-f]{8}\.hcp\.westeurope\.azmk8s\.io", props["fqdn"])
+    assert re.fullmatch(r"pub1-[0-9a-z]{8}\.hcp\.westeurope\.azmk8s\.io", props["fqdn"])
     assert props["azurePortalFQDN"] == props["fqdn"].replace(".hcp.", ".portal.hcp.")
     assert "privateFQDN" not in props
     assert spoke_admin("GET", cluster["id"] + "/privateLinkResources", api=AKS_API).json() == {"value": []}
@@ -464,7 +467,7 @@ def test_ip_addresses_are_unique_and_freed(cloud, fast, spoke_admin, admin):
     static = endpoint_body(cluster["id"], ipConfigurations=[{"name": "ip", "properties": {
         "groupId": "management", "memberName": "management", "privateIPAddress": ips[0]}}])
     taken = admin("PUT", endpoint_path(unique("pe")), static)
-    assert (taken.status_code, error_code(taken)) == (400, "PrivateIPAddressInUse")
+    assert (taken.status_code, error_code(taken)) == (400, "PrivateIPAddressIsAllocated")
     first = endpoints[0]
     nic_id = first["properties"]["networkInterfaces"][0]["id"]
     assert admin("DELETE", first["id"]).status_code == 202
