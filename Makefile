@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(VENV)/checkov/.installed
+AZ_STAMP := $(VENV)/az/.installed
 
 .PHONY: setup runtime-setup test lint demo bench soak fuzz reliability up clean
 
@@ -25,16 +26,25 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	touch $@
 
-# The demo and benchmarks need no checkov; tests do.
+# The real Azure CLI (tests/devcloud/test_az_cli.py), also in a venv of its own: it pins its own SDKs.
+$(AZ_STAMP): devcloud/requirements-az.txt
+	test -x $(VENV)/az/bin/python || $(PYTHON) -m venv $(VENV)/az
+	$(VENV)/az/bin/python -m pip install --quiet --disable-pip-version-check -r devcloud/requirements-az.txt
+	touch $@
+
+# The demo and benchmarks need no checkov or az; tests do.
 runtime-setup: $(PY_STAMP) $(NODE_STAMP)
 
-setup: runtime-setup $(CHECKOV_STAMP)
+setup: runtime-setup $(CHECKOV_STAMP) $(AZ_STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-test: lint
-	$(PY) -m pytest -q -p no:cacheprovider
+# The unit tier first (in-memory fakes of the product's adapters, seconds, no devcloud), then the rest.
+test: lint $(AZ_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/unit
 
 demo: runtime-setup
 	$(PY) -m demo
@@ -53,7 +63,7 @@ reliability: runtime-setup
 	$(PY) -m reliability report
 
 up: runtime-setup
-	$(PY) -m devcloud up
+	$(PY) -m stack up
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -55,10 +55,10 @@ def minimum(provisioning_s: float, retry_after_s: float) -> dict[str, int]:
 def _onboard(cloud: Any, rt: Any, cluster_id: str, budget_s: float, retry_after_s: float) -> tuple[dict, dict, int]:
     """Reconcile until Ready, waiting each requeue out like the visibility-delayed queue message."""
     cloud.arm.clear_log()
-    ops = rt.reconciler.store.operations
+    ops = rt.service.store.operations
     invocations = 0
     while True:
-        outcome = rt.reconciler.reconcile(cluster_id, budget_s=budget_s)
+        outcome = rt.service.reconcile(cluster_id, budget_s=budget_s)
         invocations += 1
         if outcome.requeue_after is None or invocations > 50:
             break
@@ -66,7 +66,7 @@ def _onboard(cloud: Any, rt: Any, cluster_id: str, budget_s: float, retry_after_
     time.sleep(retry_after_s + 0.5)  # an SDK poller an invocation left behind polls once more at most
     entries = cloud.arm.entries(principal="hublink")
     return ({**counts(entries), "invocations": invocations, "phase": str(outcome.phase),
-             "calls": [describe(e) for e in entries]}, {"table_ops": rt.reconciler.store.operations - ops}, invocations)
+             "calls": [describe(e) for e in entries]}, {"table_ops": rt.service.store.operations - ops}, invocations)
 
 
 def run(*, short_s: float = 3.0, long_s: float = 45.0, retry_after_s: int = 10, budget_s: float = 20.0,
@@ -86,9 +86,9 @@ def run(*, short_s: float = 3.0, long_s: float = 45.0, retry_after_s: int = 10, 
             out[label] = {"provisioning_s": seconds, "onboarding": onboarding, "table_ops": table["table_ops"],
                           "minimum": minimum(seconds, retry)}
         cloud.arm.clear_log()
-        ops = rt.reconciler.store.operations
-        outcome = rt.reconciler.reconcile(cluster_id, budget_s=budget_s * scale)
+        ops = rt.service.store.operations
+        outcome = rt.service.reconcile(cluster_id, budget_s=budget_s * scale)
         entries = cloud.arm.entries(principal="hublink")
         out["noop"] = {**counts(entries), "phase": str(outcome.phase), "calls": [describe(e) for e in entries],
-                       "table_ops": rt.reconciler.store.operations - ops}
+                       "table_ops": rt.service.store.operations - ops}
     return out

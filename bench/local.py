@@ -31,7 +31,7 @@ def local_cloud(world: World | None = None) -> Iterator[tuple[DevCloud, Any]]:
 
 def settings_env(cloud: DevCloud, azurite: Any, **overrides: str) -> dict[str, str]:
     """The product's app settings against this devcloud (client secret: token calls are not ARM calls)."""
-    from devcloud.product import in_process_settings
+    from stack.product import in_process_settings
 
     return in_process_settings(cloud.connection_info(), azurite.connection_string, **overrides)
 

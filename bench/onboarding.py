@@ -1,6 +1,6 @@
 """Figure 1: onboarding overhead on the full stack, from a cluster's Succeeded event to Ready, minus Azure's floor.
 
-Runs `python -m devcloud up` (devcloud, Azurite, the function app in the local Functions host with
+Runs `python -m stack up` (devcloud, Azurite, the function app in the local Functions host with
 Event Grid delivery and queue continuations), creates private clusters as a user would, and reads
 every timestamp from devcloud itself:
 
@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from bench.common import p50_p95
-from devcloud.client import Operator, RemoteCloud, start_stack, stop_stack
+from devcloud.client import Operator, RemoteCloud
 from devcloud.world import SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, SPOKE_SUBSCRIPTION_B2
+from stack.client import start_stack, stop_stack
 
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
 SINK_PATH = "/bench-events"

@@ -125,7 +125,7 @@ def _seed(cloud: Any, azurite: Any, plan: dict[str, list[str]], workers: int) ->
         arm.lro_seconds["managedClusters/create"] = 24 * 3600.0  # these stay Creating
         list(pool.map(lambda c: admin.create(c, "westeurope"), plan["creating"]))
         rt = runtime(cloud, azurite, **PRODUCTION)
-        outcomes = list(pool.map(lambda c: rt.reconciler.reconcile(c, budget_s=30), [c for cs in plan.values() for c in cs]))
+        outcomes = list(pool.map(lambda c: rt.service.reconcile(c, budget_s=30), [c for cs in plan.values() for c in cs]))
     phases: dict[str, int] = defaultdict(int)
     for o in outcomes:
         phases[str(o.phase)] += 1
@@ -158,12 +158,12 @@ def _make_due(rt: Any, plan: dict[str, list[str]], seed: int) -> dict[str, int]:
     now = datetime.now(UTC)
     for cid in due:
         c = ClusterId.parse(cid)
-        rt.reconciler.store.table.update_entity(
+        rt.service.store.table.update_entity(
             {"PartitionKey": c.partition_key, "RowKey": c.row_key,
              "next_attempt_at": now - timedelta(seconds=rng.uniform(1, TIMER_PERIOD_S))}, mode=UpdateMode.MERGE)
     by_phase: dict[str, int] = defaultdict(int)
     wanted = {cid.lower() for cid in due}
-    for row in rt.reconciler.store.list():
+    for row in rt.service.store.list():
         if row.cluster_id.lower() in wanted:
             by_phase[str(row.phase)] += 1
     return dict(by_phase)

@@ -1,6 +1,6 @@
 """`make demo`: the whole lifecycle of a link, locally, in under a minute.
 
-Starts `python -m devcloud up` (devcloud, Azurite, the function app in the local Functions host),
+Starts `python -m stack up` (devcloud, Azurite, the function app in the local Functions host),
 then acts only as a platform engineer would — ARM calls through Microsoft's SDK — and prints what
 the product does in response, as it happens. Exits 0 only if every expected outcome held.
 """
@@ -12,8 +12,9 @@ import threading
 import time
 from typing import Any
 
-from devcloud.client import Operator, RemoteCloud, start_stack, stop_stack, wait_for
+from devcloud.client import Operator, RemoteCloud, wait_for
 from devcloud.world import SPOKE_SUBSCRIPTION_B1, SPOKE_SUBSCRIPTION_B2
+from stack.client import start_stack, stop_stack
 
 # Operation times, shortened from Azure's (minutes for a cluster, ~30 s for an endpoint) so the demo
 # fits in a minute; the product does not know or care.

@@ -5,16 +5,16 @@ on stdout, `DEVCLOUD_READY {json}`, which is the contract other processes read (
 goes to stderr). It runs until SIGINT or SIGTERM, then stops what it started, Azurite included,
 and exits 0. The network guard is on for the whole run.
 
-More parts (the local Functions host) plug in through `PARTS`: each is a callable that receives the
-connection info so far and the running DevCloud (for its certificates and Event Grid) and returns
-(keys to add to the info, a callable that stops the part).
+More parts (a function app in the local Functions host: see the product's `stack` package) plug in
+through `extra_parts`: each is a callable that receives the connection info so far and the running
+DevCloud (for its certificates and Event Grid) and returns (keys to add to the info, a callable
+that stops the part). devcloud itself starts none.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import logging
 import shutil
@@ -32,15 +32,7 @@ Part = Callable[[dict[str, Any], Any], tuple[dict[str, Any], Callable[[], None]]
 # Started in order after devcloud, Azurite and the sink; stopped in reverse order.
 
 
-def _function_app(info: dict[str, Any], cloud: Any, *, overrides: dict[str, str] | None = None
-                  ) -> tuple[dict[str, Any], Callable[[], None]]:
-    """The product's function app in the local Functions host, subscribed to every spoke's events."""
-    from devcloud.product import start_product
-
-    return start_product(info, cloud, **(overrides or {}))
-
-
-PARTS: tuple[Part, ...] = (_function_app,)
+PARTS: tuple[Part, ...] = ()
 READY_PREFIX = "DEVCLOUD_READY "
 
 
@@ -101,22 +93,30 @@ def run_up(world_path: str | None, *, extra_parts: Sequence[Part] | None = None)
     return 0
 
 
+def _az_login(directory: str, info_source: str) -> int:
+    """Write the config dir and say how to use it (commands on stdout, nothing is run)."""
+    from devcloud import azcli
+
+    info = azcli.read_info(info_source)
+    azcli.prepare(directory, info)
+    sys.stdout.write(f". {directory}/env\n" + "".join("az " + " ".join(c) + "\n" for c in azcli.login_commands(info)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcloud", description="devcloud: a local Azure for aks-hublink")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start devcloud, Azurite and the webhook sink; print DEVCLOUD_READY {json}")
     up.add_argument("--world", metavar="FILE", help="world JSON (default: devcloud's default world)")
-    up.add_argument("--app-setting", metavar="NAME=VALUE", action="append", default=[],
-                    help="override one of the function app's settings (repeatable), e.g. HUBLINK_EVENT_BUDGET_S=2")
+    login = commands.add_parser("az-login", help="prepare an AZURE_CONFIG_DIR in which the real az talks to devcloud")
+    login.add_argument("directory", help="the AZURE_CONFIG_DIR to write (created if missing)")
+    login.add_argument("--info", metavar="FILE", required=True,
+                       help="a file holding `up`'s DEVCLOUD_READY line (or '-' for stdin)")
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.app_setting:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            parser.error(f"--app-setting takes NAME=VALUE, got {item!r}")
-        overrides[name] = value
+    if args.command == "az-login":
+        return _az_login(args.directory, args.info)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return run_up(args.world, extra_parts=[functools.partial(_function_app, overrides=overrides)])
+    return run_up(args.world)
 
 
 if __name__ == "__main__":

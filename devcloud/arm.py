@@ -8,6 +8,7 @@ what proves the product's custom roles are least privilege.
 from __future__ import annotations
 
 import fnmatch
+import json
 import random
 import re
 import threading
@@ -20,12 +21,18 @@ from typing import Any
 
 import jwt
 
+from devcloud import apiversions
 from devcloud.httpserver import DropConnection, Request, Response, Route, Router, error_body
 from devcloud.identity import Identity, Principal
 from devcloud.scheduler import Scheduler
 from devcloud.world import World, principal_object_id
 
 ArmHandler = Callable[["ArmContext"], Response]
+
+
+AKS_NAMESPACE = "Microsoft.ContainerService"
+AKS_OPERATION_API = "2016-03-30"  # the api-version AKS puts in its operation URLs (recorded)
+BEARER_CHALLENGE = 'Bearer authorization_uri="{authority}/", error="invalid_token", error_description="{reason}"'
 
 
 def utcnow_iso() -> str:
@@ -146,11 +153,12 @@ class Operation:
     tenant_id: str | None = None
 
     def status_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": f"/subscriptions/{self.subscription_id}/providers/{self.namespace}/locations/"
-                                      f"{self.location}/operations/{self.id}",
-                                "name": self.id, "status": self.status, "startTime": self.start_time}
-        if self.end_time:
-            body["endTime"] = self.end_time
+        """As recorded: Network answers `{"status"}` only; AKS `{"name", "status", "startTime", "endTime"}`."""
+        body: dict[str, Any] = {"status": self.status}
+        if self.namespace != "Microsoft.Network":
+            body = {"name": self.id, "status": self.status, "startTime": self.start_time}
+            if self.end_time:
+                body["endTime"] = self.end_time
         if self.error:
             body["error"] = self.error
         return body
@@ -171,7 +179,7 @@ class Operations:
         A `lro_failed` fault on the starting request makes the operation end Failed instead and
         calls `fail(error)` so the provider can leave the resource in Azure's failed shape.
         """
-        op = Operation(uuid.uuid4().hex, ctx.subscription_id, namespace, location.lower().replace(" ", ""),
+        op = Operation(str(uuid.uuid4()), ctx.subscription_id, namespace, location.lower().replace(" ", ""),
                        tenant_id=ctx.tenant_id)
         self.ops[op.id] = op
         injected = ctx.request.context.get("lro_failed")
@@ -193,13 +201,25 @@ class Operations:
 
     def headers(self, ctx: ArmContext, op: Operation, *, location: bool = False,
                 async_operation: bool = True) -> dict[str, str]:
+        """The LRO headers as each provider records them.
+
+        Network: Retry-After, Azure-AsyncOperation, Azure-AsyncNotification and `operationResults`
+        with the request's api-version. AKS: no Retry-After (unless `arm.retry_after_s` sets one,
+        a devcloud switch for fast tests) and operation URLs with api-version=2016-03-30.
+        """
         base = f"{ctx.base_url}/subscriptions/{op.subscription_id}/providers/{op.namespace}/locations/{op.location}"
-        api = ctx.api_version or ""
-        h = {"Retry-After": str(self.arm.retry_after(op.namespace))}
+        network = op.namespace == "Microsoft.Network"
+        api = AKS_OPERATION_API if op.namespace == AKS_NAMESPACE else (ctx.api_version or "")
+        h: dict[str, str] = {}
+        retry = self.arm.retry_after(op.namespace)
+        if retry is not None:
+            h["Retry-After"] = str(retry)
         if async_operation:
             h["Azure-AsyncOperation"] = f"{base}/operations/{op.id}?api-version={api}"
+            if network:
+                h["Azure-AsyncNotification"] = "Enabled"
         if location:
-            h["Location"] = f"{base}/operationresults/{op.id}?api-version={api}"
+            h["Location"] = f"{base}/{'operationResults' if network else 'operationresults'}/{op.id}?api-version={api}"
         return h
 
     def register(self, arm: Arm) -> None:
@@ -210,12 +230,19 @@ class Operations:
     def _lookup(self, ctx: ArmContext) -> Operation:
         op = self.ops.get(ctx.params["operationId"])
         if op is None or op.subscription_id.lower() != ctx.subscription_id.lower():
+            if ctx.params["namespace"].lower() == AKS_NAMESPACE.lower():
+                # AKS answers an operation it does not know in its own shape, without ARM's wrapper
+                # (recorded in Azure/azure-powershell#7119 for the operationresults of a delete).
+                err = ArmError(404, "NotFound", "The entity was not found.")
+                err.response = Response.json(404, {"code": "NotFound", "message": "The entity was not found."})
+                raise err
             raise ArmError(404, "OperationNotFound", f"Operation {ctx.params['operationId']} was not found.")
         return op
 
     def _status(self, ctx: ArmContext) -> Response:
         op = self._lookup(ctx)
-        headers = {} if op.status != "InProgress" else {"Retry-After": str(self.arm.retry_after(op.namespace))}
+        retry = self.arm.retry_after(op.namespace)
+        headers = {"Retry-After": str(retry)} if op.status == "InProgress" and retry is not None else {}
         return Response.json(200, op.status_body(), headers)
 
     def _result(self, ctx: ArmContext) -> Response:
@@ -297,7 +324,8 @@ class Arm:
         self.actions: dict[str, set[tuple[str, str]]] = {}  # principal name -> {(action, scope)}
         self.event_hooks: list[EventHook] = []
         self.lro_seconds: dict[str, float] = {}
-        self.retry_after_s: dict[str, int] = {"Microsoft.Network": 10, "Microsoft.ContainerService": 1}
+        # Retry-After per namespace, as recorded: Network 10 s; AKS sends none (absent = no header).
+        self.retry_after_s: dict[str, int] = {"Microsoft.Network": 10}
         self.operations = Operations(self)
         self.router: Router | None = None
 
@@ -305,22 +333,41 @@ class Arm:
     def lro_duration(self, key: str, default: float) -> float:
         return self.lro_seconds.get(key, default)
 
-    def retry_after(self, namespace: str) -> int:
-        return self.retry_after_s.get(namespace, 10)
+    def retry_after(self, namespace: str) -> int | None:
+        """None = no Retry-After header (AKS's recorded answer unless a test sets one)."""
+        return self.retry_after_s.get(namespace, None if namespace == AKS_NAMESPACE else 10)
 
     # -- registration ------------------------------------------------------------------------
     def attach(self, router: Router) -> None:
         self.router = router
         router.middleware.append(self._fault_middleware)
+        router.fallback = self._unknown_type
         self.operations.register(self)
 
+    def _unknown_type(self, req: Request) -> Response | None:
+        """ARM's 404 InvalidResourceType for a type a namespace devcloud serves does not have."""
+        if "api-version" not in req.query or not req.path.lower().startswith("/subscriptions/"):
+            return None
+        namespace, rtype = apiversions.resource_type(req.path)
+        table = apiversions.PUBLISHED.get(namespace.lower())
+        if table is None or namespace.lower() == "microsoft.resources" or rtype.lower() in table:
+            return None
+        refusal = apiversions.Refusal(404, "InvalidResourceType",
+                                      f"The resource type '{rtype}' could not be found in the namespace "
+                                      f"'{namespace}' for api version '{req.query['api-version']}'.")
+        return arm_error(refusal.status, refusal.code, refusal.message)
+
     def route(self, method: str, template: str, handler: ArmHandler, *, action: str | Callable[[ArmContext], str] | None,
-              kind: str | None = None) -> None:
-        """Register an ARM operation. `action` is the RBAC action it needs at the path's scope."""
+              kind: str | None = None, tenant_level: bool = False) -> None:
+        """Register an ARM operation. `action` is the RBAC action it needs at the path's scope.
+
+        `tenant_level` routes (/subscriptions, /tenants, /providers) have no subscription: they run
+        in the caller's own tenant.
+        """
         assert self.router is not None
         kind = kind or {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method.upper(), "write")
         self.router.add(method, template, lambda req: self._pipeline(req, handler), arm=True, action=action,
-                        kind=kind)
+                        kind=kind, tenant_level=tenant_level)
 
     # -- pipeline ----------------------------------------------------------------------------
     def _fault_middleware(self, req: Request, route: Route, nxt) -> Response:
@@ -379,19 +426,13 @@ class Arm:
         if "api-version" not in req.query:
             return arm_error(400, "MissingApiVersionParameter",
                              "The api-version query parameter (?api-version=) is required for all requests."), None, None
-        auth = req.header("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            return arm_error(401, "AuthenticationFailed",
-                             "Authentication failed. The 'Authorization' header is missing."), None, None
-        try:
-            principal = self.identity.verify_arm_token(auth[7:].strip())
-        except jwt.ExpiredSignatureError:
-            return arm_error(401, "ExpiredAuthenticationToken",
-                             "The access token expiry UTC time is earlier than current UTC time."), None, None
-        except jwt.InvalidTokenError as exc:
-            return arm_error(401, "InvalidAuthenticationToken", f"The access token is invalid: {exc}"), None, None
-        sub = req.params.get("subscriptionId", "")
-        tenant = self.world.tenant_of(sub)
+        principal, refused = self._authenticate(req)
+        if refused is not None:
+            return refused, None, None
+        assert principal is not None
+        tenant_level = bool(route.meta.get("tenant_level"))
+        sub = "" if tenant_level else req.params.get("subscriptionId", "")
+        tenant = principal.tenant_id if tenant_level else self.world.tenant_of(sub)
         if tenant is None:
             return arm_error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."), principal, None
         if principal.tenant_id != tenant:
@@ -402,12 +443,20 @@ class Arm:
                              f"the token. Note, if the subscription is transferred to another tenant there is no impact "
                              f"to the services, but information about new tenant could take time to propagate (up to an "
                              f"hour). If you just transferred your subscription and see this error message, please try "
-                             f"back later."), principal, None
-        kind = route.meta["kind"]
+                             f"back later.", {"WWW-Authenticate": self._challenge("The access token is from the wrong "
+                                                                                  "issuer.")}), principal, None
+        if self.world.settings.get("api_versions", "strict") != "any":
+            refusal = apiversions.check(req.path, req.query["api-version"])
+            if refusal is not None:
+                return arm_error(refusal.status, refusal.code, refusal.message), principal, None
+        # POST actions count against the write bucket and carry its header, as ARM records them.
+        kind = {"action": "write"}.get(route.meta["kind"], route.meta["kind"])
         headers: dict[str, str] = {}
-        if kind in self.limits:
-            allowed, remaining, wait = self._take(sub, principal.object_id, kind)
-            header = f"x-ms-ratelimit-remaining-subscription-{kind}s"
+        if kind == "poll":  # operation polls carry the reads header (recorded) without spending a token
+            headers[_ratelimit_header(req.path, "read")] = str(self._peek(sub, principal.object_id, "read"))
+        elif kind in self.limits:
+            allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
+            header = _ratelimit_header(req.path, kind)
             headers[header] = str(remaining)
             if not allowed:
                 return arm_error(429, "SubscriptionRequestsThrottled",
@@ -431,9 +480,32 @@ class Arm:
             resp = handler(ctx)
         except ArmError as err:
             resp = err.response
+        if _gateway_not_found(resp):  # ARM's gateway answers a missing resource without rate-limit headers
+            headers = {}
+        if kind in ("read", "poll") and not self.world.settings.get("read_ratelimit_header", True):
+            headers = {}  # recordings vary: Network's (2020) carry it on reads, AKS's (2022, 2023) do not
         for k, v in headers.items():
             resp.headers.setdefault(k, v)
         return resp, principal, action
+
+    def _challenge(self, reason: str) -> str:
+        return BEARER_CHALLENGE.format(authority=self.base_url(), reason=reason)
+
+    def _authenticate(self, req: Request) -> tuple[Principal | None, Response | None]:
+        """The caller, or ARM's 401 with the `WWW-Authenticate` challenge clients read to find the authority."""
+        auth = req.header("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            reason = "The authentication failed because of missing 'Authorization' header."
+            return None, arm_error(401, "AuthenticationFailed", reason, {"WWW-Authenticate": self._challenge(reason)})
+        try:
+            return self.identity.verify_arm_token(auth[7:].strip()), None
+        except jwt.ExpiredSignatureError:
+            reason = "The access token expiry UTC time is earlier than current UTC time."
+            return None, arm_error(401, "ExpiredAuthenticationToken", reason,
+                                   {"WWW-Authenticate": self._challenge(reason)})
+        except jwt.InvalidTokenError as exc:
+            return None, arm_error(401, "InvalidAuthenticationToken", f"The access token is invalid: {exc}",
+                                   {"WWW-Authenticate": self._challenge("The access token is invalid.")})
 
     def _take(self, sub: str, oid: str, kind: str) -> tuple[bool, int, float]:
         key = (sub.lower(), oid, kind)
@@ -443,6 +515,11 @@ class Arm:
                 cap, rate = self.limits[kind]
                 bucket = self._buckets[key] = TokenBucket(cap, rate)
             return bucket.take()
+
+    def _peek(self, sub: str, oid: str, kind: str) -> int:
+        with self._log_lock:
+            bucket = self._buckets.get((sub.lower(), oid, kind))
+            return int(bucket.tokens) if bucket else int(self.limits[kind][0])
 
     def reset_throttling(self) -> None:
         with self._log_lock:
@@ -516,6 +593,29 @@ class Arm:
     def entries(self, **match: Any) -> list[LogEntry]:
         with self._log_lock:
             return [e for e in self.log if all(getattr(e, k) == v for k, v in match.items())]
+
+
+GATEWAY_404 = {"ResourceNotFound", "ResourceGroupNotFound", "ParentResourceNotFound"}
+
+
+def _gateway_not_found(resp: Response) -> bool:
+    """A 404 ARM itself answers (x-ms-failure-cause: gateway, recorded without rate-limit headers).
+
+    A provider's own 404 (AKS's `{"code": "NotFound"}`) comes through with them, as recorded.
+    """
+    if resp.status != 404 or not resp.body:
+        return False
+    try:
+        return json.loads(resp.body).get("error", {}).get("code") in GATEWAY_404
+    except (ValueError, AttributeError):
+        return False
+
+
+def _ratelimit_header(path: str, kind: str) -> str:
+    """Private DNS counts every request in one bucket and says so in its own header (recorded)."""
+    if apiversions.resource_type(path)[1].lower().startswith("privatednszones"):
+        return "x-ms-ratelimit-remaining-subscription-resource-requests"
+    return f"x-ms-ratelimit-remaining-subscription-{kind}s"
 
 
 def _role_allows(actions: list[str], not_actions: list[str], action: str) -> bool:

@@ -7,7 +7,6 @@ acts with its own least-privilege identity, exactly as it would in Azure.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -253,35 +252,3 @@ class RemoteCloud:
         sub, rg, name = _parts(cluster_id)
         resp = self.api("GET", f"links/{sub}/{rg}/{name}")
         return resp.json() if resp.status_code == 200 else None
-
-
-def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = None):
-    """Start `python -m devcloud up` and return (process, info); the caller stops it with SIGTERM."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
-    log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
-    args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()]
-    proc = subprocess.Popen([sys.executable, "-m", "devcloud", "up", *args], stdout=subprocess.PIPE, stderr=log,
-                            stdin=subprocess.DEVNULL, env=env, text=True)
-    proc.log_path = log.name  # type: ignore[attr-defined]
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("DEVCLOUD_READY "):
-            return proc, json.loads(line[len("DEVCLOUD_READY "):])
-    proc.kill()
-    raise RuntimeError("devcloud up did not become ready")
-
-
-def stop_stack(proc) -> int:
-    import signal
-
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)

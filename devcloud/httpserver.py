@@ -97,6 +97,8 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.middleware: list[Callable[[Request, Route, Handler], Response]] = []
+        # Answers a request no route matches (ARM's InvalidResourceType); None = it does not apply.
+        self.fallback: Callable[[Request], Response | None] | None = None
 
     def add(self, method: str, template: str, handler: Handler, **meta: Any) -> Route:
         route = Route(method.upper(), template, compile_template(template), handler, meta)
@@ -125,6 +127,9 @@ class Router:
     def dispatch(self, request: Request) -> Response:
         route, params, known = self.match(request.method, request.path)
         if route is None:
+            answer = self.fallback(request) if self.fallback and not known else None
+            if answer is not None:
+                return answer
             if known:
                 return Response.json(405, error_body("MethodNotAllowed", f"{request.method} is not allowed on {request.path}"))
             return Response.json(404, error_body("NotFound", f"No route for {request.method} {request.path}"))
@@ -158,7 +163,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _handle(self) -> None:
-        split = urlsplit(self.path)
+        # A base URL given with a trailing slash makes clients send `//metadata/...`, which urlsplit
+        # would read as a host; ARM answers such paths as if the slashes were one.
+        target = "/" + self.path.lstrip("/") if self.path.startswith("//") else self.path
+        split = urlsplit(target)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._send(Response.json(413, error_body("RequestEntityTooLarge", "body too large")))

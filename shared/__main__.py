@@ -5,6 +5,7 @@
     python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
     python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
     python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
+    python -m shared settings                    the table of app settings (as the README shows it)
 
 Settings come from the environment (the same app settings the function app reads).
 """
@@ -15,18 +16,25 @@ import argparse
 import json
 import sys
 
-from shared.errors import ConfigurationError, HubLinkError
+from shared.errors import ConfigurationError, HubLinkError, http_status
 
 
 def _table(rows: list[dict]) -> str:
-    cols = [("phase", "PHASE"), ("clusterName", "CLUSTER"), ("resourceGroup", "GROUP"), ("region", "REGION"),
-            ("privateIp", "IP"), ("fqdn", "FQDN"), ("message", "MESSAGE")]
+    cols = [
+        ("phase", "PHASE"),
+        ("clusterName", "CLUSTER"),
+        ("resourceGroup", "GROUP"),
+        ("region", "REGION"),
+        ("privateIp", "IP"),
+        ("fqdn", "FQDN"),
+        ("message", "MESSAGE"),
+    ]
     cells = [[h for _, h in cols]] + [[str(r.get(k) or "-") for k, _ in cols] for r in rows]
     widths = [min(60, max(len(row[i]) for row in cells)) for i in range(len(cols))]
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared", description="aks-hublink operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
@@ -42,39 +50,60 @@ def main(argv: list[str] | None = None) -> int:
     link = sub.add_parser("approve-link", help="approve a link waiting in manual mode (recorded as the OS user)")
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
-    args = parser.parse_args(argv)
+    sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
+    return parser
 
-    from shared import handlers
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "settings":
+        from shared.settings import markdown_table
+
+        print(markdown_table())
+        return 0
+
+    import getpass
+
+    from shared.runtime import get_runtime
 
     try:
+        svc = get_runtime().service
         if args.command == "status":
-            answer = handlers.http_list(args.phase)
-            if answer.status != 200 or args.json:
-                print(answer.json())
+            rows = [s.public() for s in svc.list(args.phase)]
+            if args.json:
+                print(json.dumps({"value": rows, "count": len(rows)}, indent=2, default=str))
             else:
-                print(_table(answer.body["value"]))
-                print(f"\n{answer.body['count']} link(s)")
-        elif args.command in ("approve", "reject", "approve-link"):
-            import getpass
-
-            body = json.dumps({"clusterId": args.cluster_id, "connectionName": getattr(args, "connection_name", None),
-                               "reason": args.reason}).encode()
-            if args.command == "approve-link":
-                answer = handlers.http_approve_link(body, who=getpass.getuser(), via="cli")
-            else:
-                answer = handlers.http_set_connection(body, "Approved" if args.command == "approve" else "Rejected",
-                                                      who=getpass.getuser(), via="cli", reason_required=False)
-            print(answer.json())
+                print(_table(rows))
+                print(f"\n{len(rows)} link(s)")
+        elif args.command == "approve-link":
+            entry, outcome = svc.approve_link(
+                args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason, follow_up="approval"
+            )
+            _print({"approved": entry.public(), "outcome": outcome.public()})
+        elif args.command in ("approve", "reject"):
+            entry = svc.decide_connection(
+                args.cluster_id,
+                args.connection_name,
+                "Approved" if args.command == "approve" else "Rejected",
+                who=getpass.getuser(),
+                via="cli",
+                reason=args.reason,
+            )
+            _print({"decision": entry.public()})
         else:
-            answer = handlers.http_reconcile(json.dumps({"clusterId": args.cluster_id}).encode())
-            print(answer.json())
+            _print(svc.reconcile(args.cluster_id, follow_up="cli").public())
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
     except HubLinkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        status, code = http_status(exc)
+        _print({"error": {"code": code, "message": str(exc)}})
         return 1
-    return 0 if answer.status < 400 else 1
+    return 0
+
+
+def _print(body: object) -> None:
+    print(json.dumps(body, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import TerminalError, TransientError
+from shared.errors import not_found_means_read_again
 from shared.ids import ClusterId, same_arm_id
 
 if TYPE_CHECKING:
@@ -59,9 +59,13 @@ class Connection:
     def from_arm(cls, body: dict[str, Any]) -> Connection:
         props = body.get("properties") or {}
         state = props.get("privateLinkServiceConnectionState") or {}
-        return cls(name=body.get("name", ""), id=body.get("id", ""),
-                   endpoint_id=(props.get("privateEndpoint") or {}).get("id", ""),
-                   status=str(state.get("status", "")), description=str(state.get("description", "")))
+        return cls(
+            name=body.get("name", ""),
+            id=body.get("id", ""),
+            endpoint_id=(props.get("privateEndpoint") or {}).get("id", ""),
+            status=str(state.get("status", "")),
+            description=str(state.get("description", "")),
+        )
 
     def belongs_to(self, endpoint_id: str) -> bool:
         return same_arm_id(self.endpoint_id, endpoint_id)
@@ -72,49 +76,50 @@ class ClusterApi:
         self.arm = arm
 
     def get(self, cluster: ClusterId, tenant_id: str) -> Cluster | None:
-        body = self.arm.get_json(cluster.id, tenant_id=tenant_id, api_version=AKS_API_VERSION,
-                                 what=f"read cluster {cluster.short}", ok_missing=True)
+        body = self.arm.get_json(
+            cluster.id, tenant_id=tenant_id, api_version=AKS_API_VERSION, what=f"read cluster {cluster.short}", ok_missing=True
+        )
         return Cluster.from_arm(body) if body is not None else None
 
     def list_in_subscription(self, subscription_id: str, tenant_id: str) -> list[Cluster]:
         path = f"/subscriptions/{subscription_id}/providers/Microsoft.ContainerService/managedClusters"
         out: list[Cluster] = []
-        body = self.arm.get_json(path, tenant_id=tenant_id, api_version=AKS_API_VERSION,
-                                 what=f"list clusters in {subscription_id}")
+        body = self.arm.get_json(
+            path, tenant_id=tenant_id, api_version=AKS_API_VERSION, what=f"list clusters in {subscription_id}"
+        )
         for _ in range(LIST_PAGE_LIMIT):
             out += [Cluster.from_arm(c) for c in (body or {}).get("value", [])]
             next_link = (body or {}).get("nextLink")
             if not next_link:
                 break
-            body = self.arm.get_json(next_link, tenant_id=tenant_id, api_version=AKS_API_VERSION,
-                                     what=f"list clusters in {subscription_id}")
+            body = self.arm.get_json(
+                next_link, tenant_id=tenant_id, api_version=AKS_API_VERSION, what=f"list clusters in {subscription_id}"
+            )
         return out
 
     def connections(self, cluster: ClusterId, tenant_id: str) -> list[Connection]:
-        try:
-            body = self.arm.get_json(f"{cluster.id}/privateEndpointConnections", tenant_id=tenant_id,
-                                     api_version=AKS_API_VERSION, what=f"list connections of {cluster.short}")
-        except TerminalError as exc:
-            if exc.status != 404:
-                raise
-            # The cluster was read a moment ago: deleted since (the next read sees it gone) or a wrong answer.
-            raise TransientError(f"list connections of {cluster.short}: answered 404 mid-flight; checking again",
-                                 code="NotFoundMidFlight", status=404) from exc
+        # The cluster was read a moment ago: a 404 means deleted since (the next read sees it gone) or a wrong answer.
+        with not_found_means_read_again(f"list connections of {cluster.short}"):
+            body = self.arm.get_json(
+                f"{cluster.id}/privateEndpointConnections",
+                tenant_id=tenant_id,
+                api_version=AKS_API_VERSION,
+                what=f"list connections of {cluster.short}",
+            )
         return [Connection.from_arm(c) for c in (body or {}).get("value", [])]
 
-    def set_connection_status(self, cluster: ClusterId, tenant_id: str, connection_name: str, status: str,
-                              description: str) -> Connection:
+    def set_connection_status(
+        self, cluster: ClusterId, tenant_id: str, connection_name: str, status: str, description: str
+    ) -> Connection:
         """Approve or reject one connection (synchronous PUT, as AKS answers)."""
         body = {"properties": {"privateLinkServiceConnectionState": {"status": status, "description": description}}}
-        try:
-                resp = self.arm.put_json(f"{cluster.id}/privateEndpointConnections/{connection_name}", body,
-                                     tenant_id=tenant_id, api_version=AKS_API_VERSION,
-                                     what=f"set connection {connection_name} of {cluster.short} to {status}")
-        except TerminalError as exc:
-            if exc.status != 404:
-                raise
-            # The connection vanished between list and PUT (cluster stopped, endpoint replaced):
-            # the next read decides what to do.
-            raise TransientError(f"connection {connection_name} disappeared before it could be set to {status}",
-                                 code="ConnectionGone", status=404) from exc
+        # A 404: the connection vanished between list and PUT (cluster stopped, endpoint replaced).
+        with not_found_means_read_again(f"set connection {connection_name} of {cluster.short} to {status}"):
+            resp = self.arm.put_json(
+                f"{cluster.id}/privateEndpointConnections/{connection_name}",
+                body,
+                tenant_id=tenant_id,
+                api_version=AKS_API_VERSION,
+                what=f"set connection {connection_name} of {cluster.short} to {status}",
+            )
         return Connection.from_arm(resp.json())

@@ -59,9 +59,20 @@ class ArmRetry(Retry):
 
 
 def build_session(verify: str | bool, *, total: int = 3, max_wait: float = 3.0) -> requests.Session:
-    retry = ArmRetry(total=total, connect=total, read=total, status=total, backoff_factor=0.25, backoff_max=4,
-                     backoff_jitter=0.25, status_forcelist=RETRY_STATUSES, allowed_methods={"GET", "PUT", "DELETE"},
-                     respect_retry_after_header=True, raise_on_status=False, max_wait=max_wait)
+    retry = ArmRetry(
+        total=total,
+        connect=total,
+        read=total,
+        status=total,
+        backoff_factor=0.25,
+        backoff_max=4,
+        backoff_jitter=0.25,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods={"GET", "PUT", "DELETE"},
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        max_wait=max_wait,
+    )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=32)
     session.mount("https://", adapter)
@@ -87,9 +98,18 @@ class ArmClient:
         headers.update(extra or {})
         return headers
 
-    def request(self, method: str, path: str, *, tenant_id: str, api_version: str, what: str,
-                body: Any = None, headers: dict[str, str] | None = None,
-                ok_missing: bool = False) -> requests.Response | None:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        tenant_id: str,
+        api_version: str,
+        what: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        ok_missing: bool = False,
+    ) -> requests.Response | None:
         """Send one call; 2xx -> response, 404 with ok_missing -> None, anything else raises."""
         absolute = path.startswith("https://")  # a nextLink: already carries its api-version
         if absolute and not path.startswith(self.base + "/"):
@@ -100,9 +120,15 @@ class ArmClient:
         PACER.acquire(method, url)
         try:
             with map_azure_errors(what):
-                resp = self.session.request(method, url, params=None if absolute else {"api-version": api_version}, json=body,
-                                            headers=self._headers(tenant_id, headers), verify=self.session.verify,
-                                            timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=None if absolute else {"api-version": api_version},
+                    json=body,
+                    headers=self._headers(tenant_id, headers),
+                    verify=self.session.verify,
+                    timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                )
         except RetryAfterTooLong as exc:
             raise TransientError(f"{what}: throttled, {exc}", retry_after=exc.seconds, status=429) from exc
         if ok_missing and resp.status_code == 404:

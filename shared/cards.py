@@ -34,18 +34,31 @@ KINDS: dict[str, tuple[str, str]] = {
 
 def teams_message(event: dict[str, Any]) -> dict[str, Any]:
     """The body a Teams Workflows webhook ("When a Teams webhook request is received") accepts."""
-    return {"type": "message",
-            "attachments": [{"contentType": CONTENT_TYPE, "contentUrl": None, "content": adaptive_card(event)}]}
+    return {
+        "type": "message",
+        "attachments": [{"contentType": CONTENT_TYPE, "contentUrl": None, "content": adaptive_card(event)}],
+    }
 
 
 def adaptive_card(event: dict[str, Any]) -> dict[str, Any]:
     title, style = KINDS.get(event.get("type", ""), (str(event.get("type")), "default"))
     where = " in ".join(str(x) for x in (event.get("clusterName"), event.get("region")) if x)
     body: list[dict[str, Any]] = [
-        {"type": "Container", "style": style, "bleed": True, "items": [
-            {"type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": True},
-            {"type": "TextBlock", "text": where or str(event.get("clusterId")), "isSubtle": True, "spacing": "None",
-             "wrap": True}]},
+        {
+            "type": "Container",
+            "style": style,
+            "bleed": True,
+            "items": [
+                {"type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": True},
+                {
+                    "type": "TextBlock",
+                    "text": where or str(event.get("clusterId")),
+                    "isSubtle": True,
+                    "spacing": "None",
+                    "wrap": True,
+                },
+            ],
+        },
         {"type": "TextBlock", "text": summary(event), "wrap": True},
         {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in facts(event)]},
     ]
@@ -53,8 +66,13 @@ def adaptive_card(event: dict[str, Any]) -> dict[str, Any]:
         body += _section("Reason", [event["error"]], color="Attention", monospace=False)
     for label, lines in commands(event):
         body += _section(label, lines)
-    card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body,
-                            "msteams": {"width": "Full"}}
+    card: dict[str, Any] = {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": VERSION,
+        "body": body,
+        "msteams": {"width": "Full"},
+    }
     actions = [{"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links(event)]
     if actions:
         card["actions"] = actions
@@ -69,21 +87,21 @@ def summary(event: dict[str, Any]) -> str:
     texts = {
         "link.ready": f"{fqdn} now resolves to {ip} in the hub, through the hub's private endpoint.",
         "link.drift_repaired": f"The hub endpoint was recreated and linked again: {fqdn} moved from "
-                               f"{event.get('previousPrivateIp') or '?'} to {ip}.",
+        f"{event.get('previousPrivateIp') or '?'} to {ip}.",
         "link.foreign_connection_pending": f"Private endpoint {_name(foreign.get('privateEndpointId'))} asks to "
-                                           "connect to this cluster. aks-hublink never approves a connection it did "
-                                           "not create: approve or reject it with one of the commands below.",
+        "connect to this cluster. aks-hublink never approves a connection it did "
+        "not create: approve or reject it with one of the commands below.",
         "link.awaiting_approval": "HUBLINK_APPROVAL is manual: the hub endpoint exists and its connection waits "
-                                  "for a person. Approve the link with one of the commands below.",
+        "for a person. Approve the link with one of the commands below.",
         "link.pending_too_long": f"The link has been waiting for {_duration(event.get('waitingSeconds'))} "
-                                 f"(now {event.get('phase')}): {event.get('message') or 'no progress reported'}",
+        f"(now {event.get('phase')}): {event.get('message') or 'no progress reported'}",
         "link.failing": f"{event.get('attempts')} attempts in a row failed; aks-hublink keeps retrying with backoff.",
         "link.failed": "Retrying cannot help until something changes: fix the reason below, then retry.",
         "link.cleaned_up": f"{_sentence(event.get('reason'))} The hub endpoint and DNS record of this cluster are gone.",
         "connection.approved": f"{decision.get('by')} approved connection {decision.get('connectionName')}: "
-                               f"{decision.get('reason') or 'no reason given'}",
+        f"{decision.get('reason') or 'no reason given'}",
         "connection.rejected": f"{decision.get('by')} rejected connection {decision.get('connectionName')}: "
-                               f"{decision.get('reason') or 'no reason given'}",
+        f"{decision.get('reason') or 'no reason given'}",
     }
     return texts.get(kind, event.get("message") or "")  # type: ignore[arg-type]
 
@@ -95,19 +113,27 @@ def facts(event: dict[str, Any]) -> list[tuple[str, str]]:
     if event.get("previousPhase") and event.get("previousPhase") != phase:
         phase = f"{phase} (was {event['previousPhase']})"
     rows = [
-        ("Cluster", event.get("clusterName")), ("Resource group", event.get("resourceGroup")),
-        ("Subscription", event.get("subscriptionId")), ("Tenant", event.get("tenantId")),
-        ("Region", event.get("region")), ("State", phase),
-        ("Hub endpoint", _name(event.get("hubEndpointId"))), ("Connection", event.get("connectionName")),
-        ("Private IP", event.get("privateIp")), ("Previous IP", event.get("previousPrivateIp")),
+        ("Cluster", event.get("clusterName")),
+        ("Resource group", event.get("resourceGroup")),
+        ("Subscription", event.get("subscriptionId")),
+        ("Tenant", event.get("tenantId")),
+        ("Region", event.get("region")),
+        ("State", phase),
+        ("Hub endpoint", _name(event.get("hubEndpointId"))),
+        ("Connection", event.get("connectionName")),
+        ("Private IP", event.get("privateIp")),
+        ("Previous IP", event.get("previousPrivateIp")),
         ("FQDN", event.get("fqdn")),
         ("Waiting since", event.get("waitingSince")),
         ("Attempts", str(event["attempts"]) if event.get("type") in ("link.failing", "link.failed") else None),
         ("Error code", event.get("errorCode")),
-        ("Requesting endpoint", foreign.get("privateEndpointId")), ("Request", foreign.get("name")),
+        ("Requesting endpoint", foreign.get("privateEndpointId")),
+        ("Request", foreign.get("name")),
         ("Request message", foreign.get("description")),
-        ("Decided connection", decision.get("connectionName")), ("Its endpoint", decision.get("privateEndpointId")),
-        ("Decided by", decision.get("by")), ("When", event.get("timestamp")),
+        ("Decided connection", decision.get("connectionName")),
+        ("Its endpoint", decision.get("privateEndpointId")),
+        ("Decided by", decision.get("by")),
+        ("When", event.get("timestamp")),
     ]
     return [(k, str(v)) for k, v in rows if v not in (None, "")]
 
@@ -133,7 +159,8 @@ def _section(label: str, lines: list[str], *, color: str = "Default", monospace:
     if monospace:
         run |= {"fontType": "Monospace", "size": "Small"}
     return [{"type": "TextBlock", "text": label, "weight": "Bolder", "wrap": True, "spacing": "Medium"}] + [
-        {"type": "RichTextBlock", "inlines": [dict(run, text=line)], "spacing": "Small"} for line in lines]
+        {"type": "RichTextBlock", "inlines": [dict(run, text=line)], "spacing": "Small"} for line in lines
+    ]
 
 
 def _name(resource_id: str | None) -> str | None:

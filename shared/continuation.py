@@ -43,11 +43,13 @@ class Continuations:
                 s = self.settings
                 policy = TextBase64EncodePolicy()  # the Functions queue trigger expects base64 by default
                 if s.storage_connection_string:
-                    client = QueueClient.from_connection_string(s.storage_connection_string, QUEUE_NAME,
-                                                                message_encode_policy=policy)
+                    client = QueueClient.from_connection_string(
+                        s.storage_connection_string, QUEUE_NAME, message_encode_policy=policy
+                    )
                 else:
-                    client = QueueClient(s.queue_service_uri, QUEUE_NAME, credential=self.credentials.for_storage(),
-                                         message_encode_policy=policy)
+                    client = QueueClient(
+                        s.queue_service_uri, QUEUE_NAME, credential=self.credentials.for_storage(), message_encode_policy=policy
+                    )
                 with map_azure_errors("create continuation queue"):
                     try:
                         client.create_queue()

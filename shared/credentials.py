@@ -44,8 +44,7 @@ class Credentials:
         with self._lock:
             if self._managed_identity is None:
                 kwargs = {"connection_verify": self.settings.ca_bundle} if self.settings.ca_bundle else {}
-                self._managed_identity = ManagedIdentityCredential(
-                    client_id=self.settings.managed_identity_client_id, **kwargs)
+                self._managed_identity = ManagedIdentityCredential(client_id=self.settings.managed_identity_client_id, **kwargs)
             return self._managed_identity
 
     def for_tenant(self, tenant_id: str) -> TokenCredential:
@@ -68,8 +67,7 @@ class Credentials:
             from azure.identity import ClientAssertionCredential
 
             mi = self.managed_identity()
-            return ClientAssertionCredential(tenant_id, s.client_id, lambda: mi.get_token(EXCHANGE_SCOPE).token,
-                                             **self._common())
+            return ClientAssertionCredential(tenant_id, s.client_id, lambda: mi.get_token(EXCHANGE_SCOPE).token, **self._common())
         from azure.identity import DefaultAzureCredential
 
         return DefaultAzureCredential(additionally_allowed_tenants=["*"], authority=s.authority)
@@ -79,5 +77,6 @@ class Credentials:
         from azure.identity import ManagedIdentityCredential
 
         kwargs = {"connection_verify": self.settings.ca_bundle} if self.settings.ca_bundle else {}
-        return ManagedIdentityCredential(client_id=self.settings.storage_client_id or
-                                         self.settings.managed_identity_client_id, **kwargs)
+        return ManagedIdentityCredential(
+            client_id=self.settings.storage_client_id or self.settings.managed_identity_client_id, **kwargs
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import DnsConflict, TerminalError, TransientError
+from shared.errors import DnsConflict, TerminalError, not_found_means_read_again
 
 if TYPE_CHECKING:
     from shared.arm import ArmClient
@@ -36,8 +36,9 @@ def relative_name(private_fqdn: str, zone_name: str) -> str:
     fqdn = private_fqdn.rstrip(".").lower()
     zone = zone_name.rstrip(".").lower()
     if not fqdn.endswith("." + zone) or len(fqdn) == len(zone) + 1:
-        raise TerminalError(f"the cluster's privateFQDN {private_fqdn!r} is not inside the hub zone {zone_name!r}",
-                            code="FqdnOutsideZone")
+        raise TerminalError(
+            f"the cluster's privateFQDN {private_fqdn!r} is not inside the hub zone {zone_name!r}", code="FqdnOutsideZone"
+        )
     return fqdn[: -(len(zone) + 1)]
 
 
@@ -50,23 +51,42 @@ class HubDns:
         return f"{zone_id}/A/{name}"
 
     def get(self, zone_id: str, name: str) -> Record | None:
-        body = self.arm.get_json(self._path(zone_id, name), tenant_id=self.tenant, api_version=DNS_API_VERSION,
-                                 what=f"read A record {name}", ok_missing=True)
+        body = self.arm.get_json(
+            self._path(zone_id, name),
+            tenant_id=self.tenant,
+            api_version=DNS_API_VERSION,
+            what=f"read A record {name}",
+            ok_missing=True,
+        )
         return _record(body) if body is not None else None
 
     def ensure(self, zone_id: str, name: str, ip: str, *, owner: str) -> tuple[Record, bool]:
         """Make `name` resolve to `ip`; returns (record, changed). Raises DnsConflict if not ours."""
         current = self.get(zone_id, name)
         if current is not None and (current.owner or "").lower() != owner.lower():
-            raise DnsConflict(f"A record {name!r} already exists in the hub zone and is not managed by this product "
-                              f"(owner: {current.owner or 'none'}); it was left untouched", code="DnsRecordConflict")
+            raise DnsConflict(
+                f"A record {name!r} already exists in the hub zone and is not managed by this product "
+                f"(owner: {current.owner or 'none'}); it was left untouched",
+                code="DnsRecordConflict",
+            )
         if current is not None and current.ips == (ip,):
             return current, False
-        body = {"properties": {"ttl": TTL_S, "metadata": {OWNER_KEY: owner, MANAGED_BY_KEY: MANAGED_BY},
-                               "aRecords": [{"ipv4Address": ip}]}}
+        body = {
+            "properties": {
+                "ttl": TTL_S,
+                "metadata": {OWNER_KEY: owner, MANAGED_BY_KEY: MANAGED_BY},
+                "aRecords": [{"ipv4Address": ip}],
+            }
+        }
         condition = {"If-None-Match": "*"} if current is None else {"If-Match": current.etag or "*"}
-        resp = self.arm.put_json(self._path(zone_id, name), body, tenant_id=self.tenant, api_version=DNS_API_VERSION,
-                                 what=f"write A record {name}", headers=condition)
+        resp = self.arm.put_json(
+            self._path(zone_id, name),
+            body,
+            tenant_id=self.tenant,
+            api_version=DNS_API_VERSION,
+            what=f"write A record {name}",
+            headers=condition,
+        )
         return _record(resp.json()), True
 
     def delete(self, zone_id: str, name: str, *, owner: str) -> bool:
@@ -74,13 +94,17 @@ class HubDns:
         current = self.get(zone_id, name)
         if current is None or (current.owner or "").lower() != owner.lower():
             return False
-        resp = self.arm.request("DELETE", self._path(zone_id, name), tenant_id=self.tenant, api_version=DNS_API_VERSION,
-                                what=f"delete A record {name}", headers={"If-Match": current.etag or "*"}, ok_missing=True)
-        if resp is None:
-            # 404 for a record read a moment ago: a race (then the next read agrees it is gone) or a wrong
-            # answer. Trusting it would let the caller delete the state row and leave the record behind.
-            raise TransientError(f"delete A record {name}: answered 404 right after the record was read; "
-                                 "checking again", code="DeleteNotConfirmed", status=404)
+        # A 404 for a record read a moment ago: a race (then the next read agrees it is gone) or a wrong
+        # answer. Trusting it would let the caller delete the state row and leave the record behind.
+        with not_found_means_read_again(f"delete A record {name}"):
+            self.arm.request(
+                "DELETE",
+                self._path(zone_id, name),
+                tenant_id=self.tenant,
+                api_version=DNS_API_VERSION,
+                what=f"delete A record {name}",
+                headers={"If-Match": current.etag or "*"},
+            )
         return True
 
 

@@ -1,29 +1,30 @@
 """The hub side: the private endpoint to a cluster, through azure-mgmt-network and its pollers.
 
-The endpoint is a manual connection (`manualPrivateLinkServiceConnections`, groupIds
-["management"]): across tenants nobody can auto-approve, so the cluster side shows it Pending
-until the product approves it there. azure-mgmt-network is imported only when first used: it is
+The endpoint is a manual connection (`manualPrivateLinkServiceConnections`) to whatever the
+cluster's access path targets (shared.paths): across tenants nobody can auto-approve, so the
+target side shows it Pending until the product approves it there. This adapter owns the SDK's
+types: callers get an `Endpoint` and, for a create or delete, an `Operation` (shared.results)
+whose handle wraps the azure-core poller. azure-mgmt-network is imported only when first used: it is
 the heaviest import of the app and most invocations (timer ticks on Ready links) never need it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import TerminalError, TransientError, map_azure_errors
+from shared.errors import TerminalError, map_azure_errors, not_found_means_read_again
 from shared.ids import ClusterId, same_arm_id
+from shared.results import Operation
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
 
     from shared.config import Hub, Settings
     from shared.credentials import Credentials
+    from shared.paths import EndpointTarget
 
-GROUP_ID = "management"
 DEFAULT_POLL_S = 10.0  # what Azure Network answers in Retry-After for private endpoint operations
 TAG_CLUSTER = "hublink-cluster"
 TAG_MANAGED_BY = "managed-by"
@@ -71,8 +72,12 @@ class HubEndpoints:
                 kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
                 if self.settings.ca_bundle:
                     kwargs["connection_verify"] = self.settings.ca_bundle
-                client = NetworkManagementClient(self.credentials.for_tenant(self.settings.hub_tenant_id),
-                                                 subscription_id, base_url=self.settings.arm_endpoint, **kwargs)
+                client = NetworkManagementClient(
+                    self.credentials.for_tenant(self.settings.hub_tenant_id),
+                    subscription_id,
+                    base_url=self.settings.arm_endpoint,
+                    **kwargs,
+                )
                 self._clients[subscription_id] = client
             return client
 
@@ -89,32 +94,40 @@ class HubEndpoints:
     def _polling(self, within_s: float) -> Any:
         from shared.polling import PacedPolling
 
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S,
-                            path_format_arguments={"endpoint": self.settings.arm_endpoint})
+        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.settings.arm_endpoint})
 
-    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, *, within_s: float) -> LROPoller:
+    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget, *, within_s: float) -> Operation:
         """Start creating the endpoint; its poller polls at the Retry-After for at most `within_s` seconds."""
         from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
 
+        name = cluster.endpoint_name
         body = PrivateEndpoint(
             location=location,
             subnet=Subnet(id=hub.subnet_id),
-            manual_private_link_service_connections=[PrivateLinkServiceConnection(
-                name=cluster.endpoint_name,
-                private_link_service_id=cluster.id,
-                group_ids=[GROUP_ID],
-                request_message=f"aks-hublink: hub access to the API server of {cluster.short}",
-            )],
+            manual_private_link_service_connections=[
+                PrivateLinkServiceConnection(
+                    name=name,
+                    private_link_service_id=target.resource_id,
+                    group_ids=list(target.group_ids) or None,
+                    request_message=target.request_message,
+                )
+            ],
             tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
         )
-        with map_azure_errors(f"create hub endpoint {cluster.endpoint_name}"):
-            return self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
-                hub.resource_group, cluster.endpoint_name, body, polling=self._polling(within_s))
+        what = f"create hub endpoint {name}"
+        with map_azure_errors(what):
+            poller = self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
+                hub.resource_group, name, body, polling=self._polling(within_s)
+            )
+        return Operation(what, "create", poll_delay(poller), _Poller(poller, what))
 
-    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> LROPoller:
-        with map_azure_errors(f"delete hub endpoint {name}"), _recheck_on_404(f"delete hub endpoint {name}"):
-            return self.client(hub.subscription_id).private_endpoints.begin_delete(
-                hub.resource_group, name, polling=self._polling(within_s))
+    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> Operation:
+        what = f"delete hub endpoint {name}"
+        with not_found_means_read_again(what), map_azure_errors(what):
+            poller = self.client(hub.subscription_id).private_endpoints.begin_delete(
+                hub.resource_group, name, polling=self._polling(within_s)
+            )
+        return Operation(what, "delete", poll_delay(poller), _Poller(poller, what))
 
     def private_ip(self, endpoint: Endpoint) -> str:
         """The endpoint's private IP, read from its NIC (the address clients connect to)."""
@@ -122,41 +135,37 @@ class HubEndpoints:
             raise TerminalError(f"hub endpoint {endpoint.name} has no network interface", code="NoNetworkInterface")
         parts = endpoint.nic_ids[0].strip("/").split("/")
         sub, rg, nic = parts[1], parts[3], parts[-1]
-        with map_azure_errors(f"read NIC {nic}"), _recheck_on_404(f"read NIC {nic} of hub endpoint {endpoint.name}"):
+        with not_found_means_read_again(f"read NIC {nic} of hub endpoint {endpoint.name}"), map_azure_errors(f"read NIC {nic}"):
             nic_obj = self.client(sub).network_interfaces.get(rg, nic)
         for cfg in nic_obj.ip_configurations or []:
             if cfg.private_ip_address:
                 return cfg.private_ip_address
         raise TerminalError(f"NIC {nic} of hub endpoint {endpoint.name} has no private IP", code="NoPrivateIp")
 
-    def wait(self, poller: LROPoller, timeout_s: float, what: str) -> bool:
-        """Wait for a poller up to timeout_s; True when done. A failed operation raises (mapped)."""
+
+class _Poller:
+    """The azure-core poller behind an Operation (the only place the product touches an LROPoller)."""
+
+    def __init__(self, poller: LROPoller, what: str) -> None:
+        self.poller, self.what = poller, what
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s; True when done. A failed operation raises (mapped)."""
         from shared.polling import OutOfBudget
 
-        with map_azure_errors(what), _recheck_on_404(f"{what}: operation status"):
+        with not_found_means_read_again(f"{self.what}: operation status"), map_azure_errors(self.what):
             try:
-                poller.wait(timeout=max(0.0, timeout_s))
+                self.poller.wait(timeout=max(0.0, timeout_s))
             except OutOfBudget:
                 return False
-            if not poller.done():
+            if not self.poller.done():
                 return False
-            poller.result()
+            self.poller.result()
         return True
 
-
-@contextlib.contextmanager
-def _recheck_on_404(what: str) -> Iterator[None]:
-    """A 404 about something just read (the endpoint's NIC, its running operation, the endpoint being
-    deleted) is a race or a wrong answer, not a verdict: the next reconcile reads again and decides."""
-    from azure.core.exceptions import HttpResponseError
-
-    try:
-        yield
-    except HttpResponseError as exc:
-        if exc.status_code != 404:  # an operation's poll raises the plain HttpResponseError
-            raise
-        raise TransientError(f"{what}: answered 404 mid-flight; checking again", code="NotFoundMidFlight",
-                             status=404) from exc
+    def result(self) -> Endpoint | None:
+        value = self.poller.result()
+        return endpoint_from_model(value) if value is not None else None
 
 
 def poll_delay(poller: LROPoller, default: float = DEFAULT_POLL_S) -> float:
@@ -175,7 +184,9 @@ def endpoint_from_model(pe: Any) -> Endpoint:
     conn = conns[0] if conns else None
     state = conn.private_link_service_connection_state if conn else None
     return Endpoint(
-        id=pe.id, name=pe.name, provisioning_state=_text(pe.provisioning_state),
+        id=pe.id,
+        name=pe.name,
+        provisioning_state=_text(pe.provisioning_state),
         target_id=conn.private_link_service_id if conn else None,
         connection_status=state.status if state else None,
         nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
@@ -188,5 +199,6 @@ def _text(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
 
 
-def points_at(endpoint: Endpoint, cluster: ClusterId) -> bool:
-    return same_arm_id(endpoint.target_id, cluster.id)
+def points_at(endpoint: Endpoint, target_id: str) -> bool:
+    """Whether the endpoint connects to `target_id` (ARM ids compare case-insensitively)."""
+    return same_arm_id(endpoint.target_id, target_id)

@@ -22,6 +22,7 @@ _CLUSTER_ID = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 MAX_ID_LENGTH = 400
+INVALID = "InvalidClusterId"
 
 
 @dataclass(frozen=True)
@@ -34,21 +35,25 @@ class ClusterId:
     def parse(cls, value: object) -> ClusterId:
         """Accept only a well-formed managedClusters id; raise InvalidInput saying why not."""
         if not isinstance(value, str):
-            raise InvalidInput(f"clusterId must be a string, got {type(value).__name__}")
+            raise InvalidInput(f"clusterId must be a string, got {type(value).__name__}", code=INVALID)
         if len(value) > MAX_ID_LENGTH:
-            raise InvalidInput(f"clusterId is longer than {MAX_ID_LENGTH} characters")
+            raise InvalidInput(f"clusterId is longer than {MAX_ID_LENGTH} characters", code=INVALID)
         m = _CLUSTER_ID.match(value.strip().rstrip("/"))
         if not m:
             raise InvalidInput(
                 "clusterId must look like /subscriptions/<guid>/resourceGroups/<rg>/providers/"
-                f"Microsoft.ContainerService/managedClusters/<name>, got {value[:200]!r}")
+                f"Microsoft.ContainerService/managedClusters/<name>, got {value[:200]!r}",
+                code=INVALID,
+            )
         return cls(m.group("sub").lower(), m.group("rg"), m.group("name"))
 
     @property
     def id(self) -> str:
         """Canonical form: ARM's casing of the path, lower-case subscription."""
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.ContainerService/managedClusters/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.ContainerService/managedClusters/{self.name}"
+        )
 
     @property
     def key(self) -> str:

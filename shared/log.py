@@ -28,8 +28,13 @@ class EventLogger:
     def _log(self, level: int, event: str, kv: dict[str, Any]) -> None:
         if self.logger.isEnabledFor(level):
             items = {**self.bound, **kv}
-            self.logger.log(level, "%s %s", event, " ".join(f"{k}={_fmt(v)}" for k, v in items.items() if v is not None),
-                            extra={"hublink": {"event": event, **items}})
+            self.logger.log(
+                level,
+                "%s %s",
+                event,
+                " ".join(f"{k}={_fmt(v)}" for k, v in items.items() if v is not None),
+                extra={"hublink": {"event": event, **items}},
+            )
 
     def debug(self, event: str, **kv: Any) -> None:
         self._log(logging.DEBUG, event, kv)

@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from shared.clock import iso as _iso
+
 
 class Phase(StrEnum):
     PENDING = "Pending"
@@ -38,12 +40,68 @@ STEPS = ("cluster", "endpoint", "approval", "dns", "cleanup")
 
 @dataclass
 class StepProgress:
-    """kopf-style progress of one step: a step that succeeded is not redone unless drift says so."""
+    """When one step last started and succeeded (telemetry the API shows; every reconcile still runs
+    every step, each a no-op when already true)."""
 
     started: str | None = None
     succeeded: str | None = None
     retries: int = 0
     message: str = ""
+
+
+@dataclass
+class ForeignConnection:
+    """A Pending connection on the link's target that is not ours: recorded for a person to decide."""
+
+    name: str
+    private_endpoint_id: str
+    status: str
+    description: str = ""
+
+    def public(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "privateEndpointId": self.private_endpoint_id,
+            "status": self.status,
+            "description": self.description,
+        }
+
+
+@dataclass
+class AuditEntry:
+    """One human decision (approve-link, approve-connection, reject-connection)."""
+
+    action: str
+    by: str
+    via: str
+    at: str
+    reason: str
+    connection_name: str | None = None
+    endpoint_id: str | None = None
+    status: str | None = None
+
+    def public(self) -> dict[str, str]:
+        out = {"action": self.action, "by": self.by, "via": self.via, "at": self.at, "reason": self.reason}
+        extra = {"connectionName": self.connection_name, "endpointId": self.endpoint_id, "status": self.status}
+        return out | {k: v for k, v in extra.items() if v is not None}
+
+
+@dataclass
+class Notices:
+    """What was announced for a link (shared.notify plans, shared.delivery sends).
+
+    pending  notices still to send: {key, id, type, targets (left to send to), tries, event, lastError}
+    sent     key -> when it was sent (the newest kept, and those of foreign connections still pending)
+    errors   notices given up on (the newest kept)
+    since    start of the current episode: waiting (not yet Ready), failed, streak (transient errors)
+    ready    the endpoint, connection and IP last announced Ready (a different one later is a drift repair)
+    """
+
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    sent: dict[str, str] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    since: dict[str, str] = field(default_factory=dict)
+    ready: dict[str, Any] | None = None
 
 
 @dataclass
@@ -68,7 +126,7 @@ class LinkState:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     last_error_code: str | None = None
-    foreign_connections: list[dict[str, str]] = field(default_factory=list)
+    foreign_connections: list[ForeignConnection] = field(default_factory=list)
     generation: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -77,10 +135,11 @@ class LinkState:
     poll_s: float | None = None  # Retry-After Azure gave for the last endpoint operation
     operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
+    access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
     lease_owner: str | None = None
     lease_until: datetime | None = None
-    notices: dict[str, Any] = field(default_factory=dict)  # what was announced (notifications)
-    audit: list[dict[str, str]] = field(default_factory=list)  # human decisions (approve/reject)
+    notices: Notices = field(default_factory=Notices)  # what was announced (notifications)
+    audit: list[AuditEntry] = field(default_factory=list)  # human decisions (approve/reject), newest last
     etag: str | None = field(default=None, compare=False)
 
     def step(self, name: str) -> StepProgress:
@@ -89,16 +148,31 @@ class LinkState:
     def public(self) -> dict[str, Any]:
         """The JSON shape the HTTP API and CLI show (no lease internals, no etag)."""
         out = {
-            "clusterId": self.cluster_id, "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group,
-            "clusterName": self.cluster_name, "tenantId": self.tenant_id, "region": self.region,
-            "phase": str(self.phase), "message": self.message, "hubEndpointId": self.endpoint_id,
-            "connectionName": self.connection_name, "connectionStatus": self.connection_status,
-            "privateIp": self.private_ip, "fqdn": self.fqdn, "recordName": self.record_name,
-            "attempts": self.attempts, "lastError": self.last_error, "lastErrorCode": self.last_error_code,
-            "nextAttemptAt": _iso(self.next_attempt_at), "foreignConnections": self.foreign_connections,
-            "generation": self.generation, "createdAt": _iso(self.created_at), "updatedAt": _iso(self.updated_at),
-            "readyAt": _iso(self.ready_at), "steps": {k: asdict(v) for k, v in self.steps.items()},
-            "audit": self.audit,
+            "clusterId": self.cluster_id,
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "clusterName": self.cluster_name,
+            "tenantId": self.tenant_id,
+            "region": self.region,
+            "phase": str(self.phase),
+            "message": self.message,
+            "hubEndpointId": self.endpoint_id,
+            "connectionName": self.connection_name,
+            "connectionStatus": self.connection_status,
+            "privateIp": self.private_ip,
+            "fqdn": self.fqdn,
+            "recordName": self.record_name,
+            "attempts": self.attempts,
+            "lastError": self.last_error,
+            "lastErrorCode": self.last_error_code,
+            "nextAttemptAt": _iso(self.next_attempt_at),
+            "foreignConnections": [f.public() for f in self.foreign_connections],
+            "generation": self.generation,
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+            "readyAt": _iso(self.ready_at),
+            "steps": {k: asdict(v) for k, v in self.steps.items()},
+            "audit": [a.public() for a in self.audit],
         }
         return out
 
@@ -117,13 +191,16 @@ class Outcome:
     state: LinkState | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"clusterId": self.cluster_id, "phase": str(self.phase), "message": self.message,
-                "requeueAfterSeconds": self.requeue_after, "error": self.error, "terminal": self.terminal,
-                "busy": self.busy, "link": self.state.public() if self.state else None}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+        return {
+            "clusterId": self.cluster_id,
+            "phase": str(self.phase),
+            "message": self.message,
+            "requeueAfterSeconds": self.requeue_after,
+            "error": self.error,
+            "terminal": self.terminal,
+            "busy": self.busy,
+            "link": self.state.public() if self.state else None,
+        }
 
 
 def dumps(value: Any) -> str:

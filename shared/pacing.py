@@ -29,8 +29,14 @@ def request_kind(method: str) -> str:
 
 
 class Pacer:
-    def __init__(self, limits: dict[str, int] | None = None, *, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        limits: dict[str, int] | None = None,
+        *,
+        window_s: float = WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.limits = dict(limits or LIMITS)
         self.window_s = window_s
         self._clock, self._sleep = clock, sleep

@@ -2,7 +2,7 @@
 
 Importing `function_app` must not need settings (the host indexes functions before any setting
 is read, and tests inspect the wiring), so nothing here runs at import time. The first trigger
-that needs the reconciler builds it, and a bad configuration then fails with the full list of
+that needs the service builds it, and a bad configuration then fails with the full list of
 problems.
 """
 
@@ -16,14 +16,14 @@ if TYPE_CHECKING:
     from shared.config import Settings
     from shared.continuation import Continuations
     from shared.credentials import Credentials
-    from shared.reconciler import Reconciler
+    from shared.service import Service
 
 
 @dataclass
 class Runtime:
     settings: Settings
     credentials: Credentials
-    reconciler: Reconciler
+    service: Service
     continuations: Continuations
 
 
@@ -44,12 +44,15 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     from shared.continuation import Continuations
     from shared.credentials import Credentials
     from shared.notify import Notifier
-    from shared.reconciler import Reconciler
+    from shared.service import Service
 
     settings = settings or Settings.from_env()
     credentials = Credentials(settings)
-    reconciler = Reconciler.from_settings(settings, credentials=credentials, notifier=Notifier.from_settings(settings))
-    return Runtime(settings, credentials, reconciler, Continuations(settings, credentials))
+    continuations = Continuations(settings, credentials)
+    service = Service.from_settings(
+        settings, credentials=credentials, notifier=Notifier.from_settings(settings), continuations=continuations
+    )
+    return Runtime(settings, credentials, service, continuations)
 
 
 def reset_runtime() -> None:

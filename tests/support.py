@@ -5,25 +5,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from devcloud.client import Operator, RemoteCloud, start_stack, stop_stack, wait_for
+from devcloud.client import Operator, RemoteCloud, wait_for
 from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
+from stack.client import start_stack, stop_stack
 
 
 def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
-    from devcloud.product import in_process_settings
+    from stack.product import in_process_settings
 
-    return in_process_settings(cloud.connection_info(), azurite.connection_string,
-                               **{"HUBLINK_BACKOFF_BASE_S": "1", **overrides})
+    return in_process_settings(cloud.connection_info(), azurite.connection_string, **{"HUBLINK_BACKOFF_BASE_S": "1", **overrides})
 
 
 def fast_lros(cloud: Any) -> dict[str, Any]:
     """Shrink devcloud's operation times for tests; returns what to restore."""
     saved = {"lro": dict(cloud.arm.lro_seconds), "retry": dict(cloud.arm.retry_after_s)}
-    cloud.arm.lro_seconds.update({"managedClusters/create": 0.2, "managedClusters/update": 0.1,
-                                  "managedClusters/delete": 0.2, "managedClusters/stop": 0.1,
-                                  "managedClusters/start": 0.1, "privateEndpoints/create": 0.3,
-                                  "privateEndpoints/delete": 0.2})
+    cloud.arm.lro_seconds.update(
+        {
+            "managedClusters/create": 0.2,
+            "managedClusters/update": 0.1,
+            "managedClusters/delete": 0.2,
+            "managedClusters/stop": 0.1,
+            "managedClusters/start": 0.1,
+            "privateEndpoints/create": 0.3,
+            "privateEndpoints/delete": 0.2,
+        }
+    )
     cloud.arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})
     return saved
 
@@ -35,9 +42,18 @@ def restore_lros(cloud: Any, saved: dict[str, Any]) -> None:
     cloud.arm.retry_after_s.update(saved["retry"])
 
 
-__all__ = ["Operator", "product_env", "fast_lros", "restore_lros", "wait_for", "HUB_SUBSCRIPTION", "HUB_TENANT",
-           "SPOKE_SUBSCRIPTION_A", "SPOKE_SUBSCRIPTION_B1", "SPOKE_TENANT"]
-
-
-__all__ = ["Operator", "RemoteCloud", "start_stack", "stop_stack", "wait_for", "product_env", "fast_lros", "restore_lros",
-           "HUB_SUBSCRIPTION", "HUB_TENANT", "SPOKE_SUBSCRIPTION_A", "SPOKE_SUBSCRIPTION_B1", "SPOKE_TENANT"]
+__all__ = [
+    "Operator",
+    "RemoteCloud",
+    "start_stack",
+    "stop_stack",
+    "wait_for",
+    "product_env",
+    "fast_lros",
+    "restore_lros",
+    "HUB_SUBSCRIPTION",
+    "HUB_TENANT",
+    "SPOKE_SUBSCRIPTION_A",
+    "SPOKE_SUBSCRIPTION_B1",
+    "SPOKE_TENANT",
+]

@@ -26,15 +26,20 @@ REASON = "CHG-1234: the platform team's jump host"
 
 @pytest.fixture
 def configure(cloud, azurite, sink, op, monkeypatch):
-    """App settings in the environment, as the function app and the CLI read them; returns the reconciler."""
+    """App settings in the environment, as the function app and the CLI read them; returns the service."""
 
     def apply(**overrides: str):
-        env = product_env(cloud, azurite, HUBLINK_WEBHOOKS=json.dumps([f"{sink.url}/hook"]),
-                          HUBLINK_TEAMS_WEBHOOKS=json.dumps([f"{sink.url}/teams"]), **overrides)
+        env = product_env(
+            cloud,
+            azurite,
+            HUBLINK_WEBHOOKS=json.dumps([f"{sink.url}/hook"]),
+            HUBLINK_TEAMS_WEBHOOKS=json.dumps([f"{sink.url}/teams"]),
+            **overrides,
+        )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         reset_runtime()
-        return get_runtime().reconciler
+        return get_runtime().service
 
     yield apply
     reset_runtime()
@@ -44,8 +49,7 @@ def http(name: str, body: Any, headers: dict[str, str] | None = None) -> tuple[i
     """Call one of function_app's HTTP functions the way the host does."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     # app.get_functions() may run once per process (test_function_app checks the routes); call the function itself
-    resp = getattr(function_app, name)(func.HttpRequest("POST", f"https://localhost/api/{name}", headers=headers or {},
-                                                        body=raw))
+    resp = getattr(function_app, name)(func.HttpRequest("POST", f"https://localhost/api/{name}", headers=headers or {}, body=raw))
     return resp.status_code, json.loads(resp.get_body())
 
 
@@ -74,17 +78,23 @@ def test_manual_link_approved_through_the_api(op, configure, sink):
     state = row(rec, cluster_id)
     assert statuses(op, cluster_id) == {own_connection(op, state): "Pending"}
 
-    entry, outcome = approvals.approve_link(cluster_id, who="alice@contoso", reason=REASON)
+    entry, outcome = rec.approve_link(cluster_id, who="alice@contoso", reason=REASON)
     assert outcome.phase is Phase.READY, outcome.message
     state = row(rec, cluster_id)
     assert state.audit == [entry]
-    assert entry == {"action": "approve-link", "by": "alice@contoso", "via": "api", "reason": REASON,
-                     "endpointId": state.endpoint_id, "at": entry["at"]}
+    assert entry.public() == {
+        "action": "approve-link",
+        "by": "alice@contoso",
+        "via": "api",
+        "reason": REASON,
+        "endpointId": state.endpoint_id,
+        "at": entry.at,
+    }
     assert set(statuses(op, cluster_id).values()) == {"Approved"}
     assert kinds(sink) == ["link.awaiting_approval", "link.ready"]
 
     with pytest.raises(ApprovalError) as err:
-        approvals.approve_link(cluster_id, who="alice@contoso", reason="again")
+        rec.approve_link(cluster_id, who="alice@contoso", reason="again")
     assert (err.value.status, err.value.code) == (409, "NotAwaitingApproval")
     assert row(rec, cluster_id).etag == state.etag, "a refused approval writes nothing"
 
@@ -95,8 +105,11 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
     for cluster_id in (first, second):
         assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
 
-    status, body = http("approve_link", {"clusterId": first, "reason": REASON},
-                        {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso", "X-MS-CLIENT-PRINCIPAL-ID": "0000-bob"})
+    status, body = http(
+        "approve_link",
+        {"clusterId": first, "reason": REASON},
+        {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso", "X-MS-CLIENT-PRINCIPAL-ID": "0000-bob"},
+    )
     assert status == 200, body
     assert body["approved"]["by"] == "bob@contoso" and body["approved"]["via"] == "http"
     assert body["outcome"]["phase"] == "Ready" and body["outcome"]["link"]["audit"] == [body["approved"]]
@@ -105,7 +118,7 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
     printed = json.loads(capsys.readouterr().out)
     assert printed["outcome"]["phase"] == "Ready"
     [audit] = row(rec, second).audit
-    assert (audit["by"], audit["via"], audit["reason"]) == (getpass.getuser(), "cli", "seen it")
+    assert (audit.by, audit.via, audit.reason) == (getpass.getuser(), "cli", "seen it")
     assert sorted(kinds(sink)) == ["link.awaiting_approval"] * 2 + ["link.ready"] * 2
 
 
@@ -114,8 +127,9 @@ def test_own_pending_connection_cannot_be_rejected(op, configure):
     cluster_id = op.create_cluster()
     assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
     state = row(rec, cluster_id)
-    status, body = http("reject_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state),
-                                              "reason": "no"})
+    status, body = http(
+        "reject_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state), "reason": "no"}
+    )
     assert (status, body["error"]["code"]) == (409, "OwnConnection")
     assert "hublink=disabled" in body["error"]["message"]
     assert row(rec, cluster_id).etag == state.etag
@@ -131,16 +145,17 @@ def test_a_leased_link_answers_busy_and_writes_nothing(op, configure, monkeypatc
     state.lease_owner, state.lease_until = "another-invocation", rec.clock.now() + timedelta(seconds=60)
     etag = rec.store.replace(state).etag
     with pytest.raises(ApprovalError) as err:
-        approvals.approve_link(cluster_id, who="alice", reason="")
+        rec.approve_link(cluster_id, who="alice", reason="")
     assert (err.value.status, err.value.code) == (409, "Busy")
-    status, body = http("approve_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state),
-                                               "reason": REASON})
+    status, body = http(
+        "approve_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state), "reason": REASON}
+    )
     assert (status, body["error"]["code"]) == (409, "Busy")
     assert row(rec, cluster_id).etag == etag and set(statuses(op, cluster_id).values()) == {"Pending"}
 
     state.lease_owner = state.lease_until = None
     rec.store.replace(state)
-    _, outcome = approvals.approve_link(cluster_id, who="alice", reason="")
+    _, outcome = rec.approve_link(cluster_id, who="alice", reason="")
     assert outcome.phase is Phase.READY
 
 
@@ -150,11 +165,14 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     cluster_id = op.create_cluster()
     approve_me, reject_me = op.create_foreign_endpoint(cluster_id), op.create_foreign_endpoint(cluster_id)
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    names = {f["privateEndpointId"].lower(): f["name"] for f in row(rec, cluster_id).foreign_connections}
+    names = {f.private_endpoint_id.lower(): f.name for f in row(rec, cluster_id).foreign_connections}
     to_approve, to_reject = names[approve_me.id.lower()], names[reject_me.id.lower()]
 
-    status, body = http("approve_connection", {"clusterId": cluster_id, "connectionName": to_approve, "reason": REASON},
-                        {"x-ms-client-principal-id": "5f0c-carol"})
+    status, body = http(
+        "approve_connection",
+        {"clusterId": cluster_id, "connectionName": to_approve, "reason": REASON},
+        {"x-ms-client-principal-id": "5f0c-carol"},
+    )
     assert status == 200, body
     assert main(["reject", cluster_id, to_reject, "--reason", "nobody asked for this"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -166,19 +184,36 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     assert described[to_approve].startswith("Approved by 5f0c-carol via aks-hublink: CHG-1234")
     state = row(rec, cluster_id)
     approved, rejected = state.audit
-    assert approved == {"action": "approve-connection", "by": "5f0c-carol", "via": "http", "reason": REASON,
-                        "connectionName": to_approve, "endpointId": approve_me.id, "status": "Approved",
-                        "at": approved["at"]}
-    assert (rejected["action"], rejected["by"], rejected["via"], rejected["status"]) == \
-        ("reject-connection", getpass.getuser(), "cli", "Rejected")
-    assert rejected["endpointId"].lower() == reject_me.id.lower() and rejected["reason"] == "nobody asked for this"
+    assert approved.public() == {
+        "action": "approve-connection",
+        "by": "5f0c-carol",
+        "via": "http",
+        "reason": REASON,
+        "connectionName": to_approve,
+        "endpointId": approve_me.id,
+        "status": "Approved",
+        "at": approved.at,
+    }
+    assert (rejected.action, rejected.by, rejected.via, rejected.status) == (
+        "reject-connection",
+        getpass.getuser(),
+        "cli",
+        "Rejected",
+    )
+    assert rejected.endpoint_id.lower() == reject_me.id.lower() and rejected.reason == "nobody asked for this"
     assert state.foreign_connections == [] and state.phase is Phase.READY
 
     decisions = [r["body"] for r in sink.received if r["path"] == "/hook" and r["body"]["type"].startswith("connection.")]
     assert [d["type"] for d in decisions] == ["connection.approved", "connection.rejected"]
-    assert decisions[0]["decision"] == {"connectionName": to_approve, "privateEndpointId": approve_me.id,
-                                        "status": "Approved", "by": "5f0c-carol", "via": "http", "reason": REASON,
-                                        "at": approved["at"]}
+    assert decisions[0]["decision"] == {
+        "connectionName": to_approve,
+        "privateEndpointId": approve_me.id,
+        "status": "Approved",
+        "by": "5f0c-carol",
+        "via": "http",
+        "reason": REASON,
+        "at": approved.at,
+    }
     cards = [card_text(check_teams_payload(r["body"])) for r in sink.received if r["path"] == "/teams"]
     assert any("Connection approved" in c and "5f0c-carol" in c and REASON in c for c in cards)
     assert any("Connection rejected" in c and getpass.getuser() in c for c in cards)
@@ -194,12 +229,14 @@ def test_bad_requests_change_nothing(cloud, op, configure, sink):
     foreign = op.create_foreign_endpoint(cluster_id)
     assert rec.reconcile(cluster_id).phase is Phase.READY
     state = row(rec, cluster_id)
-    [pending] = [f["name"] for f in state.foreign_connections if f["privateEndpointId"].lower() == foreign.id.lower()]
+    [pending] = [f.name for f in state.foreign_connections if f.private_endpoint_id.lower() == foreign.id.lower()]
     before = (state.etag, statuses(op, cluster_id), len(sink.received))
     cid = ClusterId.parse(cluster_id)
     no_row = cid.id.replace(cid.name, "aks-never-seen")
-    elsewhere = "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/" \
-                "Microsoft.ContainerService/managedClusters/c"
+    elsewhere = (
+        "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/"
+        "Microsoft.ContainerService/managedClusters/c"
+    )
     ok = {"clusterId": cluster_id, "connectionName": pending, "reason": REASON}
     cases = [
         ("approve_connection", b"{not json", 400, "InvalidJson"),

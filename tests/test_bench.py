@@ -7,12 +7,24 @@ import json
 from bench.run import main
 
 FIGURES = {
-    "onboarding_overhead_s": dict, "onboarding_overhead_long_s": dict, "onboarding_total_s": dict,
-    "arm_calls_per_onboarding": dict, "arm_calls_minimum": dict, "arm_calls_per_onboarding_long": dict,
-    "arm_calls_noop_reconcile": dict, "table_ops_per_reconcile": dict,
-    "sweep_links": int, "sweep_subscriptions": int, "sweep_wall_s": float, "sweep_arm_reads": int,
-    "sweep_max_reads_per_s_per_subscription": int, "sweep_429s": int,
-    "cold_import_ms": float, "cold_import_rss_mb": float, "eager_import_ms": dict, "eager_import_rss_mb": dict,
+    "onboarding_overhead_s": dict,
+    "onboarding_overhead_long_s": dict,
+    "onboarding_total_s": dict,
+    "arm_calls_per_onboarding": dict,
+    "arm_calls_minimum": dict,
+    "arm_calls_per_onboarding_long": dict,
+    "arm_calls_noop_reconcile": dict,
+    "table_ops_per_reconcile": dict,
+    "sweep_links": int,
+    "sweep_subscriptions": int,
+    "sweep_wall_s": float,
+    "sweep_arm_reads": int,
+    "sweep_max_reads_per_s_per_subscription": int,
+    "sweep_429s": int,
+    "cold_import_ms": float,
+    "cold_import_rss_mb": float,
+    "eager_import_ms": dict,
+    "eager_import_rss_mb": dict,
 }
 KINDS = {"reads", "writes", "deletes", "polls", "total"}
 
@@ -39,8 +51,7 @@ def test_small_run_reports_every_figure(tmp_path):
     for case in ("short", "long"):
         total = figures["onboarding_total_s"]["value"][case]
         assert 0 < total["p50"] <= total["p95"]
-    for name in ("arm_calls_per_onboarding", "arm_calls_minimum", "arm_calls_per_onboarding_long",
-                 "arm_calls_noop_reconcile"):
+    for name in ("arm_calls_per_onboarding", "arm_calls_minimum", "arm_calls_per_onboarding_long", "arm_calls_noop_reconcile"):
         counts = figures[name]["value"]
         assert set(counts) == KINDS and all(isinstance(v, int) and v >= 0 for v in counts.values())
         assert counts["total"] == counts["reads"] + counts["writes"] + counts["deletes"] + counts["polls"]

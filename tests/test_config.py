@@ -14,9 +14,14 @@ TENANT = "b2b2b2b2-0000-4000-8000-000000000002"
 HUB_RG = "/subscriptions/10000000-0000-4000-8000-0000000000a1/resourceGroups/rg-hub"
 GOOD = {
     "HUBLINK_HUB_TENANT_ID": "a1a1a1a1-0000-4000-8000-000000000001",
-    "HUBLINK_HUBS": json.dumps({"westeurope": {
-        "subnetId": f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s",
-        "dnsZoneId": f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/privatelink.westeurope.azmk8s.io"}}),
+    "HUBLINK_HUBS": json.dumps(
+        {
+            "westeurope": {
+                "subnetId": f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s",
+                "dnsZoneId": f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/privatelink.westeurope.azmk8s.io",
+            }
+        }
+    ),
     "HUBLINK_SPOKES": json.dumps({SUB: TENANT}),
     "HUBLINK_CLIENT_ID": "c0c0c0c0-0000-4000-8000-00000000b001",
     "HUBLINK_MANAGED_IDENTITY_CLIENT_ID": "c0c0c0c0-0000-4000-8000-00000000e001",
@@ -37,16 +42,28 @@ def test_valid_settings_parse_with_defaults():
 
 
 def test_every_problem_is_listed_at_once():
-    env = dict(GOOD, HUBLINK_HUB_TENANT_ID="not-a-guid", HUBLINK_HUBS="{oops", HUBLINK_APPROVAL="sometimes",
-               HUBLINK_CONCURRENCY="many", HUBLINK_ARM_ENDPOINT="http://insecure")
+    env = dict(
+        GOOD,
+        HUBLINK_HUB_TENANT_ID="not-a-guid",
+        HUBLINK_HUBS="{oops",
+        HUBLINK_APPROVAL="sometimes",
+        HUBLINK_CONCURRENCY="many",
+        HUBLINK_ARM_ENDPOINT="http://insecure",
+    )
     del env["HUBLINK_CLIENT_ID"]
     with pytest.raises(ConfigurationError) as err:
         parse_settings(env)
     problems = err.value.problems
     assert len(problems) == 6, problems
     text = str(err.value)
-    for name in ("HUBLINK_HUB_TENANT_ID", "HUBLINK_HUBS", "HUBLINK_APPROVAL", "HUBLINK_CONCURRENCY",
-                 "HUBLINK_ARM_ENDPOINT", "HUBLINK_CLIENT_ID"):
+    for name in (
+        "HUBLINK_HUB_TENANT_ID",
+        "HUBLINK_HUBS",
+        "HUBLINK_APPROVAL",
+        "HUBLINK_CONCURRENCY",
+        "HUBLINK_ARM_ENDPOINT",
+        "HUBLINK_CLIENT_ID",
+    ):
         assert name in text
 
 
@@ -67,5 +84,41 @@ def test_secret_mode_needs_a_secret_and_storage_is_required():
 
 
 def test_every_required_setting_is_declared():
-    assert {n for n, (required, _) in SETTINGS.items() if required} == {
-        "HUBLINK_HUB_TENANT_ID", "HUBLINK_HUBS", "HUBLINK_SPOKES", "HUBLINK_CLIENT_ID"}
+    assert {n for n, s in SETTINGS.items() if s.required} == {
+        "HUBLINK_HUB_TENANT_ID",
+        "HUBLINK_HUBS",
+        "HUBLINK_SPOKES",
+        "HUBLINK_CLIENT_ID",
+    }
+
+
+def test_the_readme_table_is_the_declared_settings():
+    import pathlib
+
+    from shared.settings import markdown_table
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- settings:start", 1)[1].split("-->", 1)[1].split("<!-- settings:end -->", 1)[0]
+    assert block.strip() == markdown_table(), "README out of date: python -m shared settings"
+
+
+def test_defaults_come_from_the_declarations():
+    from dataclasses import fields
+
+    from shared.config import Settings
+    from shared.settings import BY_FIELD
+
+    s = parse_settings(GOOD)
+    for f in fields(Settings):
+        declared = BY_FIELD.get(f.name)
+        assert declared is not None, f"Settings.{f.name} is not declared in shared/settings.py"
+        if declared.default is not None:
+            assert f.default == declared.default and getattr(s, f.name) == declared.default, f.name
+    assert SETTINGS["HUBLINK_TIMER_SCHEDULE"].default == "0 */5 * * * *"
+
+
+def test_bounds_are_enforced_from_the_declarations():
+    with pytest.raises(ConfigurationError) as err:
+        parse_settings(dict(GOOD, HUBLINK_NOTIFY_TIMEOUT_S="0.01", HUBLINK_TIMER_SCHEDULE="every minute"))
+    assert any("HUBLINK_NOTIFY_TIMEOUT_S must be at least 0.1" in p for p in err.value.problems)
+    assert any("HUBLINK_TIMER_SCHEDULE" in p for p in err.value.problems)

@@ -1,4 +1,4 @@
-"""End to end: `python -m devcloud up` runs devcloud, Azurite and the function app in the local
+"""End to end: `python -m stack up` runs devcloud, Azurite and the function app in the local
 Functions host; these tests act only as a user would (ARM through Microsoft's SDK, the app's HTTP
 API) and watch the link appear, repair and go away with no other call."""
 
@@ -9,9 +9,17 @@ import pytest
 from shared.ids import ClusterId
 from tests.support import Operator, RemoteCloud, start_stack, stop_stack, wait_for
 
-FAST = {"durations": {"managedClusters/create": 0.3, "managedClusters/delete": 0.3, "managedClusters/stop": 0.1,
-                      "managedClusters/start": 0.1, "privateEndpoints/create": 0.5, "privateEndpoints/delete": 0.3},
-        "retryAfter": {"Microsoft.Network": 1, "Microsoft.ContainerService": 1}}
+FAST = {
+    "durations": {
+        "managedClusters/create": 0.3,
+        "managedClusters/delete": 0.3,
+        "managedClusters/stop": 0.1,
+        "managedClusters/start": 0.1,
+        "privateEndpoints/create": 0.5,
+        "privateEndpoints/delete": 0.3,
+    },
+    "retryAfter": {"Microsoft.Network": 1, "Microsoft.ContainerService": 1},
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +29,7 @@ def stack():
     remote.control("PUT", "/lro", {"durations": FAST["durations"], "retry_after": FAST["retryAfter"]})
     yield remote
     code = stop_stack(proc)
-    assert code == 0, f"devcloud up exited {code}; log: {proc.log_path}"
+    assert code == 0, f"stack up exited {code}; log: {proc.log_path}"
 
 
 @pytest.fixture
@@ -36,8 +44,9 @@ def ready(stack, cluster_id):
 
 
 def hublink_writes(stack, kind_path: str) -> list[dict]:
-    return [e for e in stack.control("GET", "/requests?principal=hublink")["value"]
-            if e["method"] == "PUT" and kind_path in e["path"]]
+    return [
+        e for e in stack.control("GET", "/requests?principal=hublink")["value"] if e["method"] == "PUT" and kind_path in e["path"]
+    ]
 
 
 def test_private_cluster_becomes_ready_with_no_other_call(stack, op):
@@ -65,8 +74,11 @@ def test_duplicated_deliveries_change_nothing(stack, op):
     stack.control("PUT", "/eventgrid/behaviour", {"duplicate": 1.0})
     cluster_id = op.create_cluster()
     wait_for(lambda: ready(stack, cluster_id), timeout=30, interval=0.2, what="link Ready")
-    deliveries = [d for d in stack.control("GET", "/eventgrid/deliveries")["value"]
-                  if d.get("subject", "").lower() == cluster_id.lower() or d.get("duplicate")]
+    deliveries = [
+        d
+        for d in stack.control("GET", "/eventgrid/deliveries")["value"]
+        if d.get("subject", "").lower() == cluster_id.lower() or d.get("duplicate")
+    ]
     assert any(d.get("duplicate") for d in deliveries), "the duplicate knob must have produced a second delivery"
     name = ClusterId.parse(cluster_id).endpoint_name
     creates = [e for e in hublink_writes(stack, f"/privateEndpoints/{name}")]
@@ -79,8 +91,12 @@ def test_reordered_deliveries_converge(stack, op):
     cluster_id = op.create_cluster()
     op.delete_cluster(cluster_id)  # write and delete events arrive in reverse order
     name = ClusterId.parse(cluster_id).endpoint_name
-    wait_for(lambda: stack.link(cluster_id) is None and all(pe.name != name for pe in op.hub_endpoints()),
-             timeout=30, interval=0.3, what="nothing left for a deleted cluster")
+    wait_for(
+        lambda: stack.link(cluster_id) is None and all(pe.name != name for pe in op.hub_endpoints()),
+        timeout=30,
+        interval=0.3,
+        what="nothing left for a deleted cluster",
+    )
 
 
 def test_http_reconcile_and_status(stack, op):
@@ -95,15 +111,27 @@ def test_http_reconcile_and_status(stack, op):
     assert all(v["phase"] == "Ready" for v in listed["value"])
 
 
-@pytest.mark.parametrize("method,path,kwargs,status,code", [
-    ("POST", "links/reconcile", {"data": b"{nope"}, 400, "InvalidJson"),
-    ("POST", "links/reconcile", {"json": {"clusterId": "/subscriptions/x"}}, 400, "InvalidClusterId"),
-    ("POST", "links/reconcile", {"json": {"clusterId": "/subscriptions/00000000-0000-4000-8000-000000000000/"
-                                          "resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c"}},
-     404, "SubscriptionNotConfigured"),
-    ("GET", "links?phase=Sleeping", {}, 400, "InvalidPhase"),
-    ("GET", "links/20000000-0000-4000-8000-0000000000b1/rg-aks/never-created", {}, 404, "LinkNotFound"),
-])
+@pytest.mark.parametrize(
+    "method,path,kwargs,status,code",
+    [
+        ("POST", "links/reconcile", {"data": b"{nope"}, 400, "InvalidJson"),
+        ("POST", "links/reconcile", {"json": {"clusterId": "/subscriptions/x"}}, 400, "InvalidClusterId"),
+        (
+            "POST",
+            "links/reconcile",
+            {
+                "json": {
+                    "clusterId": "/subscriptions/00000000-0000-4000-8000-000000000000/"
+                    "resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c"
+                }
+            },
+            404,
+            "SubscriptionNotConfigured",
+        ),
+        ("GET", "links?phase=Sleeping", {}, 400, "InvalidPhase"),
+        ("GET", "links/20000000-0000-4000-8000-0000000000b1/rg-aks/never-created", {}, 404, "LinkNotFound"),
+    ],
+)
 def test_http_errors(stack, method, path, kwargs, status, code):
     before = stack.control("GET", "/counters?principal=hublink")["total"]
     resp = stack.api(method, path, **kwargs)
@@ -124,12 +152,17 @@ def test_long_provisioning_continues_through_the_queue_not_the_timer():
     proc, info = start_stack(app_settings={"HUBLINK_EVENT_BUDGET_S": "2", "HUBLINK_TIMER_SCHEDULE": "0 0 3 * * *"})
     try:
         stack = RemoteCloud(info)
-        stack.control("PUT", "/lro", {"durations": {**FAST["durations"], "privateEndpoints/create": 4.0},
-                                      "retry_after": FAST["retryAfter"]})
+        stack.control(
+            "PUT", "/lro", {"durations": {**FAST["durations"], "privateEndpoints/create": 4.0}, "retry_after": FAST["retryAfter"]}
+        )
         op = Operator(stack)
         cluster_id = op.create_cluster()
-        provisioning = wait_for(lambda: (lk := stack.link(cluster_id)) and lk["phase"] == "Provisioning" and lk,
-                                timeout=15, interval=0.1, what="Provisioning")
+        provisioning = wait_for(
+            lambda: (lk := stack.link(cluster_id)) and lk["phase"] == "Provisioning" and lk,
+            timeout=15,
+            interval=0.1,
+            what="Provisioning",
+        )
         assert provisioning["nextAttemptAt"], "the reconcile that ran out of budget asked to look again"
         link = wait_for(lambda: ready(stack, cluster_id), timeout=20, interval=0.1, what="link Ready")
         assert link["privateIp"]

@@ -7,12 +7,20 @@ import pytest
 from shared.errors import TerminalError, TransientError, classify, parse_retry_after
 
 
-@pytest.mark.parametrize("status,code,kind", [
-    (429, "SubscriptionRequestsThrottled", TransientError), (500, None, TransientError), (503, None, TransientError),
-    (409, "AnotherOperationInProgress", TransientError), (412, "PreconditionFailed", TransientError),
-    (400, "InvalidRequestContent", TerminalError), (403, "AuthorizationFailed", TerminalError),
-    (401, "InvalidAuthenticationTokenTenant", TerminalError), (404, "ResourceNotFound", TerminalError),
-])
+@pytest.mark.parametrize(
+    "status,code,kind",
+    [
+        (429, "SubscriptionRequestsThrottled", TransientError),
+        (500, None, TransientError),
+        (503, None, TransientError),
+        (409, "AnotherOperationInProgress", TransientError),
+        (412, "PreconditionFailed", TransientError),
+        (400, "InvalidRequestContent", TerminalError),
+        (403, "AuthorizationFailed", TerminalError),
+        (401, "InvalidAuthenticationTokenTenant", TerminalError),
+        (404, "ResourceNotFound", TerminalError),
+    ],
+)
 def test_classify(status, code, kind):
     err = classify(status, code, "msg", retry_after=3.0)
     assert isinstance(err, kind)

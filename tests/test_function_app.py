@@ -43,14 +43,17 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
     assert trigger["queueName"] == QUEUE_NAME and trigger["connection"] == "AzureWebJobsStorage"
 
 
-@pytest.mark.parametrize("name,route,methods", [
-    ("reconcile_link", "links/reconcile", ["POST"]),
-    ("list_links", "links", ["GET"]),
-    ("get_link", "links/{subscriptionId}/{resourceGroup}/{clusterName}", ["GET"]),
-    ("approve_link", "links/approve", ["POST"]),
-    ("approve_connection", "connections/approve", ["POST"]),
-    ("reject_connection", "connections/reject", ["POST"]),
-])
+@pytest.mark.parametrize(
+    "name,route,methods",
+    [
+        ("reconcile_link", "links/reconcile", ["POST"]),
+        ("list_links", "links", ["GET"]),
+        ("get_link", "links/{subscriptionId}/{resourceGroup}/{clusterName}", ["GET"]),
+        ("approve_link", "links/approve", ["POST"]),
+        ("approve_connection", "connections/approve", ["POST"]),
+        ("reject_connection", "connections/reject", ["POST"]),
+    ],
+)
 def test_http_routes_need_a_function_key(functions, name, route, methods):
     trigger = functions[name].get_trigger().get_dict_repr()
     assert trigger["route"] == route
@@ -58,15 +61,25 @@ def test_http_routes_need_a_function_key(functions, name, route, methods):
     assert str(getattr(trigger["authLevel"], "value", trigger["authLevel"])) == "function"
 
 
-@pytest.mark.parametrize("body,code", [
-    (b"{not json", "InvalidJson"),
-    (b"[]", "MissingClusterId"),
-    (b'{"clusterId": 5}', "InvalidClusterId"),
-    (b'{"clusterId": "/subscriptions/../resourceGroups/x"}', "InvalidClusterId"),
-    (json.dumps({"clusterId": "/subscriptions/20000000-0000-4000-8000-0000000000b1/resourceGroups/rg/providers/"
-                              "Microsoft.Network/privateEndpoints/pe"}).encode(), "InvalidClusterId"),
-    (b"\xff\xfe", "InvalidJson"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"{not json", "InvalidJson"),
+        (b"[]", "MissingClusterId"),
+        (b'{"clusterId": 5}', "InvalidClusterId"),
+        (b'{"clusterId": "/subscriptions/../resourceGroups/x"}', "InvalidClusterId"),
+        (
+            json.dumps(
+                {
+                    "clusterId": "/subscriptions/20000000-0000-4000-8000-0000000000b1/resourceGroups/rg/providers/"
+                    "Microsoft.Network/privateEndpoints/pe"
+                }
+            ).encode(),
+            "InvalidClusterId",
+        ),
+        (b"\xff\xfe", "InvalidJson"),
+    ],
+)
 def test_bad_reconcile_requests_are_400_without_touching_anything(monkeypatch, body, code):
     # No settings at all: a bad request must be refused before anything is configured or read.
     for var in ("HUBLINK_HUBS", "HUBLINK_SPOKES", "AzureWebJobsStorage"):
@@ -81,25 +94,37 @@ def test_oversized_body_is_413():
     assert resp.status_code == 413
 
 
-@pytest.mark.parametrize("event_type,operation,subject,expected", [
-    ("Microsoft.Resources.ResourceWriteSuccess", "Microsoft.ContainerService/managedClusters/write", "C", True),
-    ("Microsoft.Resources.ResourceDeleteSuccess", "Microsoft.ContainerService/managedClusters/delete", "C", True),
-    ("Microsoft.Resources.ResourceActionSuccess", "Microsoft.ContainerService/managedClusters/start/action", "C", True),
-    ("Microsoft.Resources.ResourceActionSuccess",
-     "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action", "C", False),
-    ("Microsoft.Resources.ResourceWriteSuccess", "Microsoft.ContainerService/managedClusters/agentPools/write",
-     "C/agentPools/p", False),
-    ("Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Network/privateEndpoints/write", "PE", False),
-    ("Microsoft.Resources.ResourceWriteFailure", "Microsoft.ContainerService/managedClusters/write", "C", False),
-    ("Microsoft.Storage.BlobCreated", None, "C", False),
-])
+@pytest.mark.parametrize(
+    "event_type,operation,subject,expected",
+    [
+        ("Microsoft.Resources.ResourceWriteSuccess", "Microsoft.ContainerService/managedClusters/write", "C", True),
+        ("Microsoft.Resources.ResourceDeleteSuccess", "Microsoft.ContainerService/managedClusters/delete", "C", True),
+        ("Microsoft.Resources.ResourceActionSuccess", "Microsoft.ContainerService/managedClusters/start/action", "C", True),
+        (
+            "Microsoft.Resources.ResourceActionSuccess",
+            "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+            "C",
+            False,
+        ),
+        (
+            "Microsoft.Resources.ResourceWriteSuccess",
+            "Microsoft.ContainerService/managedClusters/agentPools/write",
+            "C/agentPools/p",
+            False,
+        ),
+        ("Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Network/privateEndpoints/write", "PE", False),
+        ("Microsoft.Resources.ResourceWriteFailure", "Microsoft.ContainerService/managedClusters/write", "C", False),
+        ("Microsoft.Storage.BlobCreated", None, "C", False),
+    ],
+)
 def test_event_filter(event_type, operation, subject, expected):
     from shared.handlers import cluster_from_event
 
-    cluster = ("/subscriptions/20000000-0000-4000-8000-0000000000b1/resourceGroups/rg/providers/"
-               "Microsoft.ContainerService/managedClusters/aks1")
-    pe = ("/subscriptions/20000000-0000-4000-8000-0000000000b1/resourceGroups/rg/providers/"
-          "Microsoft.Network/privateEndpoints/pe1")
+    cluster = (
+        "/subscriptions/20000000-0000-4000-8000-0000000000b1/resourceGroups/rg/providers/"
+        "Microsoft.ContainerService/managedClusters/aks1"
+    )
+    pe = "/subscriptions/20000000-0000-4000-8000-0000000000b1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe1"
     subject = {"C": cluster, "C/agentPools/p": cluster + "/agentPools/p", "PE": pe}[subject]
     data = {"operationName": operation, "resourceUri": subject} if operation else {}
     found = cluster_from_event(event_type, subject, data)

@@ -22,16 +22,23 @@ def test_parse_and_canonical_form():
     assert ClusterId.parse(VALID).key == ClusterId.parse(VALID.upper().replace("SUBSCRIPTIONS", "subscriptions")).key
 
 
-@pytest.mark.parametrize("bad", [
-    "", "aks-1", f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/x",
-    f"/subscriptions/{SUB}/resourceGroups/../providers/Microsoft.ContainerService/managedClusters/x",
-    f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a%2Fb",
-    f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/x/agentPools/p",
-    "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/x",
-    f"/subscriptions/{SUB}/resourceGroups/rg./providers/Microsoft.ContainerService/managedClusters/x",
-    f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/-x",
-    None, 42, "x" * 500,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "aks-1",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/x",
+        f"/subscriptions/{SUB}/resourceGroups/../providers/Microsoft.ContainerService/managedClusters/x",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a%2Fb",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/x/agentPools/p",
+        "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/x",
+        f"/subscriptions/{SUB}/resourceGroups/rg./providers/Microsoft.ContainerService/managedClusters/x",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/-x",
+        None,
+        42,
+        "x" * 500,
+    ],
+)
 def test_rejects_anything_but_a_managed_cluster_id(bad):
     with pytest.raises(InvalidInput):
         ClusterId.parse(bad)

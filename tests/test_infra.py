@@ -96,8 +96,13 @@ def test_checkov_bicep_checks_pass():
         pytest.fail(f"checkov is not installed at {CHECKOV.relative_to(ROOT)}: run `make setup`")
     started = time.monotonic()
     # --skip-download: no guideline look-ups on the internet (there is none here, and CI must not try).
-    proc = subprocess.run([str(CHECKOV), "-d", str(INFRA), "--framework", "bicep", "--skip-download", "-o", "json"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [str(CHECKOV), "-d", str(INFRA), "--framework", "bicep", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     report = json.loads(proc.stdout)
     summary = report["summary"]
     assert summary["parsing_errors"] == 0, "checkov could not parse a file, so it checked nothing there"
@@ -126,7 +131,8 @@ def test_app_settings_are_exactly_what_the_code_reads():
     assert not product & set(LOCAL_ONLY_SETTINGS)
     assert product == set(SETTINGS) - set(LOCAL_ONLY_SETTINGS), (
         f"in Bicep only: {sorted(product - set(SETTINGS))}; "
-        f"read by the code but not set: {sorted(set(SETTINGS) - set(LOCAL_ONLY_SETTINGS) - product)}")
+        f"read by the code but not set: {sorted(set(SETTINGS) - set(LOCAL_ONLY_SETTINGS) - product)}"
+    )
     assert set(LOCAL_ONLY_SETTINGS) <= set(SETTINGS), "a local-only setting the code no longer reads"
 
 
@@ -164,13 +170,14 @@ def test_storage_is_keyless_and_holds_what_the_triggers_use():
     assert props["allowSharedKeyAccess"] is False
     assert props["allowBlobPublicAccess"] is False
     assert props["minimumTlsVersion"] == "TLS1_2"
-    queues = {b.queue_name for f in function_app.app.get_functions() for b in f.get_bindings()
-              if b.type == "queueTrigger"}
+    queues = {b.queue_name for f in function_app.app.get_functions() for b in f.get_bindings() if b.type == "queueTrigger"}
     main = bicep("main.bicep")
     assert queues == {main["variables"]["continueQueue"]["value"]}
     assert main["modules"]["storage"]["config"]["params"]["queueName"] == "continueQueue"
-    roles = {r["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-             for r in resources_of_type(storage, "Microsoft.Authorization/roleAssignments").values()}
+    roles = {
+        r["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        for r in resources_of_type(storage, "Microsoft.Authorization/roleAssignments").values()
+    }
     assert roles == {"blobDataOwner", "queueDataContributor", "tableDataContributor", "blobDataContributor"}
     monitoring = bicep("app/monitoring.bicep")
     assert monitoring["resources"]["appInsights"]["config"]["properties"]["DisableLocalAuth"] is True
@@ -186,15 +193,15 @@ def test_role_assignments_are_named_scope_principal_role():
 
 
 def test_event_grid_filter_is_what_the_handler_acts_on():
-    from shared.handlers import _WATCHED_OPERATIONS
+    from shared.events import OPERATIONS
 
     events = bicep("app/spoke-events.bicep")["resources"]
     properties = body(events["clusterEvents"])["properties"]
     event_filter = properties["filter"]
-    assert set(event_filter["includedEventTypes"]) == set(_WATCHED_OPERATIONS)
+    assert set(event_filter["includedEventTypes"]) == set(OPERATIONS)
     [advanced] = event_filter["advancedFilters"]
     assert (advanced["operatorType"], advanced["key"]) == ("StringIn", "data.operationName")
-    assert {v.lower() for v in advanced["values"]} == set().union(*_WATCHED_OPERATIONS.values())
+    assert {v.lower() for v in advanced["values"]} == {n.lower() for names in OPERATIONS.values() for n in names}
     assert properties["destination"]["endpointType"] == "WebHook"
     assert set(properties["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
     topic = body(events["newTopic"])
@@ -227,16 +234,15 @@ def lros(cloud):
 
 
 def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
-    from shared import approvals
     from shared.config import parse_settings
     from shared.ids import ClusterId
     from shared.model import Phase
-    from shared.reconciler import Reconciler
+    from shared.service import Service
     from tests.support import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A, Operator, product_env
 
     op = Operator(cloud)
     settings = parse_settings(product_env(cloud, azurite))
-    rec = Reconciler.from_settings(settings)
+    rec = Service.from_settings(settings)
     cross = op.create_cluster()  # a spoke in another tenant
     same = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_A)
 
@@ -251,8 +257,8 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     first, second = op.create_foreign_endpoint(cross), op.create_foreign_endpoint(cross)
     rec.reconcile(cross)
     names = {c.private_endpoint.id.lower(): c.name for c in op.connections(cross)}
-    approvals.set_connection(cross, names[first.id.lower()], "Approved", who="test", reconciler=rec)
-    approvals.set_connection(cross, names[second.id.lower()], "Rejected", who="test", reconciler=rec)
+    rec.decide_connection(cross, names[first.id.lower()], "Approved", who="test")
+    rec.decide_connection(cross, names[second.id.lower()], "Rejected", who="test")
 
     # Stop/start disconnects the endpoint: the repair recreates it and moves the A record.
     op.stop_start(cross)
@@ -279,9 +285,39 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
         assert unused == set(), f"{relative} grants {sorted(unused)} that a full run never used"
 
     # Discovery lists clusters per subscription: spoke.bicep assigns its role at subscription scope.
-    assert any(re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.containerservice/managedclusters", s.lower())
-               for _, s in used)
+    assert any(
+        re.fullmatch(r"/subscriptions/[^/]+/providers/microsoft\.containerservice/managedclusters", s.lower()) for _, s in used
+    )
     # The hub role is needed only under the hub network resource group (assignment scope in main.bicep).
     hub_group = f"/subscriptions/{HUB_SUBSCRIPTION}/resourcegroups/{cloud.world.hub['resource_group']}".lower()
     hub_scopes = {scope.lower() for _, scope in used if scope.lower().startswith(f"/subscriptions/{HUB_SUBSCRIPTION}")}
     assert all(s == hub_group or s.startswith(hub_group + "/") for s in hub_scopes), hub_scopes
+
+
+def test_infra_defaults_are_the_declared_defaults():
+    """main.bicep's parameters default to what shared/settings.py declares (one default, checked here)."""
+    main = (INFRA / "main.bicep").read_text()
+    params = dict(re.findall(r"^param (\w+) \w+ = (.+)$", main, flags=re.MULTILINE))
+    wiring = dict(re.findall(r"^  (HUBLINK_\w+): (?:string\()?(\w+)\)?$", main, flags=re.MULTILINE))
+    checked = 0
+    for name, param in wiring.items():
+        declared = SETTINGS[name].default
+        if param not in params or declared is None:
+            continue
+        value = params[param].strip("'")
+        expected = str(int(declared)) if isinstance(declared, float) and declared.is_integer() else str(declared)
+        assert value == expected, f"{name}: infra/main.bicep's {param} defaults to {value}, shared/settings.py to {expected}"
+        checked += 1
+    assert checked >= 14, f"only {checked} defaults compared: has main.bicep's productSettings changed shape?"
+
+
+def test_the_deployed_package_is_only_what_runs():
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    tops = {p.name for p in ROOT.iterdir() if not p.name.startswith(".") and p.name != "node_modules"}
+    shipped = tops - ignored - {"__pycache__"}
+    assert shipped == {"function_app.py", "host.json", "shared", "requirements.txt"}, shipped
+    assert (ROOT / "shared" / "__init__.py").is_file()

@@ -28,8 +28,13 @@ def test_msal_without_disable_instance_discovery_is_caught(cloud):
     from azure.identity import ClientSecretCredential
 
     info = cloud.connection_info()
-    cred = ClientSecretCredential(info["hub"]["tenant_id"], info["client_id"], info["client_secret"],
-                                  authority=cloud.url, connection_verify=cloud.certs.ca_bundle)
+    cred = ClientSecretCredential(
+        info["hub"]["tenant_id"],
+        info["client_id"],
+        info["client_secret"],
+        authority=cloud.url,
+        connection_verify=cloud.certs.ca_bundle,
+    )
     with pytest.raises((NonLoopbackConnection, ClientAuthenticationError)) as err:
         cred.get_token("https://management.azure.com/.default")
     chain, exc = [], err.value

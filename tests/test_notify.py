@@ -7,6 +7,7 @@ import hmac
 import json
 import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,29 +15,51 @@ import pytest
 
 from devcloud.arm import FaultRule
 from devcloud.sink import Sink
-from shared import notify
+from shared import delivery, notify
 from shared.config import parse_settings
 from shared.errors import ConfigurationError
 from shared.ids import ClusterId
-from shared.model import Phase
+from shared.model import Notices, Phase
 from shared.notify import Notifier
-from shared.reconciler import Reconciler
+from shared.service import Service
 from tests.support import product_env
 
 SECRET = "webhook-secret-for-tests"
 API = "https://func-hublink.azurewebsites.net"
-DOCUMENTED = {"id", "type", "clusterId", "tenantId", "subscriptionId", "region", "phase", "previousPhase",
-              "hubEndpointId", "connectionName", "privateIp", "fqdn", "error", "timestamp"}
+DOCUMENTED = {
+    "id",
+    "type",
+    "clusterId",
+    "tenantId",
+    "subscriptionId",
+    "region",
+    "phase",
+    "previousPhase",
+    "hubEndpointId",
+    "connectionName",
+    "privateIp",
+    "fqdn",
+    "error",
+    "timestamp",
+}
 
 
 # -- a small Adaptive Card 1.4 schema check (the parts our cards use) ------------------------------
-_ENUMS = {"size": {"Default", "Small", "Medium", "Large", "ExtraLarge"}, "weight": {"Default", "Lighter", "Bolder"},
-          "color": {"Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"},
-          "spacing": {"None", "Small", "Default", "Medium", "Large", "ExtraLarge", "Padding"},
-          "fontType": {"Default", "Monospace"},
-          "style": {"default", "emphasis", "good", "attention", "warning", "accent"}}
-_REQUIRED = {"TextBlock": {"text": str}, "FactSet": {"facts": list}, "RichTextBlock": {"inlines": list},
-             "Container": {"items": list}, "ActionSet": {"actions": list}}
+_ENUMS = {
+    "size": {"Default", "Small", "Medium", "Large", "ExtraLarge"},
+    "weight": {"Default", "Lighter", "Bolder"},
+    "color": {"Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"},
+    "spacing": {"None", "Small", "Default", "Medium", "Large", "ExtraLarge", "Padding"},
+    "fontType": {"Default", "Monospace"},
+    "style": {"default", "emphasis", "good", "attention", "warning", "accent"},
+}
+_REQUIRED = {
+    "TextBlock": {"text": str},
+    "FactSet": {"facts": list},
+    "RichTextBlock": {"inlines": list},
+    "Container": {"items": list},
+    "ActionSet": {"actions": list},
+}
 
 
 def _check_props(node: dict[str, Any]) -> None:
@@ -121,13 +144,20 @@ class Shifted:
 
 @pytest.fixture
 def make(cloud, azurite, sink, op):
-    def build(*, teams: bool = True, hook: bool = True, clock: Shifted | None = None, **overrides: str) -> Reconciler:
-        env = product_env(cloud, azurite, **{"HUBLINK_WEBHOOK_SECRET": SECRET, "HUBLINK_API_BASE_URL": API,
-                                             "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{sink.url}/teams"] if teams else []),
-                                             "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"] if hook else []),
-                                             **overrides})
+    def build(*, teams: bool = True, hook: bool = True, clock: Shifted | None = None, **overrides: str) -> Service:
+        env = product_env(
+            cloud,
+            azurite,
+            **{
+                "HUBLINK_WEBHOOK_SECRET": SECRET,
+                "HUBLINK_API_BASE_URL": API,
+                "HUBLINK_TEAMS_WEBHOOKS": json.dumps([f"{sink.url}/teams"] if teams else []),
+                "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"] if hook else []),
+                **overrides,
+            },
+        )
         settings = parse_settings(env)
-        return Reconciler.from_settings(settings, notifier=Notifier(settings, now=clock))
+        return Service.from_settings(settings, notifier=Notifier(settings, now=clock))
 
     return build
 
@@ -144,7 +174,7 @@ def kinds(sink: Sink) -> list[str]:
     return [e["type"] for e in events(sink)]
 
 
-def row(rec: Reconciler, cluster_id: str):
+def row(rec: Service, cluster_id: str):
     return rec.store.get(ClusterId.parse(cluster_id))
 
 
@@ -173,12 +203,18 @@ def test_ready_is_announced_once_signed_with_a_valid_card(cloud, op, make, sink)
     assert "x-signature-256" not in teams["headers"]
     card = check_teams_payload(teams["body"])
     text = card_text(card)
-    for value in ("Link ready", state.cluster_name, state.private_ip, state.fqdn, state.subscription_id,
-                  f"https://portal.azure.com/#@{state.tenant_id}/resource{ClusterId.parse(cluster_id).id}",
-                  f"https://portal.azure.com/#@{cloud.world.hub['tenant_id']}/resource{state.endpoint_id}"):
+    for value in (
+        "Link ready",
+        state.cluster_name,
+        state.private_ip,
+        state.fqdn,
+        state.subscription_id,
+        f"https://portal.azure.com/#@{state.tenant_id}/resource{ClusterId.parse(cluster_id).id}",
+        f"https://portal.azure.com/#@{cloud.world.hub['tenant_id']}/resource{state.endpoint_id}",
+    ):
         assert value in text, value
 
-    assert state.notices["pending"] == [] and list(state.notices["sent"]) == [f"ready:{_iso(state.ready_at)}"]
+    assert state.notices.pending == [] and list(state.notices.sent) == [f"ready:{_iso(state.ready_at)}"]
     assert rec.reconcile(cluster_id).phase is Phase.READY
     assert len(sink.received) == 2, "a no-op reconcile announces nothing"
 
@@ -198,14 +234,14 @@ def test_foreign_pending_connection_says_what_it_is_and_how_to_decide(op, make, 
     assert conn["privateEndpointId"].lower() == foreign.id.lower() and conn["status"] == "Pending"
     cid = ClusterId.parse(cluster_id).id
     body = json.dumps({"clusterId": cid, "connectionName": conn["name"], "reason": "<why>"})
-    assert event["approveCall"] == (f'curl -X POST "{API}/api/connections/approve?code=<function key>" '
-                                    f"-H \"Content-Type: application/json\" -d '{body}'")
+    assert event["approveCall"] == (
+        f'curl -X POST "{API}/api/connections/approve?code=<function key>" -H "Content-Type: application/json" -d \'{body}\''
+    )
     assert event["rejectCall"] == event["approveCall"].replace("/connections/approve", "/connections/reject")
     assert event["approveCli"] == f"python -m shared approve {cid} {conn['name']} --reason '<why>'"
     assert event["rejectCli"] == f"python -m shared reject {cid} {conn['name']} --reason '<why>'"
 
-    [card] = [check_teams_payload(e) for e in events(sink, "/teams")
-              if "Connection request" in card_text(check_teams_payload(e))]
+    [card] = [check_teams_payload(e) for e in events(sink, "/teams") if "Connection request" in card_text(check_teams_payload(e))]
     text = card_text(card)
     for value in (event["approveCall"], event["rejectCall"], event["approveCli"], event["rejectCli"], foreign.id):
         assert value in text, value
@@ -221,8 +257,10 @@ def test_terminal_failure_once_with_the_exact_retry_call(op, make, sink):
     [event] = events(sink)
     assert event["type"] == "link.failed" and event["errorCode"] == "NoHubForRegion" and "eastus" in event["error"]
     body = json.dumps({"clusterId": ClusterId.parse(cluster_id).id})
-    assert event["retryCall"] == ('curl -X POST "https://func-hublink.azurewebsites.net/api/links/reconcile'
-                                  f"?code=<function key>\" -H \"Content-Type: application/json\" -d '{body}'")
+    assert event["retryCall"] == (
+        'curl -X POST "https://func-hublink.azurewebsites.net/api/links/reconcile'
+        f'?code=<function key>" -H "Content-Type: application/json" -d \'{body}\''
+    )
     card = card_text(check_teams_payload(events(sink, "/teams")[0]))
     assert "Link failed" in card and event["error"] in card and event["retryCall"] in card
     assert rec.reconcile(cluster_id).phase is Phase.FAILED
@@ -233,8 +271,9 @@ def test_consecutive_transient_failures_then_recovery(cloud, op, make, sink):
     rec = make(HUBLINK_FAILURE_ALERT_AFTER="2")
     cluster_id = op.create_cluster()
     name = ClusterId.parse(cluster_id).name
-    cloud.arm.faults.append(FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{name}$", status=429,
-                                      retry_after=60, principal="hublink"))
+    cloud.arm.faults.append(
+        FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{name}$", status=429, retry_after=60, principal="hublink")
+    )
     for _ in range(3):
         outcome = rec.reconcile(cluster_id)
         assert outcome.error and not outcome.terminal
@@ -245,7 +284,7 @@ def test_consecutive_transient_failures_then_recovery(cloud, op, make, sink):
     cloud.arm.faults.clear()
     assert rec.reconcile(cluster_id).phase is Phase.READY
     assert kinds(sink) == ["link.failing", "link.ready"]
-    assert "streak" not in row(rec, cluster_id).notices["since"]
+    assert "streak" not in row(rec, cluster_id).notices.since
 
 
 def test_drift_repaired_and_cleanup(op, make, sink):
@@ -292,8 +331,10 @@ def test_awaiting_approval_then_waiting_too_long(op, make, sink):
     [waiting] = events(sink)
     assert waiting["type"] == "link.awaiting_approval"
     cid = ClusterId.parse(cluster_id).id
-    assert waiting["approveCall"] == (f'curl -X POST "{API}/api/links/approve?code=<function key>" -H "Content-Type: '
-                                      f"application/json\" -d '{json.dumps({'clusterId': cid, 'reason': '<why>'})}'")
+    assert waiting["approveCall"] == (
+        f'curl -X POST "{API}/api/links/approve?code=<function key>" -H "Content-Type: '
+        f"application/json\" -d '{json.dumps({'clusterId': cid, 'reason': '<why>'})}'"
+    )
     assert waiting["approveCli"] == f"python -m shared approve-link {cid} --reason '<why>'"
     assert waiting["approveCall"] in card_text(check_teams_payload(events(sink, "/teams")[0]))
 
@@ -314,7 +355,7 @@ def test_no_targets_records_nothing(op, make, sink):
     rec = make(teams=False, hook=False)
     cluster_id = op.create_cluster()
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    assert row(rec, cluster_id).notices == {} and sink.received == []
+    assert row(rec, cluster_id).notices == Notices() and sink.received == []
 
 
 # -- delivery: failing, hanging, racing webhooks ---------------------------------------------------
@@ -323,14 +364,15 @@ def test_failing_webhook_is_retried_by_a_later_reconcile_with_the_same_id(op, ma
     cluster_id = op.create_cluster()
     sink.fail_next(500, count=3)  # the first try and its two quick retries
     assert rec.reconcile(cluster_id).phase is Phase.READY, "a failing webhook never fails reconcile"
-    [pending] = row(rec, cluster_id).notices["pending"]
+    [pending] = row(rec, cluster_id).notices.pending
     assert pending["tries"] == 1 and pending["lastError"].endswith("HTTP 500")
-    assert sink.url not in json.dumps(row(rec, cluster_id).notices), "URLs (they may carry a signature) stay out of the row"
+    stored = json.dumps(asdict(row(rec, cluster_id).notices))
+    assert sink.url not in stored, "URLs (they may carry a signature) stay out of the row"
     assert rec.reconcile(cluster_id).phase is Phase.READY
     ids = [e["id"] for e in events(sink)]
     assert len(ids) == 4 and len(set(ids)) == 1 and ids[0] == pending["id"]
     state = row(rec, cluster_id)
-    assert state.notices["pending"] == [] and pending["key"] in state.notices["sent"]
+    assert state.notices.pending == [] and pending["key"] in state.notices.sent
 
 
 def test_hanging_webhook_costs_at_most_the_timeout(op, make, sink):
@@ -347,40 +389,47 @@ def test_hanging_webhook_costs_at_most_the_timeout(op, make, sink):
     assert rec.reconcile(cluster_id).phase is Phase.READY
     elapsed = time.monotonic() - started
     assert elapsed < quick + 0.5 + 0.5, f"reconcile took {elapsed:.2f}s with a hanging webhook"
-    [pending] = row(rec, cluster_id).notices["pending"]
+    [pending] = row(rec, cluster_id).notices.pending
     assert "no answer within" in pending["lastError"]
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    assert row(rec, cluster_id).notices["pending"] == []
+    assert row(rec, cluster_id).notices.pending == []
     assert len({e["id"] for e in events(sink)}) == 1
 
 
 def test_a_notice_that_keeps_failing_is_given_up_and_recorded(cloud, op, make, sink, monkeypatch):
-    monkeypatch.setattr(notify, "MAX_TRIES", 2)
+    monkeypatch.setattr(delivery, "MAX_TRIES", 2)
     rec = make(teams=False, HUBLINK_FAILURE_ALERT_AFTER="1")
     cluster_id = op.create_cluster()
-    cloud.arm.faults.append(FaultRule(id="throttle", method="GET", path=rf"/managedClusters/{ClusterId.parse(cluster_id).name}$",
-                                      status=429, retry_after=60, principal="hublink"))
+    cloud.arm.faults.append(
+        FaultRule(
+            id="throttle",
+            method="GET",
+            path=rf"/managedClusters/{ClusterId.parse(cluster_id).name}$",
+            status=429,
+            retry_after=60,
+            principal="hublink",
+        )
+    )
     sink.fail_next(404, count=50)
     rec.reconcile(cluster_id)
     rec.reconcile(cluster_id)
     state = row(rec, cluster_id)
-    assert state.notices["pending"] == []
-    [error] = state.notices["errors"]
+    assert state.notices.pending == []
+    [error] = state.notices.errors
     assert error["type"] == "link.failing" and error["tries"] == 2 and "HTTP 404" in error["error"]
     assert len(sink.received) == 2
     rec.reconcile(cluster_id)
     assert len(sink.received) == 2, "given up: neither re-sent nor planned again while the streak lasts"
-    assert row(rec, cluster_id).notices["pending"] == []
+    assert row(rec, cluster_id).notices.pending == []
 
 
 def test_concurrent_reconciles_announce_once(op, make, sink):
     recs = [make(teams=False), None]
-    recs[1] = Reconciler(recs[0].settings, store=recs[0].store, clusters=recs[0].clusters, endpoints=recs[0].endpoints,
-                         dns=recs[0].dns, notifier=Notifier(recs[0].settings))  # another instance of the app
+    recs[1] = Service.from_settings(recs[0].settings, notifier=Notifier(recs[0].settings))  # another instance of the app
     cluster_id = op.create_cluster()
     barrier = threading.Barrier(4)
 
-    def run(rec: Reconciler) -> None:
+    def run(rec: Service) -> None:
         barrier.wait()
         rec.reconcile(cluster_id)
 
@@ -410,25 +459,38 @@ def test_recording_that_lost_a_race_resends_the_same_id(op, make, sink):
     rec.notifier.deliver = racing  # type: ignore[method-assign]
     assert rec.reconcile(cluster_id).phase is Phase.READY
     [first] = events(sink)
-    assert [p["id"] for p in row(rec, cluster_id).notices["pending"]] == [first["id"]]
+    assert [p["id"] for p in row(rec, cluster_id).notices.pending] == [first["id"]]
     rec.notifier.deliver = real  # type: ignore[method-assign]
     assert rec.reconcile(cluster_id).phase is Phase.READY
     assert [e["id"] for e in events(sink)] == [first["id"]] * 2, "at least once, with a stable id"
-    assert row(rec, cluster_id).notices["pending"] == []
+    assert row(rec, cluster_id).notices.pending == []
 
 
 # -- settings --------------------------------------------------------------------------------------
 def test_notification_settings_are_validated_together(cloud, azurite):
     secret_url = "http://hooks.internal/workflows?sig=SECRETSIG"
-    env = product_env(cloud, azurite, HUBLINK_TEAMS_WEBHOOKS=json.dumps([secret_url]), HUBLINK_WEBHOOKS='"one"',
-                      HUBLINK_PENDING_ALERT_S="soon", HUBLINK_FAILURE_ALERT_AFTER="0", HUBLINK_NOTIFY_TIMEOUT_S="-1",
-                      HUBLINK_API_BASE_URL="ftp://x")
+    env = product_env(
+        cloud,
+        azurite,
+        HUBLINK_TEAMS_WEBHOOKS=json.dumps([secret_url]),
+        HUBLINK_WEBHOOKS='"one"',
+        HUBLINK_PENDING_ALERT_S="soon",
+        HUBLINK_FAILURE_ALERT_AFTER="0",
+        HUBLINK_NOTIFY_TIMEOUT_S="-1",
+        HUBLINK_API_BASE_URL="ftp://x",
+    )
     with pytest.raises(ConfigurationError) as err:
         parse_settings(env)
     problems = err.value.problems
     assert len(problems) == 6, problems
-    for name in ("HUBLINK_TEAMS_WEBHOOKS[0]", "HUBLINK_WEBHOOKS", "HUBLINK_PENDING_ALERT_S", "HUBLINK_FAILURE_ALERT_AFTER",
-                 "HUBLINK_NOTIFY_TIMEOUT_S", "HUBLINK_API_BASE_URL"):
+    for name in (
+        "HUBLINK_TEAMS_WEBHOOKS[0]",
+        "HUBLINK_WEBHOOKS",
+        "HUBLINK_PENDING_ALERT_S",
+        "HUBLINK_FAILURE_ALERT_AFTER",
+        "HUBLINK_NOTIFY_TIMEOUT_S",
+        "HUBLINK_API_BASE_URL",
+    ):
         assert any(p.startswith(name) for p in problems), name
     assert "SECRETSIG" not in str(err.value), "a webhook URL is never echoed"
     settings = parse_settings(product_env(cloud, azurite))

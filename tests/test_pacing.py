@@ -6,7 +6,7 @@ import time
 
 from shared.config import parse_settings
 from shared.pacing import Pacer
-from shared.reconciler import Reconciler
+from shared.service import Service
 from tests.support import Operator, fast_lros, product_env, restore_lros
 
 URL = "https://arm.example/subscriptions/S1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe?api-version=1"
@@ -38,7 +38,7 @@ def test_endpoint_polls_wait_for_retry_after_and_stop_with_the_invocation(cloud,
     saved = fast_lros(cloud)
     cloud.arm.lro_seconds["privateEndpoints/create"] = 1.3
     try:
-        rec = Reconciler.from_settings(parse_settings(product_env(cloud, azurite)))
+        rec = Service.from_settings(parse_settings(product_env(cloud, azurite)))
         cluster_id = Operator(cloud).create_cluster()
         cloud.arm.clear_log()
         first = rec.reconcile(cluster_id, budget_s=1.5)  # 0.5 s to wait: less than the Retry-After (1 s)
@@ -65,7 +65,7 @@ def test_reads_of_a_running_operation_fall_on_azures_retry_after_grid(cloud, azu
     saved = fast_lros(cloud)  # Retry-After 1 s
     cloud.arm.lro_seconds["privateEndpoints/create"] = 2.5
     try:
-        rec = Reconciler.from_settings(parse_settings(product_env(cloud, azurite)))
+        rec = Service.from_settings(parse_settings(product_env(cloud, azurite)))
         cluster_id = Operator(cloud).create_cluster()
         cloud.arm.clear_log()
         assert 0 < rec.reconcile(cluster_id, budget_s=1.5).requeue_after <= 1
@@ -73,8 +73,9 @@ def test_reads_of_a_running_operation_fall_on_azures_retry_after_grid(cloud, azu
         assert str(rec.reconcile(cluster_id, budget_s=10).phase) == "Ready"
         entries = cloud.arm.entries(principal="hublink")
         put = next(e for e in entries if e.method == "PUT" and "/privateEndpoints/" in e.path)
-        offsets = [e.time - put.time for e in entries if e.method == "GET" and e.time > put.time
-                   and e.path.lower() == put.path.lower()]
+        offsets = [
+            e.time - put.time for e in entries if e.method == "GET" and e.time > put.time and e.path.lower() == put.path.lower()
+        ]
         assert [round(o) for o in offsets] == [1, 2, 3]  # done at 2.5 s: seen at the first poll time after
         assert all(abs(o - round(o)) < 0.2 for o in offsets), offsets
     finally:

@@ -10,7 +10,7 @@ from devcloud.arm import FaultRule
 from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
-from shared.reconciler import Reconciler
+from shared.service import Service
 from tests.support import SPOKE_SUBSCRIPTION_A, product_env
 
 ENDPOINT_WRITES = ("PUT", "DELETE")
@@ -18,8 +18,8 @@ ENDPOINT_WRITES = ("PUT", "DELETE")
 
 @pytest.fixture
 def make(cloud, azurite, lros):
-    def build(**overrides: str) -> Reconciler:
-        return Reconciler.from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
+    def build(**overrides: str) -> Service:
+        return Service.from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
 
     return build
 
@@ -65,8 +65,13 @@ def test_cross_tenant_onboarding_then_noop(cloud, op, rec):
     assert state.tenant_id == cloud.world.tenant_of(ClusterId.parse(cluster_id).subscription_id)
     assert state.steps["approval"].succeeded and state.steps["dns"].succeeded
     # The endpoint was created by the product's own identity in the hub tenant.
-    assert any(e.principal == "hublink" and e.method == "PUT" and "privateEndpoints/" in e.path
-               and e.tenant == cloud.world.hub["tenant_id"] for e in cloud.arm.log)
+    assert any(
+        e.principal == "hublink"
+        and e.method == "PUT"
+        and "privateEndpoints/" in e.path
+        and e.tenant == cloud.world.hub["tenant_id"]
+        for e in cloud.arm.log
+    )
 
     cloud.arm.clear_log()
     again = rec.reconcile(cluster_id)
@@ -137,12 +142,11 @@ def test_foreign_pending_connection_is_never_approved(op, rec):
     cluster_id = op.create_cluster()
     foreign = op.create_foreign_endpoint(cluster_id)
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    states = {c.private_endpoint.id.lower(): c.private_link_service_connection_state.status
-              for c in op.connections(cluster_id)}
+    states = {c.private_endpoint.id.lower(): c.private_link_service_connection_state.status for c in op.connections(cluster_id)}
     assert states[foreign.id.lower()] == "Pending"
     recorded = rec.store.get(ClusterId.parse(cluster_id)).foreign_connections
-    assert [f["privateEndpointId"].lower() for f in recorded] == [foreign.id.lower()]
-    assert recorded[0]["status"] == "Pending"
+    assert [f.private_endpoint_id.lower() for f in recorded] == [foreign.id.lower()]
+    assert recorded[0].status == "Pending"
 
 
 def test_stop_start_drift_recreates_endpoint_and_updates_record(op, rec):
@@ -226,8 +230,12 @@ def test_cluster_deleted_mid_onboarding(cloud, op, rec):
     cloud.arm.lro_seconds["privateEndpoints/create"] = 0.3
     from tests.support import wait_for
 
-    outcome = wait_for(lambda: (o := rec.reconcile(cluster_id)).phase is Phase.ABSENT and o,
-                       timeout=15, interval=0.5, what="cleanup after deletion")
+    outcome = wait_for(
+        lambda: (o := rec.reconcile(cluster_id)).phase is Phase.ABSENT and o,
+        timeout=15,
+        interval=0.5,
+        what="cleanup after deletion",
+    )
     assert outcome.phase is Phase.ABSENT
     assert our_endpoints(op, cluster_id) == []
     assert rec.store.get(ClusterId.parse(cluster_id)) is None
@@ -270,15 +278,14 @@ def test_parallel_reconciles_create_exactly_one_endpoint(cloud, op, rec):
 
 def test_throttled_and_failing_approval_is_retried(cloud, op, rec):
     cluster_id = op.create_cluster()
-    cloud.arm.faults.append(FaultRule(id="t429", method="PUT", path=r"/privateEndpointConnections/", status=429,
-                                      retry_after=1, times=1))
-    cloud.arm.faults.append(FaultRule(id="t500", method="PUT", path=r"/privateEndpointConnections/", status=500,
-                                      times=1))
+    cloud.arm.faults.append(
+        FaultRule(id="t429", method="PUT", path=r"/privateEndpointConnections/", status=429, retry_after=1, times=1)
+    )
+    cloud.arm.faults.append(FaultRule(id="t500", method="PUT", path=r"/privateEndpointConnections/", status=500, times=1))
     assert rec.reconcile(cluster_id).phase is Phase.READY
-    approvals = [e.status for e in cloud.arm.entries(principal=None, method="PUT")
-                 if "privateEndpointConnections" in e.path] + \
-                [e.status for e in cloud.arm.entries(principal="hublink", method="PUT")
-                 if "privateEndpointConnections" in e.path]
+    approvals = [e.status for e in cloud.arm.entries(principal=None, method="PUT") if "privateEndpointConnections" in e.path] + [
+        e.status for e in cloud.arm.entries(principal="hublink", method="PUT") if "privateEndpointConnections" in e.path
+    ]
     assert sorted(approvals) == [200, 429, 500]
 
 
@@ -302,12 +309,15 @@ def test_missing_role_is_terminal_and_names_the_action(cloud, op, rec):
 def test_invalid_ids_and_unconfigured_subscriptions_change_nothing(cloud, rec):
     from shared.errors import InvalidInput
 
-    for bad in ("", "/subscriptions/x", "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
-                "/providers/Microsoft.Network/privateEndpoints/pe",
-                "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/../providers/"
-                "Microsoft.ContainerService/managedClusters/c",
-                "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
-                "Microsoft.ContainerService/managedClusters/c"):
+    for bad in (
+        "",
+        "/subscriptions/x",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/../providers/"
+        "Microsoft.ContainerService/managedClusters/c",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+        "Microsoft.ContainerService/managedClusters/c",
+    ):
         with pytest.raises(InvalidInput):
             rec.reconcile(bad)
     assert cloud.arm.entries(principal="hublink") == []
@@ -319,7 +329,46 @@ def test_managed_identity_federation_mode(cloud, op, make, monkeypatch):
     monkeypatch.setenv("IDENTITY_ENDPOINT", info["identity_endpoint"])
     monkeypatch.setenv("IDENTITY_HEADER", info["identity_header"])
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cloud.certs.ca_bundle)
-    rec = make(HUBLINK_CREDENTIAL="managed_identity", HUBLINK_CLIENT_SECRET="",
-               HUBLINK_MANAGED_IDENTITY_CLIENT_ID=info["product"]["managed_identity_client_id"])
+    rec = make(
+        HUBLINK_CREDENTIAL="managed_identity",
+        HUBLINK_CLIENT_SECRET="",
+        HUBLINK_MANAGED_IDENTITY_CLIENT_ID=info["product"]["managed_identity_client_id"],
+    )
     cluster_id = op.create_cluster()
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+
+
+def test_a_row_changed_mid_run_is_a_retry_not_an_exception(op, rec):
+    """The row changes between our lease and the intent write before creating the endpoint (our lease
+    ran out and another run took the row): reconcile answers "look again", it does not raise."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.data.tables import UpdateMode
+
+    cluster_id = op.create_cluster()
+    cluster = ClusterId.parse(cluster_id)
+    real = rec.store.replace
+    changed = []
+
+    def replace(state):
+        if state.phase is Phase.PROVISIONING and not changed:
+            changed.append(True)  # someone else writes the row first
+            rec.store.table.update_entity(
+                {
+                    "PartitionKey": cluster.partition_key,
+                    "RowKey": cluster.row_key,
+                    "message": "written by another run",
+                    "lease_owner": "another-run",
+                    "lease_until": datetime.now(UTC) - timedelta(seconds=1),
+                },
+                mode=UpdateMode.MERGE,
+            )
+        return real(state)
+
+    rec.store.replace = replace
+    outcome = rec.reconcile(cluster_id)
+    assert changed, "the intent write happened"
+    assert outcome.requeue_after is not None and outcome.error and not outcome.terminal
+    assert rec.store.get(cluster).message == "written by another run", "nothing of the run was recorded over it"
+    rec.store.replace = real
     assert rec.reconcile(cluster_id).phase is Phase.READY

@@ -29,17 +29,17 @@ def runtime(env):
 
 
 def make_due(rt, cluster_id):
-    store = rt.reconciler.store
+    store = rt.service.store
     state = store.get(ClusterId.parse(cluster_id))
-    state.next_attempt_at = rt.reconciler.clock.now() - timedelta(seconds=1)
+    state.next_attempt_at = rt.service.clock.now() - timedelta(seconds=1)
     store.replace(state)
 
 
 def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
     op = Operator(cloud)
     linked = op.create_cluster()
-    assert runtime.reconciler.reconcile(linked).phase is Phase.READY
-    record = runtime.reconciler.store.get(ClusterId.parse(linked)).record_name
+    assert runtime.service.reconcile(linked).phase is Phase.READY
+    record = runtime.service.store.get(ClusterId.parse(linked)).record_name
     op.delete_record(record)  # drift nobody told us about
     make_due(runtime, linked)  # its drift check is due
     lost = op.create_cluster()  # its events were lost: no row at all
@@ -47,7 +47,7 @@ def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
     report = handlers.sweep(runtime=runtime, discover=True)
     assert report.due == 1 and report.discovered >= 1
     assert op.record(record) is not None, "the due drift check repaired the record"
-    assert runtime.reconciler.store.get(ClusterId.parse(lost)).phase is Phase.READY
+    assert runtime.service.store.get(ClusterId.parse(lost)).phase is Phase.READY
     assert report.errors == []
 
     # Nothing is due now and discovery is off: a sweep touches nothing in ARM.
@@ -60,7 +60,7 @@ def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
 def test_terminal_failures_wait_for_a_changed_cluster(cloud, runtime):
     op = Operator(cloud)
     cluster = op.create_cluster(region="eastus")  # no hub there: terminal
-    assert runtime.reconciler.reconcile(cluster).phase is Phase.FAILED
+    assert runtime.service.reconcile(cluster).phase is Phase.FAILED
     cloud.arm.clear_log()
     again = handlers.sweep(runtime=runtime, discover=True)
     assert cluster.lower() not in {c.lower() for c in _reconciled_ids(cloud)}, "unchanged failure is not retried"
@@ -72,8 +72,11 @@ def test_terminal_failures_wait_for_a_changed_cluster(cloud, runtime):
 
 
 def _reconciled_ids(cloud) -> list[str]:
-    return [e.path for e in cloud.arm.entries(principal="hublink", method="GET")
-            if e.path.count("/") == 8 and "managedClusters" in e.path]
+    return [
+        e.path
+        for e in cloud.arm.entries(principal="hublink", method="GET")
+        if e.path.count("/") == 8 and "managedClusters" in e.path
+    ]
 
 
 def test_sweep_stops_at_its_time_budget(cloud, env):
@@ -81,14 +84,14 @@ def test_sweep_stops_at_its_time_budget(cloud, env):
     op = Operator(cloud)
     clusters = [op.create_cluster() for _ in range(4)]
     for c in clusters:
-        assert rt.reconciler.reconcile(c).phase is Phase.READY
+        assert rt.service.reconcile(c).phase is Phase.READY
         make_due(rt, c)
     cloud.arm.latency_s = 0.2  # each no-op check now takes about a second
     report = handlers.sweep(runtime=rt, discover=False)
     cloud.arm.latency_s = 0.0
     assert report.due == 4
     assert report.deferred >= 1 and report.reconciled + report.deferred == 4
-    still_due = rt.reconciler.store.due(rt.reconciler.clock.now())
+    still_due = rt.service.store.due(rt.service.clock.now())
     assert len(still_due) == report.deferred, "deferred links stay due for the next run"
 
 
@@ -133,15 +136,15 @@ def test_sweep_resends_a_failed_links_undelivered_notice(cloud, env):
         rt = build_runtime(parse_settings({**env, "HUBLINK_WEBHOOKS": json.dumps([f"{sink.url}/hook"])}))
         cluster = Operator(cloud).create_cluster(region="eastus")  # no hub for eastus: terminal
         sink.fail_next(500, count=3)  # the first try and its quick retries
-        assert rt.reconciler.reconcile(cluster).phase is Phase.FAILED
-        assert [s.cluster_id for s in rt.reconciler.store.undelivered()] == [ClusterId.parse(cluster).id]
+        assert rt.service.reconcile(cluster).phase is Phase.FAILED
+        assert [s.cluster_id for s in rt.service.store.undelivered()] == [ClusterId.parse(cluster).id]
         cloud.arm.clear_log()
         report = handlers.sweep(runtime=rt, discover=False)
         assert report.redelivered == 1 and report.reconciled == 0
         failed = [r for r in sink.received if isinstance(r.get("body"), dict) and r["body"].get("type") == "link.failed"]
         assert len({r["body"]["id"] for r in failed}) == 1, "a re-send keeps the notice's id"
         assert cloud.arm.entries(principal="hublink") == [], "re-sending a notice calls no ARM"
-        assert rt.reconciler.store.undelivered() == []
+        assert rt.service.store.undelivered() == []
         assert handlers.sweep(runtime=rt, discover=False).redelivered == 0
     finally:
         sink.stop()

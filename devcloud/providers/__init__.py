@@ -12,8 +12,19 @@ from typing import Any
 
 
 def register(cloud: Any) -> dict[str, Any]:
-    from devcloud.providers import containerservice, loadbalancer, network, privatedns, privatelinkservice, resources
+    from devcloud import metadata
+    from devcloud.providers import (
+        containerservice,
+        loadbalancer,
+        network,
+        privatedns,
+        privatelinkservice,
+        resources,
+        tenancy,
+    )
 
+    metadata.register(cloud.router, lambda: cloud.url)
+    tenancy.register(cloud)
     groups = resources.register(cloud)
     clusters = containerservice.register(cloud, groups)
     lbs = loadbalancer.register(cloud, groups)

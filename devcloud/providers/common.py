@@ -44,8 +44,10 @@ def require_location(body: dict[str, Any]) -> str:
 
 
 def not_found(resource_type: str, name: str, resource_group: str) -> ArmError:
+    """ARM's 404 for a resource it does not know, word for word as recorded."""
     return ArmError(404, "ResourceNotFound", f"The Resource '{resource_type}/{name}' under resource group "
-                                             f"'{resource_group}' was not found.")
+                                             f"'{resource_group}' was not found. For more details please go to "
+                                             "https://aka.ms/ARMResourceNotFoundFix")
 
 
 def value_list(items: list[dict[str, Any]]) -> Response:

@@ -536,8 +536,10 @@ class ManagedClusters:
         return cluster
 
     @staticmethod
-    def connect(cluster: Cluster, endpoint_id: str, endpoint_name: str, status: str, description: str) -> Connection:
-        conn = Connection(f"{endpoint_name}.{uuid.uuid4()}", endpoint_id, status, description)
+    def connect(cluster: Cluster, endpoint_id: str, endpoint_name: str, status: str, description: str,
+                resource_guid: str | None = None) -> Connection:
+        """The connection is named `<endpoint name>.<endpoint resourceGuid>`, as Azure names it."""
+        conn = Connection(f"{endpoint_name}.{resource_guid or uuid.uuid4()}", endpoint_id, status, description)
         cluster.connections[conn.name.lower()] = conn
         return conn
 

@@ -74,10 +74,12 @@ class Endpoint:
     ip: str
     state: str = "Updating"
     etag: str = field(default_factory=new_etag)
+    resource_guid: str = field(default_factory=lambda: str(uuid.uuid4()))
     tags: dict[str, str] | None = None
     ip_configurations: list[dict[str, Any]] = field(default_factory=list)
     custom_nic_name: str | None = None
     op: Operation | None = None
+    provisioned: bool = False  # has been Succeeded once: its DNS configs stay through later updates
 
 
 def endpoint_id(subscription_id: str, resource_group: str, name: str) -> str:
@@ -127,20 +129,25 @@ class PrivateEndpoints:
         return {"status": conn.status, "description": conn.description, "actionsRequired": "None"}
 
     def body(self, ep: Endpoint) -> dict[str, Any]:
-        link_props: dict[str, Any] = {"provisioningState": ep.state, "privateLinkServiceId": ep.target_id,
+        # The connection entry reads Succeeded while the endpoint itself is still Updating (recorded).
+        link_state = "Succeeded" if ep.state == "Updating" else ep.state
+        link_props: dict[str, Any] = {"provisioningState": link_state, "privateLinkServiceId": ep.target_id,
                                       "groupIds": list(ep.group_ids)}
         if ep.request_message is not None:
             link_props["requestMessage"] = ep.request_message
         link_props["privateLinkServiceConnectionState"] = self._connection_state(ep)
         link = {"name": ep.link_name, "id": f"{ep.id}/{ep.kind}/{ep.link_name}", "etag": f'W/"{ep.etag}"',
                 "type": f"{TYPE}/{ep.kind}", "properties": link_props}
+        # customDnsConfigs stay empty until the endpoint is first provisioned (recorded: the 201 answer has []).
+        dns = [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.provisioned and ep.private_fqdn else []
         props: dict[str, Any] = {
             "provisioningState": ep.state,
+            "resourceGuid": ep.resource_guid,
             AUTO: [link] if ep.kind == AUTO else [],
             MANUAL: [link] if ep.kind == MANUAL else [],
             "subnet": {"id": ep.subnet_id},
             "networkInterfaces": [{"id": ep.nic_id}],
-            "customDnsConfigs": [{"fqdn": ep.private_fqdn, "ipAddresses": [ep.ip]}] if ep.private_fqdn else [],
+            "customDnsConfigs": dns,
             "applicationSecurityGroups": [],
             "ipConfigurations": copy.deepcopy(ep.ip_configurations),
         }
@@ -274,20 +281,22 @@ class PrivateEndpoints:
         custom_nic = props.get("customNetworkInterfaceName")
         nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"
         message = link.get("requestMessage")
+        guid = str(uuid.uuid4())  # the connection is named <endpoint>.<resourceGuid>
         if cluster is None:
             try:
                 pls, conn_name, fqdn = links.connect_endpoint(ctx, target, group_ids, kind == MANUAL, eid, name,
-                                                              location, message)
+                                                              location, message, guid)
             except ArmError:
                 self.allocated.get(key(subnet.id), set()).discard(ip)
                 raise
         else:
             status, description = ("Pending", message or "") if kind == MANUAL else ("Approved", "Auto-Approved")
-            conn = self.clusters.connect(cluster, eid, name, status, description)
+            conn = self.clusters.connect(cluster, eid, name, status, description, guid)
             pls, conn_name, fqdn = cluster.pls_id, conn.name, cluster.props["privateFQDN"]
         ep = Endpoint(eid, ctx.subscription_id, rg, name, location, subnet_id, kind, entry.get("name") or name,
-                      target, list(group_ids), message, pls, conn_name, fqdn, nic_id(ctx.subscription_id, rg, nic_name), ip,
-                      tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs, custom_nic_name=custom_nic)
+                      target, list(group_ids), message, pls, conn_name, fqdn, nic_id(ctx.subscription_id, rg, nic_name),
+                      ip, tags=copy.deepcopy(request.get("tags")), ip_configurations=ip_configs,
+                      custom_nic_name=custom_nic, resource_guid=guid)
         self.endpoints[key(eid)] = ep
         self.nics[key(ep.nic_id)] = self._nic_body(ep, nic_name, static=bool(wanted))
         self._run(ctx, ep, "privateEndpoints/create")
@@ -321,6 +330,7 @@ class PrivateEndpoints:
     def _run(self, ctx: ArmContext, ep: Endpoint, duration_key: str) -> None:
         def complete() -> None:
             ep.state = "Succeeded"
+            ep.provisioned = True
             ep.etag = new_etag()
             emit_later(self.cloud, ctx, WRITE_SUCCESS, ep.id, f"{TYPE}/write")
 
@@ -330,8 +340,10 @@ class PrivateEndpoints:
         start_lro(self.cloud, ctx, ep, NAMESPACE, duration_key, 1.0, complete, fail)
 
     def get(self, ctx: ArmContext) -> Response:
+        """Network answers a GET with the resource's etag also as the ETag header (recorded)."""
         with self.cloud.arm.lock:
-            return Response.json(200, self.body(self._find(ctx)))
+            ep = self._find(ctx)
+            return Response.json(200, self.body(ep), {"ETag": f'W/"{ep.etag}"'})
 
     def list_by_group(self, ctx: ArmContext) -> Response:
         rg = ctx.params["resourceGroupName"]
@@ -375,7 +387,7 @@ class PrivateEndpoints:
             nic = self.nics.get(key(nic_id(ctx.subscription_id, rg, name)))
             if nic is None:
                 raise not_found(NIC_TYPE, name, rg)
-            return Response.json(200, copy.deepcopy(nic))
+            return Response.json(200, copy.deepcopy(nic), {"ETag": nic["etag"]})
 
 
 def register(cloud: Any, groups: Any, clusters: Any) -> PrivateEndpoints:

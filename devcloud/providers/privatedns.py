@@ -131,9 +131,11 @@ class PrivateDnsZones:
         rg, name = ctx.params["resourceGroupName"], ctx.params["privateZoneName"]
         self.groups.require(ctx.subscription_id, rg)
         zone = self.lookup(zone_id(ctx.subscription_id, rg, name))
-        if zone is None and nested:
-            raise ArmError(404, "ParentResourceNotFound", f"Can not perform requested operation on nested resource. "
-                                                          f"Parent resource '{name}' not found.")
+        if zone is None and nested:  # ARM's text, as recorded
+            verb = {"PUT": "write", "DELETE": "delete"}.get(ctx.request.method, "read")
+            raise ArmError(404, "ParentResourceNotFound",
+                           f"Failed to perform '{verb}' on resource(s) of type 'privateDnsZones/A', because the parent "
+                           f"resource '{zone_id(ctx.subscription_id, rg, name)}' could not be found.")
         if zone is None:
             raise not_found(TYPE, name, rg)
         return zone
@@ -141,7 +143,8 @@ class PrivateDnsZones:
     # -- zones ---------------------------------------------------------------------------------
     def get_zone(self, ctx: ArmContext) -> Response:
         with self.cloud.arm.lock:
-            return Response.json(200, self._zone(ctx, nested=False).body())
+            zone = self._zone(ctx, nested=False)
+            return Response.json(200, zone.body(), {"ETag": zone.etag})
 
     def put_zone(self, ctx: ArmContext) -> Response:
         """Synchronous here (Azure may also answer 202); location must be global."""
@@ -164,7 +167,7 @@ class PrivateDnsZones:
                 zone = self.zones[key(zid)] = Zone(zid, name.lower(), ctx.subscription_id, rg)
             zone.tags = copy.deepcopy(request.get("tags") or {})
             zone.etag = new_etag()
-            return Response.json(201 if created else 200, zone.body())
+            return Response.json(201 if created else 200, zone.body(), {"ETag": zone.etag})
 
     # -- A record sets -------------------------------------------------------------------------
     def _missing(self, ctx: ArmContext, zone: Zone) -> ArmError:
@@ -183,7 +186,7 @@ class PrivateDnsZones:
             if failure:
                 raise service_error(412, "PreconditionFailed", failure)
             rs = zone.records[name] = RecordSet(name, ttl, records, metadata)
-            return Response.json(200 if existing else 201, zone.record_body(rs))
+            return Response.json(200 if existing else 201, zone.record_body(rs), {"ETag": rs.etag})
 
     def get_record(self, ctx: ArmContext) -> Response:
         with self.cloud.arm.lock:
@@ -191,7 +194,7 @@ class PrivateDnsZones:
             rs = zone.records.get(ctx.params["relativeRecordSetName"].lower())
             if rs is None:
                 raise self._missing(ctx, zone)
-            return Response.json(200, zone.record_body(rs))
+            return Response.json(200, zone.record_body(rs), {"ETag": rs.etag})
 
     def delete_record(self, ctx: ArmContext) -> Response:
         with self.cloud.arm.lock:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from shared.cards import teams_message  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.model import LinkState, Outcome, Phase  # noqa: E402
+from shared.model import ForeignConnection, LinkState, Outcome, Phase  # noqa: E402
 from shared.notify import Notifier  # noqa: E402
 
 HUB_TENANT = "a1a1a1a1-0000-4000-8000-000000000001"
@@ -50,9 +50,9 @@ def main() -> None:
 
     def plan(state: LinkState, previous: Phase | None, outcome: Outcome) -> None:
         notifier.plan(state, previous, outcome)
-        for notice in state.notices.get("pending", []):
+        for notice in state.notices.pending:
             out.setdefault(notice["type"], notice["event"])
-        state.notices["pending"] = []
+        state.notices.pending = []
 
     ready = link()
     plan(ready, Phase.AWAITING_APPROVAL, Outcome(CLUSTER, Phase.READY))
@@ -61,10 +61,10 @@ def main() -> None:
     ready.connection_name = "pe-hublink-aks-payments-prod-3f2a9c1b7d40.9d07"  # the endpoint was recreated
     plan(ready, Phase.READY, Outcome(CLUSTER, Phase.READY))
 
-    foreign = link(foreign_connections=[{
-        "name": "pe-jumphost-weu.1b9e", "status": "Pending", "description": "Jump host for the payments on-call",
-        "privateEndpointId": "/subscriptions/30000000-0000-4000-8000-0000000000c1/resourceGroups/rg-ops/providers/"
-                             "Microsoft.Network/privateEndpoints/pe-jumphost-weu"}])
+    foreign = link(foreign_connections=[ForeignConnection(
+        name="pe-jumphost-weu.1b9e", status="Pending", description="Jump host for the payments on-call",
+        private_endpoint_id="/subscriptions/30000000-0000-4000-8000-0000000000c1/resourceGroups/rg-ops/providers/"
+                            "Microsoft.Network/privateEndpoints/pe-jumphost-weu")])
     plan(foreign, Phase.READY, Outcome(CLUSTER, Phase.READY))
 
     waiting = link(phase=Phase.AWAITING_APPROVAL, connection_name=None, connection_status=None, ready_at=None, private_ip=None,
@@ -95,8 +95,8 @@ def main() -> None:
         decided = link()
         notifier.announce(decided, f"connection.{status.lower()}", f"decision:{status}", decision={
             "connectionName": "pe-jumphost-weu.1b9e", "status": status, "by": by, "via": "http", "reason": reason,
-            "privateEndpointId": foreign.foreign_connections[0]["privateEndpointId"], "at": "2025-03-14T09:41:07Z"})
-        out[f"connection.{status.lower()}"] = decided.notices["pending"][0]["event"]
+            "privateEndpointId": foreign.foreign_connections[0].private_endpoint_id, "at": "2025-03-14T09:41:07Z"})
+        out[f"connection.{status.lower()}"] = decided.notices.pending[0]["event"]
 
     json.dump({kind: {"event": event, "teams": teams_message(event)} for kind, event in out.items()}, sys.stdout,
               indent=2, sort_keys=True)

@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from devcloud.product import in_process_settings
 from devcloud.sink import Sink
 from reliability import figures
 from shared.config import parse_settings
 from shared.notify import Notifier
-from shared.reconciler import Reconciler
+from shared.service import Service
+from stack.product import in_process_settings
 
 # Knobs the `python -m reliability` runner turns up; the defaults are the small versions `make test` runs.
 SCALE = {
@@ -48,11 +48,11 @@ def notifier_env(sink: Sink) -> dict[str, str]:
 
 @pytest.fixture
 def make(cloud, azurite, sink, lros):
-    """A Reconciler (fresh table, fresh credentials) that notifies the sink."""
+    """A Service (fresh table, fresh credentials) that notifies the sink."""
 
-    def build(**overrides: str) -> Reconciler:
+    def build(**overrides: str) -> Service:
         settings = parse_settings(product_env(cloud, azurite, **{**notifier_env(sink), **overrides}))
-        return Reconciler.from_settings(settings, notifier=Notifier(settings))
+        return Service.from_settings(settings, notifier=Notifier(settings))
 
     return build
 

@@ -19,9 +19,9 @@ from typing import Any
 from devcloud.azurite import start_azurite
 from devcloud.client import RemoteCloud
 from devcloud.cloud import DevCloud
-from devcloud.product import start_product
 from devcloud.sink import Sink
 from devcloud.world import World
+from stack.product import start_product
 
 FAST_LROS = {"managedClusters/create": 0.2, "managedClusters/update": 0.1, "managedClusters/delete": 0.2,
              "managedClusters/stop": 0.1, "managedClusters/start": 0.1, "privateEndpoints/create": 0.3,

@@ -69,7 +69,7 @@ def test_storm_for_one_cluster(cloud, op, app_env, sink):
     started = time.monotonic()
     fired = _storm(cluster_id, ["write"] * 12 + ["start"] * 2 + ["delete"] * 2)  # stale deletes arrive too
     rt = get_runtime()
-    final = drive(rt.reconciler, cluster_id)[-1]  # what the continuation queue does next
+    final = drive(rt.service, cluster_id)[-1]  # what the continuation queue does next
     assert final.phase is Phase.READY, final.message
     census = Census.take(cloud)
     assert len(census.endpoints_for(cluster_id)) == 1 and len(census.records_for(cluster_id)) == 1
@@ -79,11 +79,11 @@ def test_storm_for_one_cluster(cloud, op, app_env, sink):
 
     op.delete_cluster(cluster_id)
     _storm(cluster_id, ["delete"] * 10 + ["write"] * 6)  # the create events come late
-    final = drive(rt.reconciler, cluster_id)[-1]
+    final = drive(rt.service, cluster_id)[-1]
     assert final.phase is Phase.ABSENT, final.message
     census = Census.take(cloud)
     assert census.endpoints_for(cluster_id) == [] and census.records_for(cluster_id) == []
-    assert rt.reconciler.store.get(ClusterId.parse(cluster_id)) is None
+    assert rt.service.store.get(ClusterId.parse(cluster_id)) is None
     writes = _writes(cloud, cluster_id)
     assert writes["DELETE endpoint"] == 1 and writes["DELETE record"] == 1, writes
 

@@ -179,7 +179,7 @@ def test_cleanup_that_failed_is_finished_by_discovery(cloud, op, app_env, sink):
     from shared import handlers
     from shared.runtime import get_runtime
 
-    rec = get_runtime().reconciler
+    rec = get_runtime().service
     cluster_id = op.create_cluster()
     assert drive(rec, cluster_id)[-1].phase is Phase.READY
     actions = cloud.world.roles["HubLink Hub Operator"].actions

@@ -1,6 +1,6 @@
 """Run the product on devcloud: its function app in the local Functions host, wired like Azure.
 
-Used by `python -m devcloud up` (and so by `make demo` and the end-to-end tests). The app runs
+Used by `python -m stack up` (and so by `make up`, `make demo` and the end-to-end tests). The app runs
 with the same settings it has in Azure: its own least-privilege app registration, reached without
 a secret through the managed identity endpoint and workload identity federation; state and the
 continuation queue in Azurite; and an Event Grid subscription on every spoke subscription with
@@ -29,9 +29,16 @@ def topology_settings(info: dict[str, Any]) -> dict[str, str]:
     hub = info["hub"]
     return {
         "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
-        "HUBLINK_HUBS": json.dumps({r: {"subnetId": hub["subnet_id"], "dnsZoneId": z,
-                                        "vnetIntegrationDnsZoneId": hub["vnet_integration_dns_zones"][r]}
-                                    for r, z in hub["dns_zones"].items()}),
+        "HUBLINK_HUBS": json.dumps(
+            {
+                r: {
+                    "subnetId": hub["subnet_id"],
+                    "dnsZoneId": z,
+                    "vnetIntegrationDnsZoneId": hub["vnet_integration_dns_zones"][r],
+                }
+                for r, z in hub["dns_zones"].items()
+            }
+        ),
         "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
         "HUBLINK_CLIENT_ID": info["product"]["client_id"],
         "HUBLINK_ARM_ENDPOINT": info["arm"],
@@ -75,24 +82,35 @@ def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * 
 
 def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -> tuple[dict[str, Any], Callable[[], None]]:
     """Start the function app and subscribe it to every spoke's events; returns (info additions, stop)."""
-    from shared.handlers import event_subscription_filter
+    from shared.events import subscription_filter
 
     # Hex keys: a urlsafe token may start with '-' and read as an option on the host's command line.
     function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
     port = free_port()  # chosen up front so the app's notices can name its own URL
     secret = secrets.token_hex(16)  # signs the generic webhook notices; tests verify with it
-    settings = {**product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
-                **settings_overrides}
-    host = start_function_host_process(REPO_ROOT, settings, function_key=function_key, master_key=master_key,
-                                       eventgrid_key=eventgrid_key, cert_file=cloud.certs.server_pem_file(), port=port)
-    wanted = event_subscription_filter()
+    settings = {
+        **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
+        **settings_overrides,
+    }
+    host = start_function_host_process(
+        REPO_ROOT,
+        settings,
+        function_key=function_key,
+        master_key=master_key,
+        eventgrid_key=eventgrid_key,
+        cert_file=cloud.certs.server_pem_file(),
+        port=port,
+    )
+    wanted = subscription_filter()
     try:
         for spoke in info["spokes"]:
             cloud.eventgrid.add_subscription(
-                spoke["subscription_id"], EVENT_SUBSCRIPTION, host.webhook_url(EVENT_FUNCTION),
+                spoke["subscription_id"],
+                EVENT_SUBSCRIPTION,
+                host.webhook_url(EVENT_FUNCTION),
                 included_event_types=wanted["includedEventTypes"],
-                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName",
-                                   "values": wanted["operationNames"]}])
+                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName", "values": wanted["operationNames"]}],
+            )
     except Exception:
         host.stop()
         raise
@@ -102,6 +120,11 @@ def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -
             cloud.eventgrid.remove_subscription(spoke["subscription_id"], EVENT_SUBSCRIPTION)
         host.stop()
 
-    additions = {"functions": host.url, "function_key": function_key, "master_key": master_key,
-                 "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION), "webhook_secret": secret}
+    additions = {
+        "functions": host.url,
+        "function_key": function_key,
+        "master_key": master_key,
+        "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION),
+        "webhook_secret": secret,
+    }
     return additions, stop

@@ -1,0 +1,53 @@
+"""`python -m stack up [--world FILE] [--app-setting NAME=VALUE]...`: devcloud, Azurite, the webhook
+sink and the product's function app in the local Functions host, in one process.
+
+Prints devcloud's `DEVCLOUD_READY {json}` line (with the function app's `functions`, keys and
+webhook secret added) and runs until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def function_app(
+    info: dict[str, Any], cloud: Any, *, overrides: dict[str, str] | None = None
+) -> tuple[dict[str, Any], Callable[[], None]]:
+    """The product's function app in the local Functions host, subscribed to every spoke's events (a devcloud part)."""
+    from stack.product import start_product
+
+    return start_product(info, cloud, **(overrides or {}))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from devcloud.__main__ import run_up
+
+    parser = argparse.ArgumentParser(prog="python -m stack", description="aks-hublink on devcloud")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="devcloud up plus the function app; print DEVCLOUD_READY {json}")
+    up.add_argument("--world", metavar="FILE", help="world JSON (default: devcloud's default world)")
+    up.add_argument(
+        "--app-setting",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="override one of the function app's settings (repeatable), e.g. HUBLINK_EVENT_BUDGET_S=2",
+    )
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.app_setting:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--app-setting takes NAME=VALUE, got {item!r}")
+        overrides[name] = value
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return run_up(args.world, extra_parts=[functools.partial(function_app, overrides=overrides)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

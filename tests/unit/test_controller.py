@@ -1,0 +1,184 @@
+"""The controller's outcomes against in-memory fakes of the product's adapters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.errors import SubscriptionNotConfigured, TransientError
+from shared.ids import ClusterId
+from shared.model import Phase
+from tests.unit.fakes import POLL_S, cluster_id, world
+
+
+def test_done_a_fresh_cluster_is_linked_in_one_run():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    outcome = w.controller.reconcile(cid)
+    assert outcome.phase is Phase.READY and outcome.requeue_after is None and not outcome.error
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert row.phase is Phase.READY and row.private_ip == "10.1.0.4" and row.lease_owner is None
+    assert row.next_attempt_at == w.clock.now() + timedelta(seconds=3600), "the drift check"
+    assert [c.status for c in w.clusters.conns[ClusterId.parse(cid).key]] == ["Approved"]
+    assert list(w.dns.records) == [row.record_name]
+    again = w.controller.reconcile(cid)
+    assert again.phase is Phase.READY and w.endpoints.calls.count("begin_create") == 1, "a Ready link is a no-op"
+
+
+def test_requeue_at_azures_poll_time_when_the_operation_outlasts_the_budget():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.endpoints.finishes = False
+    outcome = w.controller.reconcile(cid, budget_s=5)
+    assert outcome.phase is Phase.PROVISIONING and outcome.requeue_after == POLL_S
+    assert outcome.message == "hub endpoint is being provisioned"
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert row.operation_at == w.clock.now() and row.poll_s == POLL_S and row.lease_owner is None
+    # The continuation lands a little early: the endpoint is read only at Azure's next poll time.
+    w.clock.advance(POLL_S - 1)
+    w.endpoints.finishes = True
+    w.endpoints.endpoints[ClusterId.parse(cid).endpoint_name] = _running(w, cid)
+    gets = w.endpoints.calls.count("get")
+    assert w.controller.reconcile(cid, budget_s=20).phase is Phase.PROVISIONING
+    assert w.clock.slept[0] == pytest.approx(1.0), "waited for the poll time before reading"
+    assert w.endpoints.calls.count("get") - gets == 2, "one read at each poll time, none in between"
+
+
+def _running(w, cid):
+    from shared.endpoints import Endpoint
+
+    name = ClusterId.parse(cid).endpoint_name
+    return Endpoint(
+        id=f"/x/{name}",
+        name=name,
+        provisioning_state="Updating",
+        target_id=ClusterId.parse(cid).id,
+        connection_status="Pending",
+        nic_ids=(),
+    )
+
+
+def test_an_operation_seen_running_is_read_again_within_the_budget_else_requeued():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.endpoints.endpoints[ClusterId.parse(cid).endpoint_name] = _running(w, cid)
+    outcome = w.controller.reconcile(cid, budget_s=5)  # 4 s usable: the next poll is 10 s away
+    assert outcome.requeue_after == POLL_S and outcome.message == "hub endpoint is Updating"
+    assert w.clock.slept == []
+
+
+def test_transient_error_backs_off_and_counts_attempts():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.clusters.fail["get"] = TransientError("ARM is down", code="ServiceUnavailable", status=503)
+    first = w.controller.reconcile(cid)
+    assert first.error and not first.terminal and 8.0 <= first.requeue_after <= 12.0
+    second = w.controller.reconcile(cid)
+    assert 16.0 <= second.requeue_after <= 24.0
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert row.attempts == 2 and row.last_error_code == "ServiceUnavailable" and row.lease_owner is None
+    w.clusters.fail["get"] = TransientError("throttled", retry_after=42.0, status=429)
+    assert w.controller.reconcile(cid).requeue_after == 42.0, "Azure's Retry-After wins over the backoff"
+    del w.clusters.fail["get"]
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.store.rows[ClusterId.parse(cid).key].attempts == 0
+
+
+def test_terminal_error_fails_the_link_until_something_changes():
+    w = world(hubs={})
+    cid = cluster_id()
+    w.clusters.add(cid)
+    outcome = w.controller.reconcile(cid)
+    assert outcome.terminal and outcome.phase is Phase.FAILED and outcome.requeue_after is None
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert row.last_error_code == "NoHubForRegion" and row.next_attempt_at is None
+
+
+def test_busy_lease_answers_busy_and_touches_nothing():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.controller.reconcile(cid)
+    w.store.touch(cid, lease_owner="another-run", lease_until=w.clock.now() + timedelta(seconds=30))
+    writes, calls = w.store.writes, list(w.clusters.calls)
+    outcome = w.controller.reconcile(cid)
+    assert outcome.busy and outcome.requeue_after == 30.0 and outcome.phase is Phase.READY
+    assert (w.store.writes, w.clusters.calls) == (writes, calls)
+
+
+def test_an_expired_lease_is_taken_over():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.controller.reconcile(cid)
+    w.store.touch(cid, lease_owner="crashed-run", lease_until=w.clock.now() - timedelta(seconds=1))
+    assert w.controller.reconcile(cid).phase is Phase.READY
+
+
+def test_lost_lease_at_the_final_write_is_a_retry_not_an_exception():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    real = w.clusters.get
+
+    def slow_get(cluster, tenant):  # our lease runs out meanwhile and another run writes the row
+        w.store.touch(cid, lease_owner="another-run", message="theirs")
+        return real(cluster, tenant)
+
+    w.clusters.get = slow_get  # type: ignore[method-assign]
+    outcome = w.controller.reconcile(cid)
+    assert outcome.requeue_after == 2.0 and outcome.error and not outcome.busy
+    assert w.store.rows[ClusterId.parse(cid).key].message == "theirs", "nothing of ours written over theirs"
+
+
+def test_concurrent_update_at_an_intent_write_is_a_retry_not_an_exception():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+
+    def before_write(state):
+        if state.phase is Phase.PROVISIONING and state.message != "theirs":
+            w.store.before_write = None
+            w.store.touch(cid, message="theirs")
+
+    w.store.before_write = before_write
+    outcome = w.controller.reconcile(cid)
+    assert outcome.requeue_after == 2.0 and outcome.error and "changed" in outcome.message
+    assert w.endpoints.calls.count("begin_create") == 0, "nothing is created after the intent write failed"
+
+
+def test_a_subscription_that_is_not_a_spoke_is_refused_before_anything_is_read():
+    w = world()
+    other = cluster_id().replace("20000000-0000-4000-8000-0000000000b1", "30000000-0000-4000-8000-0000000000c1")
+    with pytest.raises(SubscriptionNotConfigured) as err:
+        w.controller.reconcile(other)
+    assert err.value.status == 404 and w.store.rows == {} and w.clusters.calls == []
+
+
+def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
+    seen = []
+
+    class Notes:
+        def plan(self, state, previous, outcome):
+            state.notices.pending = [{"key": f"{outcome.phase}"}]
+
+        def announce(self, state, kind, key, **fields):
+            return False
+
+        def deliver(self, state):
+            seen.append((state.lease_owner is not None, w.store.rows[ClusterId.parse(state.cluster_id).key].lease_owner))
+            state.notices.pending = []
+            return True
+
+    w = world(notifier=Notes())
+    cid = cluster_id()
+    w.clusters.add(cid)
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert seen and seen[0][0] and seen[0][1] is not None, "delivered while the row is still leased"
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert row.lease_owner is None and row.notices.pending == []
