@@ -98,15 +98,25 @@ def link_service_from_model(pls: Any) -> LinkService:
     conns = []
     for c in pls.private_endpoint_connections or []:
         state = c.private_link_service_connection_state
-        conns.append(PlsConnection(c.name or "", (c.private_endpoint.id if c.private_endpoint else "") or "",
-                                   _text(state.status) if state else "", (state.description or "") if state else ""))
+        conns.append(
+            PlsConnection(
+                c.name or "",
+                (c.private_endpoint.id if c.private_endpoint else "") or "",
+                _text(state.status) if state else "",
+                (state.description or "") if state else "",
+            )
+        )
     return LinkService(
-        id=pls.id, name=pls.name, provisioning_state=_text(pls.provisioning_state),
+        id=pls.id,
+        name=pls.name,
+        provisioning_state=_text(pls.provisioning_state),
         frontend_ids=tuple(f.id for f in pls.load_balancer_frontend_ip_configurations or [] if f.id),
         subnet_ids=tuple(c.subnet.id for c in pls.ip_configurations or [] if c.subnet and c.subnet.id),
         visibility=tuple(s.lower() for s in (pls.visibility.subscriptions if pls.visibility else None) or []),
         auto_approval=tuple(s.lower() for s in (pls.auto_approval.subscriptions if pls.auto_approval else None) or []),
-        tags=dict(pls.tags or {}), connections=tuple(conns))
+        tags=dict(pls.tags or {}),
+        connections=tuple(conns),
+    )
 
 
 class LinkServices:
@@ -129,8 +139,9 @@ class LinkServices:
                 kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
                 if self.settings.ca_bundle:
                     kwargs["connection_verify"] = self.settings.ca_bundle
-                client = NetworkManagementClient(self.credentials.for_tenant(tenant_id), subscription_id,
-                                                 base_url=self.settings.arm_endpoint, **kwargs)
+                client = NetworkManagementClient(
+                    self.credentials.for_tenant(tenant_id), subscription_id, base_url=self.settings.arm_endpoint, **kwargs
+                )
                 self._clients[(subscription_id, tenant_id)] = client
             return client
 
@@ -164,8 +175,17 @@ class LinkServices:
                 return None
         return link_service_from_model(pls)
 
-    def begin_put(self, cluster: ClusterId, tenant_id: str, *, subnet_id: str, frontend: Frontend, location: str,
-                  hub_subscription: str, within_s: float) -> LROPoller:
+    def begin_put(
+        self,
+        cluster: ClusterId,
+        tenant_id: str,
+        *,
+        subnet_id: str,
+        frontend: Frontend,
+        location: str,
+        hub_subscription: str,
+        within_s: float,
+    ) -> LROPoller:
         """Create (or repair) our PLS in the PLS subnet's resource group, on the cluster's frontend."""
         from azure.mgmt.network import models as m
 
@@ -173,35 +193,45 @@ class LinkServices:
             location=location,
             tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
             load_balancer_frontend_ip_configurations=[m.FrontendIPConfiguration(id=frontend.id)],
-            ip_configurations=[m.PrivateLinkServiceIpConfiguration(name="hublink-nat", subnet=m.Subnet(id=subnet_id),
-                                                                   primary=True)],
+            ip_configurations=[
+                m.PrivateLinkServiceIpConfiguration(name="hublink-nat", subnet=m.Subnet(id=subnet_id), primary=True)
+            ],
             visibility=m.PrivateLinkServicePropertiesVisibility(subscriptions=[hub_subscription]),
             auto_approval=m.PrivateLinkServicePropertiesAutoApproval(subscriptions=[hub_subscription]),
         )
         name, rg = pls_name(cluster), subnet_id.split("/")[4]
         with map_azure_errors(f"create private link service {name}"):
             return self.client(cluster.subscription_id, tenant_id).private_link_services.begin_create_or_update(
-                rg, name, body, polling=self._polling(within_s))
+                rg, name, body, polling=self._polling(within_s)
+            )
 
     def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> LROPoller:
         name = pls_name(cluster)
         with map_azure_errors(f"delete private link service {name}"):
             return self.client(cluster.subscription_id, tenant_id).private_link_services.begin_delete(
-                resource_group, name, polling=self._polling(within_s))
+                resource_group, name, polling=self._polling(within_s)
+            )
 
-    def approve(self, cluster: ClusterId, resource_group: str, tenant_id: str, connection: PlsConnection,
-                endpoint_id: str) -> PlsConnection:
+    def approve(
+        self, cluster: ClusterId, resource_group: str, tenant_id: str, connection: PlsConnection, endpoint_id: str
+    ) -> PlsConnection:
         """Approve ONE connection, and only when it is our own endpoint's (matched by id)."""
         from azure.mgmt.network import models as m
 
         if not connection.belongs_to(endpoint_id):
-            raise TerminalError(f"refusing to approve connection {connection.name}: it is not the hub endpoint's",
-                                code="ForeignConnection")
+            raise TerminalError(
+                f"refusing to approve connection {connection.name}: it is not the hub endpoint's", code="ForeignConnection"
+            )
         state = m.PrivateLinkServiceConnectionState(status="Approved", description=f"aks-hublink: hub access to {cluster.short}")
         body = m.PrivateEndpointConnection(name=connection.name, private_link_service_connection_state=state)
         with map_azure_errors(f"approve connection {connection.name}"):
             got = self.client(cluster.subscription_id, tenant_id).private_link_services.update_private_endpoint_connection(
-                resource_group, pls_name(cluster), connection.name, body)
+                resource_group, pls_name(cluster), connection.name, body
+            )
         state = got.private_link_service_connection_state
-        return PlsConnection(got.name or connection.name, connection.endpoint_id, _text(state.status) if state else "",
-                             (state.description or "") if state else "")
+        return PlsConnection(
+            got.name or connection.name,
+            connection.endpoint_id,
+            _text(state.status) if state else "",
+            (state.description or "") if state else "",
+        )

@@ -29,9 +29,16 @@ def topology_settings(info: dict[str, Any]) -> dict[str, str]:
     hub = info["hub"]
     return {
         "HUBLINK_HUB_TENANT_ID": hub["tenant_id"],
-        "HUBLINK_HUBS": json.dumps({r: {"subnetId": hub["subnet_id"], "dnsZoneId": z,
-                                        "vnetIntegrationDnsZoneId": hub["vnet_integration_dns_zones"][r]}
-                                    for r, z in hub["dns_zones"].items()}),
+        "HUBLINK_HUBS": json.dumps(
+            {
+                r: {
+                    "subnetId": hub["subnet_id"],
+                    "dnsZoneId": z,
+                    "vnetIntegrationDnsZoneId": hub["vnet_integration_dns_zones"][r],
+                }
+                for r, z in hub["dns_zones"].items()
+            }
+        ),
         "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
         "HUBLINK_CLIENT_ID": info["product"]["client_id"],
         "HUBLINK_ARM_ENDPOINT": info["arm"],

@@ -22,10 +22,15 @@ from tests.devcloud.test_pls import (  # noqa: F401 (fixture)
 )
 from tests.devcloud.test_sdk_lifecycle import clients
 
-PLS_ACTIONS = ["Microsoft.Network/loadBalancers/read", "Microsoft.Network/loadBalancers/write",
-               "Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/privateLinkServices/read",
-               "Microsoft.Network/privateLinkServices/write", "Microsoft.Network/privateLinkServices/delete",
-               "Microsoft.Network/privateLinkServices/privateEndpointConnections/write"]
+PLS_ACTIONS = [
+    "Microsoft.Network/loadBalancers/read",
+    "Microsoft.Network/loadBalancers/write",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+    "Microsoft.Network/privateLinkServices/read",
+    "Microsoft.Network/privateLinkServices/write",
+    "Microsoft.Network/privateLinkServices/delete",
+    "Microsoft.Network/privateLinkServices/privateEndpointConnections/write",
+]
 
 
 @pytest.fixture
@@ -46,7 +51,7 @@ def spoke_pls_role(cloud):
 
 
 def test_our_pls_on_the_apiserver_frontend(cloud, paced, spoke_pls_role):
-    from devcloud.product import in_process_settings
+    from stack.product import in_process_settings
 
     settings = parse_settings(in_process_settings(cloud.connection_info(), "UseDevelopmentStorage=true"))
     api = LinkServices(settings, Credentials(settings))
@@ -58,19 +63,31 @@ def test_our_pls_on_the_apiserver_frontend(cloud, paced, spoke_pls_role):
         frontend = api.apiserver_frontend(cluster, node_rg, SPOKE_TENANT)
         assert frontend is not None and frontend.subnet_id == vnet(cloud)["apiserver_subnet_id"]
         assert api.get(cluster, SPOKE_RG, SPOKE_TENANT) is None
-        api.begin_put(cluster, SPOKE_TENANT, subnet_id=vnet(cloud)["pls_subnet_id"], frontend=frontend,
-                      location="westeurope", hub_subscription=HUB_SUBSCRIPTION, within_s=10).result()
+        api.begin_put(
+            cluster,
+            SPOKE_TENANT,
+            subnet_id=vnet(cloud)["pls_subnet_id"],
+            frontend=frontend,
+            location="westeurope",
+            hub_subscription=HUB_SUBSCRIPTION,
+            within_s=10,
+        ).result()
         pls = api.get(cluster, SPOKE_RG, SPOKE_TENANT)
         assert pls is not None and pls.name == pls_name(cluster) and pls.ours(cluster) and pls.on(frontend)
         assert pls.visibility == pls.auto_approval == (HUB_SUBSCRIPTION,)
         assert len(pls.name) <= 80
 
-        pe = net.private_endpoints.begin_create_or_update(HUB_RG, f"pe-{uuid.uuid4().hex[:6]}",
-                                                          pls_endpoint(cloud, pls.id, manual=True)).result()
+        pe = net.private_endpoints.begin_create_or_update(
+            HUB_RG, f"pe-{uuid.uuid4().hex[:6]}", pls_endpoint(cloud, pls.id, manual=True)
+        ).result()
         [conn] = api.get(cluster, SPOKE_RG, SPOKE_TENANT).connections
         assert conn.status == "Approved"  # the hub subscription is auto-approved even for a manual connection
-        foreign = PlsConnection(conn.name, "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/"
-                                           "privateEndpoints/someone-elses", "Pending", "")
+        foreign = PlsConnection(
+            conn.name,
+            "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/privateEndpoints/someone-elses",
+            "Pending",
+            "",
+        )
         with pytest.raises(TerminalError):
             api.approve(cluster, SPOKE_RG, SPOKE_TENANT, foreign, pe.id)
         assert api.approve(cluster, SPOKE_RG, SPOKE_TENANT, conn, pe.id).status == "Approved"

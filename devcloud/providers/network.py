@@ -288,7 +288,7 @@ class PrivateEndpoints:
         if cluster is None:
             try:
                 pls, conn_name, fqdn = links.connect_endpoint(ctx, target, group_ids, kind == MANUAL, eid, name,
-                                                              location, message)
+                                                              location, message, guid)
             except ArmError:
                 self.allocated.get(key(subnet.id), set()).discard(ip)
                 raise

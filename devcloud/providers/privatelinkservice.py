@@ -429,7 +429,8 @@ class PrivateLinkServices:
 
     # -- what Microsoft.Network asks when an endpoint targets a PLS (arm.lock held) --------------
     def connect_endpoint(self, ctx: ArmContext, target_id: str, group_ids: list[str], manual: bool, endpoint_id: str,
-                         endpoint_name: str, location: str, message: str | None) -> tuple[str, str, str]:
+                         endpoint_name: str, location: str, message: str | None,
+                         resource_guid: str | None = None) -> tuple[str, str, str]:
         """Make the connection an endpoint asks for; returns (PLS id, connection name, fqdn for DNS configs)."""
         pls = self.services.get(key(target_id))
         sub = ctx.subscription_id.lower()
@@ -453,7 +454,7 @@ class PrivateLinkServices:
         else:
             ctx.authorize(APPROVAL_ACTION, pls.id)
             status, description = "Approved", "Auto-Approved"
-        conn = PlsConnection(f"{endpoint_name}.{uuid.uuid4()}", endpoint_id, status, description, location)
+        conn = PlsConnection(f"{endpoint_name}.{resource_guid or uuid.uuid4()}", endpoint_id, status, description, location)
         pls.connections[conn.name.lower()] = conn
         return pls.id, conn.name, (pls.fqdns[0] if pls.fqdns else "")
 

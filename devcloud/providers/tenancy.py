@@ -33,6 +33,7 @@ REGIONS = {  # name -> (display name, geography, paired region)
 }
 SERVED_TYPES = {  # namespace -> resource types devcloud serves
     "Microsoft.Network": ("privateEndpoints", "networkInterfaces", "privateDnsZones", "privateDnsZones/A",
+                          "privateLinkServices", "privateLinkServices/privateEndpointConnections", "loadBalancers",
                           "locations/operations", "locations/operationResults"),
     "Microsoft.ContainerService": ("managedClusters", "managedClusters/privateEndpointConnections",
                                    "locations/operations", "locations/operationresults"),

@@ -70,8 +70,9 @@ def test_private_link_service_examples(fast_pls, spoke, hub):  # noqa: F811 (the
     approve = load(NET / "PrivateLinkServiceUpdatePrivateEndpointConnection.json")
     body, pls_subnet = vnet_cluster_request(cloud)
     path = cluster_path(SPOKE_SUBSCRIPTION_B1, unique("aks"))
-    assert spoke("PUT", path, create, body).status_code == 201
-    cluster = spoke.wait(path, create)
+    aks = {"parameters": {"api-version": "2025-10-01"}}  # AKS calls carry an AKS api-version
+    assert spoke("PUT", path, aks, body).status_code == 201
+    cluster = spoke.wait(path, aks)
     node_rg = cluster["properties"]["nodeResourceGroup"]
     lb = spoke("GET", f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}/resourceGroups/{node_rg}/providers/Microsoft.Network/"
                       "loadBalancers/kube-apiserver", create).json()
@@ -113,4 +114,4 @@ def test_private_link_service_examples(fast_pls, spoke, hub):  # noqa: F811 (the
     hub.wait(pe_path, create, gone=True)
     assert spoke("DELETE", pls_path, create).status_code == 202
     spoke.wait(pls_path, create, gone=True)
-    assert spoke("DELETE", path, create).status_code == 202
+    assert spoke("DELETE", path, aks).status_code == 202
