@@ -3,6 +3,7 @@ devcloud.client (the Operator that drives devcloud like a user would)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from devcloud.client import Operator, RemoteCloud, wait_for
@@ -43,6 +44,7 @@ def restore_lros(cloud: Any, saved: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "indexed_functions",
     "Operator",
     "RemoteCloud",
     "start_stack",
@@ -57,3 +59,11 @@ __all__ = [
     "SPOKE_SUBSCRIPTION_B1",
     "SPOKE_TENANT",
 ]
+
+
+@functools.cache
+def indexed_functions() -> tuple[Any, ...]:
+    """function_app's functions, indexed once per process: `app.get_functions()` raises on a second call."""
+    import function_app
+
+    return tuple(function_app.app.get_functions())

@@ -8,12 +8,12 @@ import azure.functions as func
 import pytest
 
 import function_app
+from tests.support import indexed_functions
 
 
 @pytest.fixture(scope="module")
 def functions():
-    # app.get_functions() raises on a second call in the same process: call it once per module.
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in indexed_functions()}
 
 
 def test_function_names_and_trigger_types(functions):

@@ -163,14 +163,14 @@ def test_function_app_is_flex_consumption_python_311_deployed_with_its_identity(
 
 
 def test_storage_is_keyless_and_holds_what_the_triggers_use():
-    import function_app
+    from tests.support import indexed_functions
 
     storage = bicep("app/storage.bicep")
     props = storage["resources"]["account"]["config"]["properties"]
     assert props["allowSharedKeyAccess"] is False
     assert props["allowBlobPublicAccess"] is False
     assert props["minimumTlsVersion"] == "TLS1_2"
-    queues = {b.queue_name for f in function_app.app.get_functions() for b in f.get_bindings() if b.type == "queueTrigger"}
+    queues = {b.queue_name for f in indexed_functions() for b in f.get_bindings() if b.type == "queueTrigger"}
     main = bicep("main.bicep")
     assert queues == {main["variables"]["continueQueue"]["value"]}
     assert main["modules"]["storage"]["config"]["params"]["queueName"] == "continueQueue"
