@@ -684,11 +684,12 @@ class FunctionHost:
                 self.timer_status.write(fn.name, occurrence, next_, datetime.now(UTC))
 
     def _attempt_with_retries(self, fn: _Fn, request: TimerRequest) -> BaseException | None:
-        """`@app.retry` on a timer: retry_count 1.. max_retry_count (-1: until it succeeds), after
+        """`@app.retry` on a timer: retry_count 0 first, then 1.. max_retry_count (-1: until it succeeds), after
         `delay_interval`, or `minimum_interval` doubling up to `maximum_interval`; each retry's
         context carries the previous attempt's exception (functions-bindings-error-pages)."""
-        error = self._attempt(fn, request, "timer")
         policy, count = fn.retry, 0
+        first = worker.RetryContext(0, policy["max_retry_count"]) if policy else None  # the host sends one every time
+        error = self._attempt(fn, request, "timer", first)
         while error is not None and policy is not None and (policy["max_retry_count"] < 0 or count < policy["max_retry_count"]):
             count += 1
             if policy["strategy"] == "fixed_delay":
