@@ -286,3 +286,22 @@ def test_connection_strings_win_and_nothing_set_is_a_clear_error():
     with pytest.raises(MissingConnection, match="Store__queueServiceUri"):
         resolve_queue_connection({}.get, "Store")
 
+
+
+# -- the product's own Event Grid trigger under these rules -----------------------------------------------------
+
+def test_the_products_event_trigger_takes_a_cloud_event_without_a_redelivery_loop(azurite, monkeypatch):
+    """CloudEvents-schema deliveries reach on_cluster_event as func.CloudEvent; it hands the same
+    event to the service layer (faked here: the product's own adapter) and answers 202."""
+    from shared import handlers
+
+    got: list[tuple] = []
+    monkeypatch.setattr(handlers, "handle_event", lambda *args: got.append(args))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    settings = {"AzureWebJobsStorage": azurite.connection_string, "HUBLINK_TIMER_SCHEDULE": "0 0 0 1 1 *"}
+    with FunctionHost(repo, app_settings=settings, function_key="f", master_key="m", eventgrid_key=EVENTGRID_KEY) as h:
+        subject = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1"
+        for event in (cloud(subject=subject), grid(subject=subject)):
+            assert deliver(h, "on_cluster_event", event).status_code == 202
+    expected = ("Microsoft.Resources.ResourceWriteSuccess", subject, {"operationName": "write"})
+    assert [(t, s, d) for t, s, d, _ in got] == [expected] * 2
