@@ -305,3 +305,33 @@ def test_the_products_event_trigger_takes_a_cloud_event_without_a_redelivery_loo
             assert deliver(h, "on_cluster_event", event).status_code == 202
     expected = ("Microsoft.Resources.ResourceWriteSuccess", subject, {"operationName": "write"})
     assert [(t, s, d) for t, s, d, _ in got] == [expected] * 2
+
+
+def test_the_products_sweep_lines_reach_the_host_with_its_invocation_id(cloud, azurite, op, monkeypatch):
+    """The sweep run through this host, as the real host would log it. Known gap (issue 16): the
+    sweep reconciles on its own ThreadPoolExecutor threads, which carry no invocation id, so the
+    host drops those lines; reported as xfail with the lines until the product carries the id."""
+    from shared import handlers
+    from shared.runtime import reset_runtime
+    from tests.support import product_env
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    monkeypatch.setattr(handlers, "_last_discovery", None)  # this sweep discovers the cluster below
+    lost = op.create_cluster()  # no event subscription: only the sweep finds it
+    reset_runtime()
+    try:
+        with FunctionHost(repo, app_settings=product_env(cloud, azurite, HUBLINK_TIMER_SCHEDULE="0 0 0 1 1 *"),
+                          function_key="f", master_key="m") as h:
+            assert requests.post(h.url + "/admin/functions/sweep", json={}, headers={"x-functions-key": "m"},
+                                 timeout=10).status_code == 202
+            run = wait_for(lambda: [i for i in h.invocations if i.function == "sweep"], timeout=60)[0]
+            forwarded = [e for e in h.logs.forwarded if e.logger.startswith("hublink")]
+            dropped = [e for e in h.logs.dropped if e.logger.startswith("hublink")]
+    finally:
+        reset_runtime()
+    assert run.succeeded, run.error
+    assert [e.invocation_id for e in forwarded if e.message.startswith("sweep.done")] == [run.invocation_id]
+    assert any(lost.lower() in e.message.lower() for e in forwarded + dropped), (lost, forwarded + dropped)
+    if dropped:
+        pytest.xfail(f"issue 16: {len(dropped)} product lines of the sweep have no invocation id and are dropped: "
+                     + ", ".join(sorted({e.message.split()[0] for e in dropped})))
