@@ -7,7 +7,9 @@ It does what `func start` and the Python worker do for the triggers the product 
   anonymous / function / admin key levels (`x-functions-key` header or `code` query);
 - Event Grid triggers at `POST /runtime/webhooks/eventgrid?functionName=..&code=<system key>`,
   answering as the Event Grid extension does (200 handshake, 202 when every invocation succeeded,
-  500 when one failed so Event Grid retries, 202 to Unsubscribe, 400 otherwise);
+  500 when one failed so Event Grid retries, an event the worker cannot convert included, 202 to
+  Unsubscribe, 400 for a missing event type header or a body that is not JSON objects); one event
+  object (CloudEvents) or an array;
 - `POST /admin/functions/<name>` (master key) runs a non-HTTP function once with `{"input": ..}`;
 - timer triggers on their NCRONTAB schedule, one run at a time per function (the host's singleton);
 - queue triggers polling Azure Storage queues (Azurite) with the host's back-off, base64
@@ -532,7 +534,8 @@ class FunctionHost:
         if fn.kind == "eventgrid":
             return worker.eventgrid_argument(fn.annotation, value)
         if fn.kind == "queue":
-            return worker.queue_argument(fn.annotation, value)
+            binary = _enum_value(getattr(fn.trigger, "data_type", None) or "").upper() in ("BINARY", "2")
+            return worker.queue_argument(fn.annotation, value, binary)
         return value
 
     def _send_outputs(self, fn: _Fn, outs: dict[str, _Out]) -> None:

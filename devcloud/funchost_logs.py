@@ -10,7 +10,7 @@ logged on a thread the function started itself, or after its invocation ended, n
 This host does the same: `LogForwarder` (on the root logger while the host runs) records every
 app line with its invocation id in `forwarded` and the others in `dropped`; in its own process,
 `AttributedOnly` keeps dropped lines out of the host's log stream as well. The host's own lines
-(`devcloud.funchost*`) are host logs and always kept. Switch: the app setting
+(`devcloud.*`) are host logs, neither forwarded nor dropped. Switch: the app setting
 `FUNCHOST_KEEP_UNATTRIBUTED_LOGS=1` keeps dropped lines in the stream, marked `[no invocation]`.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from devcloud.funchost_worker import current_invocation_id
 
-HOST_LOGGERS = ("devcloud.funchost",)
+HOST_LOGGERS = ("devcloud",)  # the host itself, and devcloud's Azure when it runs in the same process
 STREAM_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(funchost_tag)s%(message)s"
 STREAM_DEFAULTS = {"funchost_tag": ""}
 

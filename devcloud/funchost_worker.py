@@ -145,12 +145,18 @@ def trigger_annotation(user: typing.Callable[..., Any], param: str, kind: str, n
     return anno
 
 
-def queue_argument(anno: Any, message: QueueMessage) -> Any:
-    """A queue message as the function's parameter: text, bytes or the message itself."""
+def queue_argument(anno: Any, message: QueueMessage, binary: bool = False) -> Any:
+    """A queue message as the function's parameter: text, bytes or the message itself.
+
+    `str` and `bytes` go through the worker's generic binding, which hands over the host's datum
+    unchanged (azure_functions_worker/bindings/generic.py `decode`): the host sends the message as
+    a string unless the binding declares `data_type=BINARY`, so a `bytes` parameter gets bytes only
+    then and the text otherwise, which is how the worker behaves as we read its source; where a
+    function needs bytes, it should declare the data type (or take func.QueueMessage)."""
     if anno is str:
         return message.get_body().decode("utf-8")
     if anno is bytes:
-        return message.get_body()
+        return message.get_body() if binary else message.get_body().decode("utf-8")
     return message
 
 

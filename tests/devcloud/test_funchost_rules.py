@@ -77,6 +77,7 @@ def failures(host, function: str) -> list:
 
 @pytest.mark.parametrize(("queue", "function", "kind"), [
     ("rules-str", "as_str", "str"), ("rules-bytes", "as_bytes", "bytes"), ("rules-message", "as_message", "QueueMessage"),
+    ("rules-bytes-undeclared", "as_bytes_undeclared", "str"),  # generic binding: the host's string as it is
 ])
 def test_queue_parameter_is_what_its_annotation_asks_for(host, azurite, queue, function, kind):
     text = f"body-{uuid.uuid4()}"

@@ -27,9 +27,15 @@ def as_str(msg: str) -> None:
     _record("queue", {"function": "as_str", "type": type(msg).__name__, "value": msg})
 
 
-@app.queue_trigger(arg_name="msg", queue_name="rules-bytes", connection="AzureWebJobsStorage")
+@app.queue_trigger(arg_name="msg", queue_name="rules-bytes", connection="AzureWebJobsStorage", data_type="BINARY")
 def as_bytes(msg: bytes) -> None:
     _record("queue", {"function": "as_bytes", "type": type(msg).__name__, "value": msg.decode()})
+
+
+@app.queue_trigger(arg_name="msg", queue_name="rules-bytes-undeclared", connection="AzureWebJobsStorage")
+def as_bytes_undeclared(msg: bytes) -> None:
+    """Annotated bytes, no data type: the host's string reaches the function as it is."""
+    _record("queue", {"function": "as_bytes_undeclared", "type": type(msg).__name__, "value": msg})
 
 
 @app.queue_trigger(arg_name="msg", queue_name="rules-message", connection="AzureWebJobsStorage")
