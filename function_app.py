@@ -13,8 +13,11 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 @app.event_grid_trigger(arg_name="event")
 def on_cluster_event(event: func.EventGridEvent) -> None:
-    """Subscription events for managed clusters (created, deleted, started, stopped)."""
-    handlers.handle_event(event.event_type, event.subject, event.get_json(), event.id)
+    """Subscription events for managed clusters (created, deleted, started, stopped). A subscription
+    in the CloudEvents schema delivers func.CloudEvent (the worker's converter goes by the payload):
+    the same event under other names."""
+    event_type = event.type if isinstance(event, func.CloudEvent) else event.event_type
+    handlers.handle_event(event_type, event.subject, event.get_json(), event.id)
 
 
 @app.queue_trigger(arg_name="message", queue_name="hublink-continue", connection="AzureWebJobsStorage")

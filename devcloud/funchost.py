@@ -7,12 +7,22 @@ It does what `func start` and the Python worker do for the triggers the product 
   anonymous / function / admin key levels (`x-functions-key` header or `code` query);
 - Event Grid triggers at `POST /runtime/webhooks/eventgrid?functionName=..&code=<system key>`,
   answering as the Event Grid extension does (200 handshake, 202 when every invocation succeeded,
-  500 when one failed so Event Grid retries, 202 to Unsubscribe, 400 otherwise);
+  500 when one failed so Event Grid retries, an event the worker cannot convert included, 202 to
+  Unsubscribe, 400 for a missing event type header or a body that is not JSON objects); one event
+  object (CloudEvents) or an array;
 - `POST /admin/functions/<name>` (master key) runs a non-HTTP function once with `{"input": ..}`;
 - timer triggers on their NCRONTAB schedule, one run at a time per function (the host's singleton);
 - queue triggers polling Azure Storage queues (Azurite) with the host's back-off, base64
   messages, retries after `visibilityTimeout` and `<queue>-poison` after `maxDequeueCount`;
 - queue output bindings (`func.Out`), sent after the function succeeds.
+The host's and the Python worker's rules it follows, each with its source where it is implemented:
+parameters converted by their annotation, `context.retry_context`/`trace_context`, a non-None
+return without `$return` fails (devcloud.funchost_worker); log lines without a running
+invocation's id dropped (devcloud.funchost_logs); identity-based connections
+(devcloud.funchost_storage); past-due timers after downtime (devcloud.funchost_timers); a missing
+`%SETTING%` disables only its function; `@app.retry` on timers; the host's query values; an
+undecodable base64 message straight to the poison queue; an event the converter cannot read is a
+failed invocation (500, redelivered).
 Sync functions run on a thread pool (`PYTHON_THREADPOOL_THREAD_COUNT`), async ones on one event
 loop, as in the worker. The product reads its settings from environment variables, so the app
 settings become environment variables: `start_function_host_process` runs the host in its own
@@ -47,16 +57,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
 from azure.functions.decorators.core import BindingDirection
 from azure.functions.decorators.function_app import Function, FunctionRegister
+from azure.functions.decorators.retry_policy import RETRY_POLICY
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient
 
+from devcloud import funchost_worker as worker
+from devcloud.funchost_logs import STREAM_DEFAULTS, STREAM_FORMAT, AttributedOnly, LogForwarder
+from devcloud.funchost_storage import MissingConnection, QueueConnection, resolve_queue_connection
+from devcloud.funchost_timers import ScheduleStatusStore, host_id, uses_monitor
 from devcloud.httpserver import HttpServer, Request, Response, Router
 from devcloud.ncrontab import CronSchedule
 
@@ -69,7 +84,13 @@ _SETTING_REF = re.compile(r"%([^%]+)%")
 
 
 class FunctionLoadError(RuntimeError):
-    """The app cannot be indexed: no FunctionApp, an unsupported binding, a missing app setting."""
+    """The app cannot be indexed: no FunctionApp, an unsupported binding, a bad annotation."""
+
+
+class FunctionInError(FunctionLoadError):
+    """One function cannot run (an app setting or connection it names is missing); the host runs
+    the others and reports this one in error, as the Functions host does when a binding
+    expression `%NAME%` does not resolve ("Error indexing method 'Functions.x'")."""
 
 
 def parse_timespan(text: str) -> float | None:
@@ -145,7 +166,11 @@ class _Fn:
     user: Callable[..., Any]
     trigger_param: str
     wants_context: bool
-    outputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # param -> (queue, connection string)
+    outputs: dict[str, tuple[str, QueueConnection]] = field(default_factory=dict)  # param -> (queue, connection)
+    annotation: Any = None  # of the trigger parameter: how the worker converts the trigger value
+    has_return: bool = False  # a `$return` binding (HTTP's default output, or a queue output named so)
+    retry: dict[str, Any] | None = None  # @app.retry, honoured for timer triggers
+    use_monitor: bool = False  # timer: schedule status persisted, past-due after downtime
     http_out: str = "$return"
     route: re.Pattern[str] | None = None
     route_rank: tuple[int, ...] = ()
@@ -153,7 +178,7 @@ class _Fn:
     auth_level: str = "function"
     schedule: CronSchedule | None = None
     queue_name: str = ""
-    connection: str = ""
+    connection: QueueConnection | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)  # timer singleton
 
 
@@ -166,22 +191,6 @@ class _Out(func.Out):
 
     def get(self) -> Any:
         return self._value
-
-
-class _Context(func.Context):
-    """The worker's invocation context; retry and trace contexts are not modelled (None)."""
-
-    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
-        self._id, self._name, self._dir = invocation_id, function_name, function_directory
-        self._local = threading.local()
-        self._local.invocation_id = invocation_id
-
-    invocation_id = property(lambda self: self._id)
-    function_name = property(lambda self: self._name)
-    function_directory = property(lambda self: self._dir)
-    thread_local_storage = property(lambda self: self._local)
-    trace_context = property(lambda self: None)
-    retry_context = property(lambda self: None)
 
 
 def compile_route(route: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
@@ -243,12 +252,16 @@ class FunctionHost:
         self.settings = HostSettings.load(self.app_dir)
         self.invocations: collections.deque[Invocation] = collections.deque(maxlen=1000)
         self.functions: dict[str, _Fn] = {}
+        self.errors: dict[str, str] = {}  # functions in error (not running), with the reason
+        self.logs = LogForwarder()  # the app's log lines: `forwarded` with an invocation, `dropped`
+        self.timer_status: ScheduleStatusStore | None = None
         self.module: Any = None
         self._http: list[_Fn] = []
         self._stop = threading.Event()
         self._wake: dict[str, threading.Event] = {}  # queue name -> listener wake-up (host's queue watcher)
         self._threads: list[threading.Thread] = []
         self._clients: dict[tuple[str, str], QueueClient] = {}
+        self._root_level: int | None = None
         self._clients_lock = threading.Lock()
         self._saved_env: dict[str, str | None] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -264,14 +277,22 @@ class FunctionHost:
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
         sys.path.insert(0, self.app_dir)
+        self.timer_status = ScheduleStatusStore(self.setting("FUNCHOST_STATE_DIR"),
+                                                host_id(self.app_dir, self.setting("AzureFunctionsWebHost__hostid")))
         try:
             self.module, functions = load_function_app(self.app_dir)
             for f in functions:
-                fn = self._index(f)
+                try:
+                    fn = self._index(f)
+                except FunctionInError as exc:
+                    self.errors[f.get_function_name()] = str(exc)
+                    log.error("The '%s' function is in error and will not run: %s", f.get_function_name(), exc)
+                    continue
                 self.functions[fn.name] = fn
         except Exception:
             self._restore()
             raise
+        self._attach_logs()
         self._http = sorted((f for f in self.functions.values() if f.kind == "http"), key=lambda f: f.route_rank)
         threads = self.setting("PYTHON_THREADPOOL_THREAD_COUNT")
         self._pool = concurrent.futures.ThreadPoolExecutor(int(threads) if threads else min(32, (os.cpu_count() or 1) + 4),
@@ -315,7 +336,23 @@ class FunctionHost:
             self._pool.shutdown(wait=False, cancel_futures=True)
         for client in self._clients.values():
             client.close()
+        self._detach_logs()
         self._restore()
+
+    def _attach_logs(self) -> None:
+        """The worker forwards the app's records from INFO up (host.json logLevel filters later)."""
+        root = logging.getLogger()
+        root.addHandler(self.logs)
+        if root.level > logging.INFO:
+            self._root_level = root.level
+            root.setLevel(logging.INFO)
+
+    def _detach_logs(self) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self.logs)
+        if self._root_level is not None:
+            root.setLevel(self._root_level)
+            self._root_level = None
 
     def __enter__(self) -> FunctionHost:
         return self.start()
@@ -350,11 +387,12 @@ class FunctionHost:
         return self.app_settings.get(name, os.environ.get(name))
 
     def resolve(self, text: str, what: str) -> str:
-        """Replace `%NAME%` with app settings, as binding expressions do; a missing one is an error."""
+        """Replace `%NAME%` with app settings, as binding expressions do; a missing one puts the
+        function in error (the host: "'%NAME%' does not resolve to a value")."""
         def sub(m: re.Match[str]) -> str:
             value = self.setting(m.group(1))
             if value is None:
-                raise FunctionLoadError(f"{what}: app setting {m.group(1)!r} is not set")
+                raise FunctionInError(f"{what}: app setting {m.group(1)!r} is not set")
             return value
         return _SETTING_REF.sub(sub, text)
 
@@ -376,7 +414,7 @@ class FunctionHost:
                 fn.http_out = b.name
             elif b.type == "queue" and b.direction == BindingDirection.OUT.value:
                 fn.outputs[b.name] = (self.resolve(b.queue_name, name),
-                                      self._connection_string(b.connection or "AzureWebJobsStorage", name))
+                                      self._connection(b.connection or "AzureWebJobsStorage", name))
             else:
                 raise FunctionLoadError(f"{name}: binding {b.type!r} ({b.name}) is not supported by this host")
         declared = {fn.trigger_param, "context", *fn.outputs, fn.http_out}
@@ -385,55 +423,101 @@ class FunctionHost:
         if unknown:
             raise FunctionLoadError(f"{name}: parameters {unknown} are not bound to the trigger or an output binding")
         fn.wants_context = "context" in params
+        fn.has_return = fn.http_out == "$return" if fn.kind == "http" else "$return" in fn.outputs
+        try:
+            fn.annotation = worker.trigger_annotation(user, fn.trigger_param, fn.kind, name)
+        except worker.BindingError as exc:
+            raise FunctionLoadError(str(exc)) from None
+        self._index_retry(fn, f)
         if fn.kind == "http":
             fn.route, fn.route_rank = compile_route(self.resolve(trigger.route or name, name))
             fn.methods = frozenset(_enum_value(m).upper() for m in trigger.methods or [])
             fn.auth_level = _enum_value(trigger.auth_level or func.AuthLevel.FUNCTION).lower()
         elif fn.kind == "timer":
             fn.schedule = CronSchedule.parse(self.resolve(trigger.schedule, name))
-            fn.schedule.next_after(datetime.now(UTC))  # a schedule that never fires fails indexing
+            first = fn.schedule.next_after(datetime.now(UTC))  # a schedule that never fires fails indexing
+            fn.use_monitor = uses_monitor(getattr(trigger, "use_monitor", None), fn.schedule.period_at(first))
         elif fn.kind == "queue":
             fn.queue_name = self.resolve(trigger.queue_name, name)
-            fn.connection = self._connection_string(trigger.connection or "AzureWebJobsStorage", name)
+            fn.connection = self._connection(trigger.connection or "AzureWebJobsStorage", name)
         return fn
 
-    def _connection_string(self, setting: str, what: str) -> str:
-        value = self.setting(setting) or self.setting(f"AzureWebJobs{setting}")
-        if not value:
-            raise FunctionLoadError(f"{what}: connection setting {setting!r} is not set")
-        return value
+    def _connection(self, setting: str, what: str) -> QueueConnection:
+        try:
+            return resolve_queue_connection(self.setting, setting)
+        except MissingConnection as exc:
+            raise FunctionInError(f"{what}: {exc}") from None
+
+    def _index_retry(self, fn: _Fn, f: Function) -> None:
+        """`@app.retry`: the host applies retry policies to timer triggers (and Event Hubs, Cosmos DB,
+        Kafka), not to HTTP, queue or Event Grid ones, which retry their own way
+        (learn.microsoft.com/azure/azure-functions/functions-bindings-error-pages, "Retries")."""
+        policy = f.get_settings_dict(RETRY_POLICY)
+        if not policy:
+            return
+        if fn.kind != "timer":
+            log.warning("%s: retry policies apply to timer triggers only here; ignored for a %s trigger", fn.name, fn.kind)
+            return
+        strategy = str(policy.get("strategy", "")).lower()
+        if strategy not in ("fixed_delay", "exponential_backoff"):
+            raise FunctionLoadError(f"{fn.name}: retry strategy {policy.get('strategy')!r} is not "
+                                    "fixed_delay or exponential_backoff")
+        spans = {k: parse_timespan(policy[k]) or 0.0 for k in ("delay_interval", "minimum_interval", "maximum_interval")
+                 if policy.get(k) is not None}
+        fn.retry = {"strategy": strategy, "max_retry_count": int(policy["max_retry_count"]), **spans}
 
     # -- invoking ---------------------------------------------------------------------------
-    def _call(self, fn: _Fn, value: Any, trigger: str) -> Any:
-        """Run one invocation on the pool (sync) or the loop (async); wait up to functionTimeout."""
+    def _call(self, fn: _Fn, value: Any, trigger: str, *, retry: worker.RetryContext | None = None,
+              traceparent: str | None = None) -> Any:
+        """Run one invocation on the pool (sync) or the loop (async); wait up to functionTimeout.
+        The trigger value is converted inside the invocation, as the worker does: a value the
+        converter refuses fails the invocation."""
         assert self._pool is not None and self._loop is not None
         invocation_id = str(uuid.uuid4())
-        outs = {p: _Out() for p in (*fn.outputs, fn.http_out) if p != "$return"}
-        kwargs: dict[str, Any] = {fn.trigger_param: value, **outs}
+        outs = {p: _Out() for p in (*fn.outputs, fn.http_out)}
+        kwargs: dict[str, Any] = {p: o for p, o in outs.items() if p != "$return"}
         if fn.wants_context:
-            kwargs["context"] = _Context(invocation_id, fn.name, self.app_dir)
-        started, t0 = datetime.now(UTC), time.monotonic()
+            kwargs["context"] = worker.Context(invocation_id, fn.name, self.app_dir,
+                                               worker.TraceContext.start(traceparent), retry or worker.RetryContext())
 
         def finish(result: Any) -> Any:  # the worker's output conversion: its errors fail the invocation
+            if fn.kind != "http":
+                worker.check_return(fn.name, fn.has_return, result)
+                if "$return" in outs:
+                    outs["$return"].set(result)
             self._send_outputs(fn, outs)
             if fn.kind == "http":
                 return _http_response(result if fn.http_out == "$return" else outs[fn.http_out].get())
             return result
 
+        def run_sync() -> Any:
+            return finish(fn.user(**{fn.trigger_param: self._argument(fn, value)}, **kwargs))
+
         if inspect.iscoroutinefunction(fn.user):
             async def run_async() -> Any:
-                return await asyncio.to_thread(finish, await fn.user(**kwargs))
-            future = asyncio.run_coroutine_threadsafe(run_async(), self._loop)
+                worker.bind_task(invocation_id)
+                result = await fn.user(**{fn.trigger_param: self._argument(fn, value)}, **kwargs)
+                return await asyncio.to_thread(finish, result)
+            start = lambda: asyncio.run_coroutine_threadsafe(run_async(), self._loop)  # noqa: E731
         else:
-            future = self._pool.submit(lambda: finish(fn.user(**kwargs)))
+            start = lambda: self._pool.submit(worker.run_sync, invocation_id, run_sync)  # type: ignore[union-attr]  # noqa: E731
+        return self._execute(fn, trigger, invocation_id, start)
+
+    def _execute(self, fn: _Fn, trigger: str, invocation_id: str,
+                 start: Callable[[], concurrent.futures.Future[Any]]) -> Any:
+        started, t0 = datetime.now(UTC), time.monotonic()
+        self.logs.begin(invocation_id, fn.name)
         error: BaseException | None = None
         try:
+            future = start()
             result = future.result(timeout=self.settings.function_timeout_s)
         except concurrent.futures.TimeoutError:
             future.cancel()  # an async function is cancelled; a thread cannot be (the host would recycle the worker)
             error = TimeoutError(f"Timeout value of {self.settings.function_timeout_s}s was exceeded by function {fn.name}")
         except Exception as exc:  # the user's exception: logged and reported as a failed invocation
             error = exc
+        finally:
+            self.logs.end(invocation_id)
         duration = time.monotonic() - t0
         self.invocations.append(Invocation(fn.name, trigger, started, duration, error is None,
                                            None if error is None else f"{type(error).__name__}: {error}", invocation_id))
@@ -444,6 +528,15 @@ class FunctionHost:
         log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms, trigger=%s)", fn.name, invocation_id,
                  duration * 1000, trigger)
         return result
+
+    @staticmethod
+    def _argument(fn: _Fn, value: Any) -> Any:
+        if fn.kind == "eventgrid":
+            return worker.eventgrid_argument(fn.annotation, value)
+        if fn.kind == "queue":
+            binary = _enum_value(getattr(fn.trigger, "data_type", None) or "").upper() in ("BINARY", "2")
+            return worker.queue_argument(fn.annotation, value, binary)
+        return value
 
     def _send_outputs(self, fn: _Fn, outs: dict[str, _Out]) -> None:
         for param, (queue_name, connection) in fn.outputs.items():
@@ -485,11 +578,11 @@ class FunctionHost:
         if not allowed.get(fn.auth_level, False):
             return Response.empty(401)
         params = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
-        url = self.url + path + ("?" + urlencode(request.query) if request.query else "")
-        req = func.HttpRequest(request.method, url, headers=request.headers, params=request.query,
+        url = self.url + path + ("?" + request.raw_query if request.raw_query else "")
+        req = func.HttpRequest(request.method, url, headers=request.headers, params=host_query(request.raw_query),
                                route_params=params, body=request.body)
         try:
-            return self._call(fn, req, "http")
+            return self._call(fn, req, "http", traceparent=request.header("traceparent"))
         except Exception:  # already logged with its traceback; the host answers a bare 500
             return Response.empty(500)
 
@@ -513,21 +606,21 @@ class FunctionHost:
             if not all(isinstance(e, dict) for e in events):
                 raise ValueError("events must be JSON objects")
             if kind == "subscriptionvalidation":
-                return Response.json(200, {"validationResponse": events[0]["data"]["validationCode"]})
-            converted = [_eventgrid_event(e) for e in events]
+                return Response.json(200, {"validationResponse": _validation_code(request.json())})
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return Response(400, f"malformed Event Grid request: {exc}".encode(), {"Content-Type": "text/plain"})
-        # The extension invokes once per event, all in parallel, and answers 500 if any failed.
-        with concurrent.futures.ThreadPoolExecutor(max(1, len(converted)), thread_name_prefix="funchost-eg") as fan:
-            results = list(fan.map(lambda ev: self._attempt(fn, ev, "eventgrid"), converted))
+        # The extension invokes once per event, all in parallel, and answers 500 if any failed; each
+        # event reaches the worker as JSON and is converted there (an unreadable one fails its invocation).
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(events)), thread_name_prefix="funchost-eg") as fan:
+            results = list(fan.map(lambda ev: self._attempt(fn, ev, "eventgrid"), events))
         failed = next((r for r in results if r is not None), None)
         if failed is not None:
             return Response(500, str(failed).encode(), {"Content-Type": "text/plain"})
         return Response.empty(202)
 
-    def _attempt(self, fn: _Fn, value: Any, trigger: str) -> BaseException | None:
+    def _attempt(self, fn: _Fn, value: Any, trigger: str, retry: worker.RetryContext | None = None) -> BaseException | None:
         try:
-            self._call(fn, value, trigger)
+            self._call(fn, value, trigger, retry=retry)
             return None
         except Exception as exc:
             return exc
@@ -552,7 +645,9 @@ class FunctionHost:
                 value = QueueMessage(id=str(uuid.uuid4()), body=text.encode(), dequeue_count=1, insertion_time=now,
                                      expiration_time=now + timedelta(days=7), time_next_visible=now, pop_receipt=None)
             else:
-                value = _eventgrid_event(json.loads(text))
+                value = json.loads(text)
+                if not isinstance(value, dict):
+                    raise TypeError("an Event Grid input is one event, a JSON object")
         except (ValueError, AttributeError, TypeError) as exc:
             return Response.json(400, {"error": f"bad input: {exc}"})
         target = self._run_timer if fn.kind == "timer" else (lambda f, v: self._attempt(f, v, "admin"))
@@ -563,47 +658,76 @@ class FunctionHost:
     def _timer_loop(self, fn: _Fn) -> None:
         """Like the host's timer listener: the next run is the first occurrence after the previous
         run ends (missed occurrences are skipped); a run is past due when it starts later than one
-        period after its occurrence."""
-        assert fn.schedule is not None
-        if getattr(fn.trigger, "run_on_startup", False):
+        period after its occurrence. With the schedule monitor, a stored `Next` already past when
+        the listener starts (the app was down) runs at once, past due (devcloud.funchost_timers)."""
+        assert fn.schedule is not None and self.timer_status is not None
+        status = self.timer_status.read(fn.name) if fn.use_monitor else None
+        if status is not None and status["Next"] < datetime.now(UTC):
+            log.info("Function '%s' is past due on startup (due %s). Executing now.", fn.name, status["Next"].isoformat())
+            self._run_timer(fn, status["Next"], past_due=True, last=status["Last"])
+        elif getattr(fn.trigger, "run_on_startup", False):
             self._run_timer(fn, None)
         due = fn.schedule.next_after(datetime.now(UTC))
         while not self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
             self._run_timer(fn, due)
             due = fn.schedule.next_after(max(due, datetime.now(UTC)))
 
-    def _run_timer(self, fn: _Fn, due: datetime | None) -> None:
-        assert fn.schedule is not None
+    def _run_timer(self, fn: _Fn, due: datetime | None, *, past_due: bool | None = None,
+                   last: datetime | None = None) -> None:
+        assert fn.schedule is not None and self.timer_status is not None
         with fn.lock:
             now = datetime.now(UTC)
-            past_due = due is not None and now - due > fn.schedule.period_at(due)
-            last = (due or now).isoformat()
-            status = {"Last": last, "Next": fn.schedule.next_after(now).isoformat(), "LastUpdated": now.isoformat()}
+            if past_due is None:
+                past_due = due is not None and now - due > fn.schedule.period_at(due)
+            occurrence, next_ = due or now, fn.schedule.next_after(now)
+            status = {"Last": (last or occurrence).isoformat(), "Next": next_.isoformat(), "LastUpdated": now.isoformat()}
             request = TimerRequest(past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True})
-            self._attempt(fn, request, "timer")
+            self._attempt_with_retries(fn, request)
+            if fn.use_monitor:
+                self.timer_status.write(fn.name, occurrence, next_, datetime.now(UTC))
+
+    def _attempt_with_retries(self, fn: _Fn, request: TimerRequest) -> BaseException | None:
+        """`@app.retry` on a timer: retry_count 0 first, then 1.. max_retry_count (-1: until it succeeds), after
+        `delay_interval`, or `minimum_interval` doubling up to `maximum_interval`; each retry's
+        context carries the previous attempt's exception (functions-bindings-error-pages)."""
+        policy, count = fn.retry, 0
+        first = worker.RetryContext(0, policy["max_retry_count"]) if policy else None  # the host sends one every time
+        error = self._attempt(fn, request, "timer", first)
+        while error is not None and policy is not None and (policy["max_retry_count"] < 0 or count < policy["max_retry_count"]):
+            count += 1
+            if policy["strategy"] == "fixed_delay":
+                delay = policy.get("delay_interval", 0.0)
+            else:
+                delay = min(policy.get("minimum_interval", 0.0) * 2 ** (count - 1), policy.get("maximum_interval", float("inf")))
+            if self._stop.wait(delay):
+                break
+            retry = worker.RetryContext(count, policy["max_retry_count"], worker.RpcException(error))
+            error = self._attempt(fn, request, "timer", retry)
+        return error
 
     # -- queues -----------------------------------------------------------------------------
-    def _queue_client(self, connection: str, queue: str) -> QueueClient:
+    def _queue_client(self, connection: QueueConnection, queue: str) -> QueueClient:
         with self._clients_lock:
-            client = self._clients.get((connection, queue))
+            client = self._clients.get((connection.key, queue))
             if client is None:
-                client = QueueClient.from_connection_string(connection, queue)
+                client = connection.queue_client(queue)
                 try:
                     client.create_queue()
                 except ResourceExistsError:
                     pass
-                self._clients[(connection, queue)] = client
+                self._clients[(connection.key, queue)] = client
             return client
 
     def _encode(self, body: bytes) -> str:
         return base64.b64encode(body).decode() if self.settings.message_encoding == "base64" else body.decode()
 
-    def _decode(self, text: str) -> bytes:
+    def _decode(self, text: str) -> bytes | None:
+        """The message body; None when base64 is configured and the text is not base64."""
         if self.settings.message_encoding == "base64":
             try:
                 return base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
-                pass  # not base64: hand over the text as it is
+                return None
         return text.encode()
 
     def _queue_loop(self, fn: _Fn) -> None:
@@ -635,6 +759,7 @@ class FunctionHost:
                 concurrent.futures.wait(running, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
                 running = [f for f in running if not f.done()]
             try:
+                assert fn.connection is not None
                 client = client or self._queue_client(fn.connection, fn.queue_name)
                 batch = list(client.receive_messages(max_messages=self.settings.batch_size,
                                                      messages_per_page=self.settings.batch_size,
@@ -653,7 +778,16 @@ class FunctionHost:
             if (message.dequeue_count or 0) > self.settings.max_dequeue_count:
                 self._poison(fn, client, message)  # a host died while processing it too often
                 return
-            value = QueueMessage(id=message.id, body=self._decode(message.content), dequeue_count=message.dequeue_count,
+            body = self._decode(message.content)
+            if body is None:
+                # The queues extension's MessageDecodingFailed handler: copy to the poison queue and
+                # delete, without an invocation (azure-sdk-for-net, Microsoft.Azure.WebJobs.Extensions.
+                # Storage.Queues src/QueueServiceClientProvider.cs `CreateMessageDecodingFailedHandler`).
+                log.warning("Message %s on queue '%s' is not valid base64 (host.json messageEncoding): moving it to '%s-poison'",
+                            message.id, fn.queue_name, fn.queue_name)
+                self._poison(fn, client, message, why="decoding")
+                return
+            value = QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count,
                                  insertion_time=message.inserted_on, expiration_time=message.expires_on,
                                  time_next_visible=message.next_visible_on, pop_receipt=message.pop_receipt)
             if self._attempt(fn, value, "queue") is None:
@@ -665,12 +799,27 @@ class FunctionHost:
         except Exception:
             log.exception("queue %s: could not settle message %s", fn.queue_name, message.id)
 
-    def _poison(self, fn: _Fn, client: QueueClient, message: Any) -> None:
+    def _poison(self, fn: _Fn, client: QueueClient, message: Any, why: str = "dequeue count") -> None:
+        assert fn.connection is not None
         name = fn.queue_name + "-poison"
-        log.warning("Message %s has reached MaxDequeueCount of %d: moving it to queue '%s'", message.id,
-                    self.settings.max_dequeue_count, name)
+        if why == "dequeue count":
+            log.warning("Message %s has reached MaxDequeueCount of %d: moving it to queue '%s'", message.id,
+                        self.settings.max_dequeue_count, name)
         self._queue_client(fn.connection, name).send_message(message.content)
         client.delete_message(message)
+
+
+def host_query(raw: str) -> dict[str, str]:
+    """The query as the host hands it to the worker: names compared case-insensitively (ASP.NET's
+    QueryCollection), repeated values joined with "," (StringValues.ToString()), and names whose
+    value is empty left out (azure-functions-host, src/WebJobs.Script.Grpc/MessageExtensions/
+    RpcMessageConversionExtensions.cs `ToRpcHttp`, at 5bf57a379fc969325a0a6ae7cd43cea952a3a36a)."""
+    values: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        key = names.setdefault(name.lower(), name)
+        values.setdefault(key, []).append(value)
+    return {k: ",".join(v) for k, v in values.items() if ",".join(v)}
 
 
 def _http_response(result: Any) -> Response:
@@ -685,12 +834,14 @@ def _http_response(result: Any) -> Response:
     return Response(result.status_code, result.get_body(), headers)
 
 
-def _eventgrid_event(e: dict[str, Any]) -> func.EventGridEvent:
-    """Event Grid schema -> func.EventGridEvent, as the worker's converter builds it."""
-    when = e.get("eventTime")
-    event_time = datetime.fromisoformat(when) if when else None
-    return func.EventGridEvent(id=e["id"], data=e.get("data"), topic=e.get("topic"), subject=e.get("subject"),
-                               event_type=e["eventType"], event_time=event_time, data_version=e.get("dataVersion"))
+def _validation_code(body: Any) -> str:
+    """The handshake's code: `[0].data.validationCode` (Event Grid schema), or in a CloudEvents
+    validation event the JSON text in `data` (azure-sdk-for-net, Microsoft.Azure.WebJobs.Extensions.
+    EventGrid src/TriggerBinding/HttpRequestProcessor.cs, "double-encoded in the CloudEvent")."""
+    if isinstance(body, list):
+        return str(body[0]["data"]["validationCode"])
+    data = body["data"]
+    return str((json.loads(data) if isinstance(data, str) else data)["validationCode"])
 
 
 # -- running the host in its own process --------------------------------------------------------
@@ -765,14 +916,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master-key", required=True)
     parser.add_argument("--eventgrid-key", help="the eventgrid_extension system key (random if omitted)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter(STREAM_FORMAT, defaults=STREAM_DEFAULTS))
+    logging.basicConfig(level=logging.INFO, handlers=[stream])
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every storage poll at INFO
     context = None
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert)
     host = FunctionHost(args.app_dir, app_settings={}, function_key=args.function_key, master_key=args.master_key,
-                        eventgrid_key=args.eventgrid_key, ssl_context=context, host=args.host, port=args.port).start()
+                        eventgrid_key=args.eventgrid_key, ssl_context=context, host=args.host, port=args.port)
+    stream.addFilter(AttributedOnly(host.logs, os.environ.get("FUNCHOST_KEEP_UNATTRIBUTED_LOGS") == "1"))
+    host.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -31,12 +31,13 @@ class Request:
     method: str
     path: str  # decoded path, without the query
     raw_path: str  # the path exactly as sent (still percent-encoded)
-    query: dict[str, str]
+    query: dict[str, str]  # the last value of each name
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # filled by the router
     client: tuple[str, int] | None = None
     context: dict[str, Any] = field(default_factory=dict)  # per-request scratch (principal, ...)
+    raw_query: str = ""  # the query string exactly as sent (repeated and empty values intact)
 
     def json(self) -> Any:
         if not self.body:
@@ -182,6 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             client=self.client_address,
+            raw_query=split.query,
         )
         try:
             response = self.server.router.dispatch(request)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devcloud.certs import make_certificates
@@ -262,9 +263,13 @@ def test_queue_message_sent_with_a_visibility_delay_runs_after_the_delay(host, a
     assert record["dequeue_count"] == 1
 
 
-def test_queue_plain_text_messages_fall_back_to_raw_text(host, azurite):
-    queue(azurite, base64_policy=False).send_message("plain text, not base64!")
-    wait_for(lambda: [c for c in calls(host, "work") if c["body"] == "plain text, not base64!"])
+def test_queue_message_that_is_not_base64_goes_straight_to_the_poison_queue(host, azurite):
+    text = f"plain text, not base64! {uuid.uuid4()}"
+    queue(azurite, base64_policy=False).send_message(text)
+    poison = queue(azurite, QUEUE + "-poison", base64_policy=False)
+    moved = wait_for(lambda: [m for m in peek(poison) if m.content == text], timeout=10)
+    assert len(moved) == 1  # copied as it was, once
+    assert not [c for c in calls(host, "work") if c["body"] == text]  # never invoked
 
 
 def test_queue_failing_message_is_retried_then_poisoned(host, azurite):
@@ -278,11 +283,22 @@ def test_queue_failing_message_is_retried_then_poisoned(host, azurite):
     assert failures and failures[-1].error == f"RuntimeError: cannot process {marker}"
 
 
-def poison_messages(client: QueueClient, marker: str) -> list:
+def peek(client: QueueClient) -> list:
     try:
-        return [m for m in client.peek_messages(max_messages=32) if base64.b64decode(m.content).decode() == marker]
-    except Exception:  # the host creates the poison queue on first use
+        return list(client.peek_messages(max_messages=32))
+    except ResourceNotFoundError:  # the host creates the poison queue on first use
         return []
+
+
+def poison_messages(client: QueueClient, marker: str) -> list:
+    return [m for m in peek(client) if _b64(m.content) == marker]
+
+
+def _b64(text: str) -> str | None:
+    try:
+        return base64.b64decode(text, validate=True).decode()
+    except ValueError:  # a message that was never base64 (moved there undecoded)
+        return None
 
 
 def test_queue_output_binding_enqueues_for_the_queue_trigger(call, host):
@@ -300,11 +316,13 @@ def write_app(tmp_path, source: str) -> str:
 
 
 @pytest.mark.parametrize(("source", "message"), [
-    ("@app.timer_trigger(arg_name='t', schedule='%NOT_SET%')\ndef t(t): pass\n", "app setting 'NOT_SET' is not set"),
     ("@app.timer_trigger(arg_name='t', schedule='0 0 0 31 2 *')\ndef t(t): pass\n", "no occurrence"),
     ("@app.blob_trigger(arg_name='b', path='c/{n}', connection='S')\ndef b(b): pass\n", "'blobTrigger' is not supported"),
     ("@app.route(route='x')\ndef x(req, extra): pass\n", "parameters ['extra'] are not bound"),
-    ("@app.queue_trigger(arg_name='m', queue_name='q', connection='NOPE')\ndef m(m): pass\n", "'NOPE' is not set"),
+    ("@app.event_grid_trigger(arg_name='e')\ndef e(e: func.QueueMessage): pass\n",
+     "does not match its Python annotation 'QueueMessage'"),  # the worker checks annotations on load
+    ("@app.queue_trigger(arg_name='m', queue_name='q', connection='S')\ndef m(m: int): pass\n",
+     "does not match its Python annotation 'int'"),
     ("other = func.FunctionApp()\n", "exactly one FunctionApp, found 2"),
 ])
 def test_load_errors_fail_start_and_restore_the_environment(tmp_path, source, message):
