@@ -312,14 +312,12 @@ def test_the_products_sweep_lines_reach_the_host_with_its_invocation_id(cloud, a
     """The sweep run through this host, as the real host would log it. Known gap (issue 16): the
     sweep reconciles on its own ThreadPoolExecutor threads, which carry no invocation id, so the
     host drops those lines; reported as xfail with the lines until the product carries the id."""
-    from shared import handlers
     from shared.runtime import reset_runtime
     from tests.support import product_env
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    monkeypatch.setattr(handlers, "_last_discovery", None)  # this sweep discovers the cluster below
     lost = op.create_cluster()  # no event subscription: only the sweep finds it
-    reset_runtime()
+    reset_runtime()  # a new service: its first sweep discovers the cluster above
     try:
         with FunctionHost(repo, app_settings=product_env(cloud, azurite, HUBLINK_TIMER_SCHEDULE="0 0 0 1 1 *"),
                           function_key="f", master_key="m") as h:
