@@ -66,9 +66,11 @@ def _calls_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
     short, long, noop = d["short"], d["long"], d["noop"]
     return {
         "arm_calls_per_onboarding": figure(
-            _kinds(short["onboarding"]), "equal to arm_calls_minimum", _kinds(short["onboarding"]) == short["minimum"],
+            _kinds(short["onboarding"]), "total equal to arm_calls_minimum",
+            short["onboarding"]["total"] == short["minimum"]["total"], minimum=short["minimum"],
             provisioning_s=short["provisioning_s"], retry_after_s=d["retry_after_s"],
-            invocations=short["onboarding"]["invocations"]),
+            invocations=short["onboarding"]["invocations"],
+            note="the endpoint itself is read at each Retry-After: those status reads count as reads"),
         "arm_calls_minimum": figure(short["minimum"], steps=[f"{kind}: {call} ({why})"
                                                              for kind, call, why in calls.MINIMUM_STEPS]),
         "arm_calls_per_onboarding_long": figure(

@@ -5,9 +5,9 @@ identity; nothing depends on which event arrived. The controller owns what contr
 `Reconcile` contract and kopf's handler outcomes put around the business logic:
 
     lease      take the row's lease (or answer busy), hold it while notices go out, release it
-    steps      run the steps (shared.steps) until one answers with a Result (shared.results)
-    waiting    the one place that waits within the budget: on an operation this invocation
-               started (through its adapter's handle), or until Azure's next poll time
+    steps      run the steps (shared.steps) once, until one answers with a Result (shared.results);
+               nothing waits for Azure: a step that starts an operation records Azure's poll
+               time and answers Wait, and the continuation queue brings the link back then
     row        Done / Wait / Transient / Terminal -> phase, attempts, backoff, next_attempt_at
     notices    planned into the row before its leased write, delivered after it
     requeue    `Outcome.requeue_after`, a returned value the triggers hand to the continuation queue
@@ -162,29 +162,15 @@ class Controller:
             endpoint_name=cluster.endpoint_name,
         )
 
-    # -- the steps, and the one place that waits -------------------------------------------------
+    # -- the steps ---------------------------------------------------------------------------------
     def _run(self, link: Link, budget: Budget) -> Result:
-        """Run passes of the steps; wait within the budget when Azure is working, else answer."""
-        while True:
-            try:
-                result = run_pass(link)
-                op = result.operation if isinstance(result, Wait) else None
-                if op is None:
-                    return result
-                if op.handle is None:  # only seen running: read again at Azure's next poll time
-                    if budget.remaining() < result.after_s:
-                        return result
-                    self.clock.sleep(result.after_s)
-                    link.forget("endpoint")
-                    link.poll_due = True
-                    continue
-                if not op.wait(budget.remaining()):
-                    return replace(result, after_s=link.until_next_poll() or op.poll_s, operation=None)
-                link.finished(op, op.result())
-            except TransientError as exc:
-                return Transient(exc)
-            except TerminalError as exc:
-                return Terminal(exc)
+        """One pass of the steps: the invocation lasts as long as its ARM calls, never longer."""
+        try:
+            return run_pass(link)
+        except TransientError as exc:
+            return Transient(exc)
+        except TerminalError as exc:
+            return Terminal(exc)
 
     # -- the row ----------------------------------------------------------------------------------
     def _record(self, link: Link, result: Result, log: EventLogger) -> Outcome:
@@ -199,7 +185,7 @@ class Controller:
         if isinstance(result, Wait):
             state.message = result.message
             state.next_attempt_at = now + timedelta(seconds=result.after_s)
-            return Outcome(cid, state.phase, result.message, requeue_after=result.after_s)
+            return Outcome(cid, state.phase, result.message, requeue_after=result.after_s, idle=result.idle)
         state.attempts += 1
         exc = result.error
         state.last_error, state.last_error_code = str(exc), exc.code

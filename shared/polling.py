@@ -1,4 +1,5 @@
-"""Poll a long-running operation at Azure's pace, and never past the invocation's budget.
+"""Long-running operations: started without a thread that waits on them (`StartOnly`), or polled
+at Azure's pace and never past a budget (`PacedPolling`, kept for adapters that still wait).
 
 azure-core's ARM poller reads the operation status once right after the PUT and then every
 Retry-After, and its thread goes on polling when the caller stops waiting: an invocation that
@@ -37,3 +38,16 @@ class PacedPolling(ARMPolling):
             self._waited = True
             self._delay()
         super().update_status()
+
+
+class StartOnly(ARMPolling):
+    """Send the PUT/DELETE, keep Azure's first answer (its Retry-After and status), never poll.
+
+    LROPoller starts a polling thread unless its method says the operation has finished; this one
+    always does, so no thread is left behind and `poll_delay` still reads the Retry-After Azure
+    gave. The link is looked at again by the continuation queue at that time (shared.continuation),
+    which reads the endpoint itself: its provisioningState says whether the operation has ended.
+    """
+
+    def finished(self) -> bool:
+        return True

@@ -112,7 +112,11 @@ class Service:
         """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for."""
         outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s)
         if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
-            self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
+            # An idle outcome (Azure's poll time has not come, nothing was read) keeps the chain of
+            # continuations going only from the continuation itself: an event or a timer run that
+            # meets a link waiting for Azure would otherwise start a second chain beside it.
+            if not outcome.idle or follow_up == "continuation":
+                self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome
 
     def sweep(self, *, discover: bool | None = None) -> SweepReport:

@@ -22,7 +22,7 @@ from shared.ids import ClusterId
 from shared.model import Notices, Phase
 from shared.notify import Notifier
 from shared.service import Service
-from tests.support import product_env
+from tests.support import product_env, settling_service
 
 SECRET = "webhook-secret-for-tests"
 API = "https://func-hublink.azurewebsites.net"
@@ -157,7 +157,7 @@ def make(cloud, azurite, sink, op):
             },
         )
         settings = parse_settings(env)
-        return Service.from_settings(settings, notifier=Notifier(settings, now=clock))
+        return settling_service().from_settings(settings, notifier=Notifier(settings, now=clock))
 
     return build
 
@@ -425,7 +425,9 @@ def test_a_notice_that_keeps_failing_is_given_up_and_recorded(cloud, op, make, s
 
 def test_concurrent_reconciles_announce_once(op, make, sink):
     recs = [make(teams=False), None]
-    recs[1] = Service.from_settings(recs[0].settings, notifier=Notifier(recs[0].settings))  # another instance of the app
+    recs[1] = settling_service().from_settings(
+        recs[0].settings, notifier=Notifier(recs[0].settings)
+    )  # another instance of the app
     cluster_id = op.create_cluster()
     barrier = threading.Barrier(4)
 

@@ -11,7 +11,7 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.service import Service
-from tests.support import SPOKE_SUBSCRIPTION_A, product_env
+from tests.support import SPOKE_SUBSCRIPTION_A, product_env, settling_service
 
 ENDPOINT_WRITES = ("PUT", "DELETE")
 
@@ -19,7 +19,8 @@ ENDPOINT_WRITES = ("PUT", "DELETE")
 @pytest.fixture
 def make(cloud, azurite, lros):
     def build(**overrides: str) -> Service:
-        return Service.from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
+        """The service, its reconcile followed by its continuations (tests.support.settle)."""
+        return settling_service().from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
 
     return build
 
@@ -128,7 +129,7 @@ def test_region_without_hub_fails_terminally(cloud, op, rec):
 def test_cluster_still_creating_is_requeued_then_ready(cloud, op, rec):
     cloud.arm.lro_seconds["managedClusters/create"] = 1.5
     cluster_id = op.create_cluster(wait=False)
-    first = rec.reconcile(cluster_id)
+    first = rec.reconcile_once(cluster_id)
     assert first.phase is Phase.PENDING and first.requeue_after and first.requeue_after > 0
     assert "Creating" in first.message
     cloud.arm.lro_seconds["managedClusters/create"] = 0.2
@@ -224,7 +225,7 @@ def test_cluster_deleted_cleans_record_endpoint_and_row(op, rec):
 def test_cluster_deleted_mid_onboarding(cloud, op, rec):
     cloud.arm.lro_seconds["privateEndpoints/create"] = 3.0
     cluster_id = op.create_cluster()
-    first = rec.reconcile(cluster_id, budget_s=1.5)
+    first = rec.reconcile_once(cluster_id)
     assert first.phase is Phase.PROVISIONING and first.requeue_after
     op.delete_cluster(cluster_id)
     cloud.arm.lro_seconds["privateEndpoints/create"] = 0.3
@@ -241,11 +242,11 @@ def test_cluster_deleted_mid_onboarding(cloud, op, rec):
     assert rec.store.get(ClusterId.parse(cluster_id)) is None
 
 
-def test_budget_shorter_than_provisioning_requeues_with_retry_after(cloud, op, rec):
+def test_an_endpoint_operation_requeues_with_retry_after(cloud, op, rec):
     cloud.arm.lro_seconds["privateEndpoints/create"] = 2.5
     cloud.arm.retry_after_s["Microsoft.Network"] = 2
     cluster_id = op.create_cluster()
-    first = rec.reconcile(cluster_id, budget_s=1.5)
+    first = rec.reconcile_once(cluster_id)
     assert first.phase is Phase.PROVISIONING
     assert 1 < first.requeue_after <= 2, "requeue at the Retry-After Azure gave (counted from the PUT)"
     import time

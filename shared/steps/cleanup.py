@@ -20,7 +20,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
     A row already Skipped with nothing recorded has nothing of ours to look for; a fresh row (no
     history) is searched anyway, in case a row was lost after an endpoint was created.
     """
-    from shared.steps.endpoint import start_delete
+    from shared.steps.endpoint import running, start_delete
 
     state = link.state
     if link.fresh or state.phase is not Phase.SKIPPED or state.endpoint_id or state.record_name:
@@ -37,6 +37,8 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
             endpoint = link.read(key, lambda hub=hub: link.ports.endpoints.get(hub, link.cluster.endpoint_name))
             if endpoint is not None and points_at(endpoint, link.cluster.id):
                 state.phase = Phase.DELETING
+                if endpoint.provisioning_state.lower() == "deleting":  # ours, still running: Azure's pace
+                    return running(link, endpoint)
                 link.save()
                 link.reads[key] = None  # deleted once the operation ends
                 return start_delete(link, hub, endpoint.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from shared.endpoints import Endpoint
 from shared.errors import ConcurrentUpdate, DnsConflict
 from shared.ids import ClusterId
 from shared.link import Policy, Ports
-from shared.model import LinkState, Phase
+from shared.model import LinkState, Outcome, Phase
 from shared.paths import default_paths
 from shared.results import Operation
 from shared.state import LinkStore
@@ -177,68 +177,74 @@ class FakeClusters:
 
 
 @dataclass
-class FakeHandle:
-    endpoints: FakeEndpoints
+class FakeOperation:
+    """A create or delete Azure is working on: it ends `duration_s` after it was accepted (never
+    when `finishes` is False), and the endpoint's provisioningState says so to whoever reads it."""
+
     kind: str
     name: str
     target_id: str | None
     cluster: ClusterId | None
-    finishes: bool = True
-    waited: list[float] = field(default_factory=list)
-
-    def wait(self, timeout_s: float) -> bool:
-        self.waited.append(timeout_s)
-        if not self.finishes:
-            return False
-        if self.kind == "create":
-            ep = Endpoint(
-                id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}",
-                name=self.name,
-                provisioning_state="Succeeded",
-                target_id=self.target_id,
-                connection_status="Pending",
-                nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
-            )
-            self.endpoints.endpoints[self.name] = ep
-            if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
-                self.endpoints.clusters.connect(self.cluster, ep.id)
-        else:
-            gone = self.endpoints.endpoints.pop(self.name, None)
-            if gone is not None and self.endpoints.clusters is not None:  # its connection goes with it
-                for key, conns in self.endpoints.clusters.conns.items():
-                    self.endpoints.clusters.conns[key] = [c for c in conns if c.endpoint_id.lower() != gone.id.lower()]
-        return True
-
-    def result(self) -> Endpoint | None:
-        return self.endpoints.endpoints.get(self.name) if self.kind == "create" else None
+    ends_at: datetime | None
 
 
 class FakeEndpoints:
-    def __init__(self, clusters: FakeClusters | None = None) -> None:
+    def __init__(self, clusters: FakeClusters | None = None, clock: FakeClock | None = None) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         self.clusters = clusters
+        self.clock = clock or FakeClock()
         self.finishes = True
+        self.duration_s = 3.0  # within one Retry-After (POLL_S): the first poll sees it ended
         self.auto_connect = True
         self.calls: list[str] = []
-        self.handles: list[FakeHandle] = []
+        self.running: dict[str, FakeOperation] = {}
         self.targets: list[Any] = []
 
     def get(self, hub: Hub, name: str) -> Endpoint | None:
         self.calls.append("get")
+        self._settle(name)
         return self.endpoints.get(name)
 
-    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: Any, *, within_s: float) -> Operation:
+    def _start(self, kind: str, name: str, target_id: str | None, cluster: ClusterId | None) -> Operation:
+        ends = self.clock.now() + timedelta(seconds=self.duration_s) if self.finishes else None
+        self.running[name] = FakeOperation(kind, name, target_id, cluster, ends)
+        current = self.endpoints.get(name)
+        if kind == "create":
+            self.endpoints[name] = Endpoint(
+                id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{name}",
+                name=name,
+                provisioning_state="Updating",
+                target_id=target_id,
+                connection_status="Pending",
+                nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{name}.nic",),
+            )
+        elif current is not None:
+            self.endpoints[name] = replace(current, provisioning_state="Deleting")
+        return Operation(f"{kind} hub endpoint {name}", kind, POLL_S)
+
+    def _settle(self, name: str) -> None:
+        op = self.running.get(name)
+        if op is None or op.ends_at is None or self.clock.now() < op.ends_at:
+            return
+        del self.running[name]
+        if op.kind == "create":
+            ep = self.endpoints[name] = replace(self.endpoints[name], provisioning_state="Succeeded")
+            if self.clusters is not None and op.cluster is not None and self.auto_connect:
+                self.clusters.connect(op.cluster, ep.id)
+            return
+        gone = self.endpoints.pop(name, None)
+        if gone is not None and self.clusters is not None:  # its connection goes with it
+            for key, conns in self.clusters.conns.items():
+                self.clusters.conns[key] = [c for c in conns if c.endpoint_id.lower() != gone.id.lower()]
+
+    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: Any) -> Operation:
         self.calls.append("begin_create")
         self.targets.append(target)
-        handle = FakeHandle(self, "create", cluster.endpoint_name, target.resource_id, cluster, self.finishes)
-        self.handles.append(handle)
-        return Operation(f"create hub endpoint {cluster.endpoint_name}", "create", POLL_S, handle)
+        return self._start("create", cluster.endpoint_name, target.resource_id, cluster)
 
-    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> Operation:
+    def begin_delete(self, hub: Hub, name: str) -> Operation:
         self.calls.append("begin_delete")
-        handle = FakeHandle(self, "delete", name, None, None, self.finishes)
-        self.handles.append(handle)
-        return Operation(f"delete hub endpoint {name}", "delete", POLL_S, handle)
+        return self._start("delete", name, None, None)
 
     def private_ip(self, endpoint: Endpoint) -> str:
         self.calls.append("private_ip")
@@ -277,6 +283,18 @@ class World:
     endpoints: FakeEndpoints
     dns: FakeDns
     controller: Controller
+    invocations: int = 0
+
+    def settle(self, cid: str, *, max_runs: int = 20, **kw: Any) -> Outcome:
+        """Reconcile as the continuation queue does: each "look again in N s" comes back N s later,
+        until an outcome asks for no follow-up, or is an error or busy, or `max_runs` is reached."""
+        outcome = self.controller.reconcile(cid, **kw)
+        self.invocations = 1
+        while outcome.requeue_after is not None and not (outcome.busy or outcome.error) and self.invocations < max_runs:
+            self.clock.advance(outcome.requeue_after)
+            outcome = self.controller.reconcile(cid, **kw)
+            self.invocations += 1
+        return outcome
 
 
 def world(
@@ -285,7 +303,7 @@ def world(
     clock = FakeClock()
     store = FakeStore(clock)
     clusters = FakeClusters()
-    endpoints = FakeEndpoints(clusters)
+    endpoints = FakeEndpoints(clusters, clock)
     dns = FakeDns()
     ports = Ports(clusters=clusters, endpoints=endpoints, dns=dns, paths=default_paths(clusters))  # type: ignore[arg-type]
     policy = Policy(
