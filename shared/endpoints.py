@@ -69,9 +69,9 @@ class HubEndpoints:
         with self._lock:
             client = self._clients.get(subscription_id)
             if client is None:
-                from shared.pacing import PACER
+                from shared.arm import pacing_policy
 
-                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
+                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "per_retry_policies": [pacing_policy()]}
                 if self.settings.ca_bundle:
                     kwargs["connection_verify"] = self.settings.ca_bundle
                 client = NetworkManagementClient(

@@ -186,7 +186,9 @@ def test_ready_is_announced_once_signed_with_a_valid_card(cloud, op, make, sink)
     [event] = events(sink)
     assert DOCUMENTED <= set(event), DOCUMENTED - set(event)
     state = row(rec, cluster_id)
-    assert event["type"] == "link.ready" and event["phase"] == "Ready" and event["previousPhase"] is None
+    assert (
+        event["type"] == "link.ready" and event["phase"] == "Ready" and event["previousPhase"] == "Provisioning"
+    )  # Ready comes at the continuation
     assert event["clusterId"] == ClusterId.parse(cluster_id).id and event["subscriptionId"] == state.subscription_id
     assert event["tenantId"] == state.tenant_id and event["region"] == "westeurope"
     assert event["hubEndpointId"] == state.endpoint_id and event["connectionName"] == state.connection_name

@@ -1,4 +1,4 @@
-"""ARM at Azure's pace: per-subscription request windows, and LRO polls only at the Retry-After within budget."""
+"""ARM at Azure's pace: requests follow the remaining counts ARM answers, and endpoint reads fall on the Retry-After grid."""
 
 from __future__ import annotations
 
@@ -12,26 +12,92 @@ from tests.support import Operator, fast_lros, product_env, restore_lros, settle
 URL = "https://arm.example/subscriptions/S1/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe?api-version=1"
 
 
-def test_pacer_keeps_each_subscription_and_kind_in_its_window():
+def test_pacer_follows_the_count_arm_gives_and_waits_for_its_refill_near_the_reserve():
     now, slept = [0.0], []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    pacer = Pacer({"read": 2, "write": 1, "delete": 1}, clock=lambda: now[0], sleep=sleep)
-    pacer.acquire("GET", URL)
-    pacer.acquire("GET", URL)
-    pacer.acquire("GET", URL.replace("/S1/", "/s2/"))  # another subscription has its own window
-    pacer.acquire("PUT", URL)  # writes too
-    pacer.acquire("DELETE", URL)
+    pacer = Pacer(
+        {"read": 10.0, "write": 5.0, "delete": 5.0, "dns": 5.0},
+        {"read": 3, "write": 2, "delete": 2, "dns": 2},
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    pacer.acquire("GET", URL)  # nothing heard from ARM yet: go
+    pacer.observe(
+        "GET",
+        URL,
+        {"x-ms-ratelimit-remaining-subscription-reads": "9", "x-ms-ratelimit-remaining-subscription-global-reads": "5"},
+    )  # the smaller count
+    pacer.acquire("GET", URL)  # 5 left: above the reserve of 3
+    pacer.acquire("GET", URL.replace("/S1/", "/s2/"))  # another subscription: its own count
+    pacer.acquire("PUT", URL)  # writes: their own count
     pacer.acquire("POST", "https://login.example/tenant/oauth2/v2.0/token")  # not ARM: never paced
     assert slept == []
-    pacer.acquire("get", URL.replace("/S1/", "/s1/"))  # a third read of S1 within the second waits
-    assert slept == [1.0] and pacer.waited_s == 1.0
-    now[0] += 0.5
-    pacer.acquire("GET", URL)  # the second read left the window at 1.0: room again
-    assert slept == [1.0]
+    pacer.acquire("GET", URL)  # 5 - 1 sent = 4 > 3: go
+    pacer.acquire("get", URL.replace("/S1/", "/s1/"))  # 5 - 2 = 3: at the reserve, wait for one token (0.1 s)
+    assert slept == [0.1] and pacer.slowed == 1
+    pacer.observe("GET", URL, {"x-ms-ratelimit-remaining-subscription-reads": "200"})  # ARM's word replaces the estimate
+    pacer.acquire("GET", URL)
+    assert slept == [0.1]
+
+
+def test_instances_sharing_a_principal_slow_down_on_each_others_traffic(cloud):
+    """Two processes (two pacers) of one principal: the second slows down on what the first spent,
+    because both read ARM's count; neither gets a 429."""
+    import requests
+
+    from devcloud.client import ARM_SCOPE
+    from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, PRODUCT_CLIENT_ID
+
+    saved = dict(cloud.arm.limits)
+    cloud.arm.limits["read"] = (20, 2.0)  # a slow refill, so the test sees the bucket as it drains
+    cloud.arm.reset_throttling()
+    try:
+        from azure.identity import ClientSecretCredential
+
+        token = (
+            ClientSecretCredential(
+                HUB_TENANT,
+                PRODUCT_CLIENT_ID,
+                "devcloud-hublink-secret",
+                authority=cloud.url,
+                disable_instance_discovery=True,
+                connection_verify=cloud.certs.ca_bundle,
+            )
+            .get_token(ARM_SCOPE)
+            .token
+        )
+        rg = cloud.world.hub["resource_group"]
+        url = (
+            f"{cloud.url}/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/{rg}/providers/Microsoft.Network/"
+            "privateEndpoints?api-version=2024-05-01"
+        )
+        session = requests.Session()
+        refill, reserve = (
+            {"read": 2.0, "write": 10.0, "delete": 10.0, "dns": 10.0},
+            {"read": 5, "write": 5, "delete": 5, "dns": 5},
+        )
+        first, second = Pacer(refill, reserve), Pacer(refill, reserve)
+        statuses = []
+
+        def read(pacer: Pacer) -> None:
+            pacer.acquire("GET", url)
+            resp = session.get(url, headers={"Authorization": f"Bearer {token}"}, verify=cloud.certs.ca_bundle, timeout=10)
+            pacer.observe("GET", url, resp.headers)
+            statuses.append(resp.status_code)
+
+        for _ in range(12):
+            read(first)  # 20 - 12 (+ a little refill) left
+        assert first.slowed == 0 and second.slowed == 0
+        for _ in range(6):
+            read(second)  # a fresh pacer: its first answer says ~9 are left, so it nears the reserve soon
+        assert second.slowed >= 1 and set(statuses) == {200}, (second.slowed, statuses)
+    finally:
+        cloud.arm.limits.update(saved)
+        cloud.arm.reset_throttling()
 
 
 def test_an_invocation_starts_the_operation_and_leaves_no_poller_behind(cloud, azurite):

@@ -62,6 +62,9 @@ EXPECTED = {
 VARIES = {"x-ms-ratelimit-remaining-subscription-reads":
           "on every read in Network's 2020 recording, on no read in AKS's 2022 and 2023 ones; devcloud sends it "
           "unless world.settings['read_ratelimit_header'] is False"}
+VARIES |= {f"x-ms-ratelimit-remaining-subscription-global-{kind}":
+           "ARM's regional throttling sends the global-* variant next to each count (AKS-PRIVATE-MODES.md, section 6); "
+           "these recordings predate it" for kind in ("reads", "writes", "deletes")}
 
 
 def load(name: str) -> dict[str, Any]:
