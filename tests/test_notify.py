@@ -307,7 +307,7 @@ def test_drift_repaired_and_cleanup(op, make, sink):
     assert rec.reconcile(cluster_id).phase is Phase.ABSENT
     assert kinds(sink) == ["link.ready", "link.drift_repaired", "link.cleaned_up"]
     gone = events(sink)[2]
-    assert gone["phase"] == "Absent" and gone["previousPhase"] == "Ready" and "no longer exists" in gone["reason"]
+    assert gone["phase"] == "Absent" and gone["previousPhase"] == "Deleting" and "no longer exists" in gone["reason"]
     assert (gone["hubEndpointId"], gone["privateIp"]) == (after.endpoint_id, after.private_ip), "what was removed"
     assert "Link removed" in card_text(check_teams_payload(events(sink, "/teams")[2]))
     assert rec.reconcile(cluster_id).phase is Phase.ABSENT

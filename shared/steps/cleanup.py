@@ -47,7 +47,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
             return left
         link.mark("cleanup", done=True, message=reason)
     state.endpoint_id = state.connection_name = state.connection_status = state.private_ip = None
-    state.record_name = state.zone_id = None
+    state.record_name = state.zone_id = state.operation_at = None
     if gone:
         link.remove()
         link.log.info("link.removed", reason=reason)

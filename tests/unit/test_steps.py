@@ -58,6 +58,8 @@ def test_opting_out_a_linked_cluster_removes_its_endpoint_and_record():
     w.settle(cid)
     w.clusters.add(cid, tags={"hublink": "disabled"})
     assert w.settle(cid).phase is Phase.SKIPPED
+    again = w.controller.reconcile(cid)
+    assert again.phase is Phase.SKIPPED and not again.idle and row(w, cid).operation_at is None, "the delete is over"
     assert w.dns.records == {} and w.endpoints.endpoints == {} and row(w, cid).endpoint_id is None
 
 
