@@ -24,8 +24,8 @@ from shared.errors import TransientError, map_azure_errors, raise_for_response
 from shared.pacing import PACER, Pacer, request_kind
 
 if TYPE_CHECKING:
-    from shared.config import Settings
     from shared.credentials import Credentials
+    from shared.sdk import AzureAccess
 
 log = logging.getLogger("hublink.arm")
 
@@ -100,10 +100,10 @@ def pacing_policy(pacer: Pacer = PACER) -> Any:
 class ArmClient:
     """GET/PUT/DELETE on ARM paths with a token for the path's tenant."""
 
-    def __init__(self, settings: Settings, credentials: Credentials, *, session: requests.Session | None = None) -> None:
-        self.base = settings.arm_endpoint
+    def __init__(self, access: AzureAccess, credentials: Credentials, *, session: requests.Session | None = None) -> None:
+        self.base = access.arm_endpoint
         self.credentials = credentials
-        self.session = session or build_session(settings.verify)
+        self.session = session or build_session(access.verify)
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 
