@@ -1,7 +1,9 @@
 """Operator CLI on the same code as the function app.
 
-    python -m shared status [--phase Ready]      table of links
-    python -m shared reconcile <clusterId>       run reconcile now and print the outcome
+    python -m shared status [--phase Ready]      table of links, and "312 of 1,000 Ready"
+    python -m shared reconcile <clusterId> [--no-wait]   reconcile now, following its look-agains
+                                                 until it settles (a terminal may wait; the app's
+                                                 invocations never do), and print the outcome
     python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
     python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
     python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rec = sub.add_parser("reconcile", help="reconcile one cluster now")
     rec.add_argument("cluster_id")
+    rec.add_argument("--no-wait", action="store_true", help="one reconcile; its look-again goes to the continuation queue")
     for verb in ("approve", "reject"):
         decide = sub.add_parser(verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user)")
         decide.add_argument("cluster_id")
@@ -69,12 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         svc = get_runtime().service
         if args.command == "status":
-            rows = [s.public() for s in svc.list(args.phase)]
+            states = svc.list(args.phase)
+            rows = [s.public() for s in states]
+            progress = svc.progress(None if args.phase else states)
             if args.json:
-                print(json.dumps({"value": rows, "count": len(rows)}, indent=2, default=str))
+                print(json.dumps({"value": rows, "count": len(rows), "progress": progress}, indent=2, default=str))
             else:
                 print(_table(rows))
-                print(f"\n{len(rows)} link(s)")
+                print(f"\n{len(rows)} link(s); {progress['text']}")
         elif args.command == "approve-link":
             entry, outcome = svc.approve_link(
                 args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason, follow_up="approval"
@@ -90,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                 reason=args.reason,
             )
             _print({"decision": entry.public()})
-        else:
+        elif args.no_wait:
             _print(svc.reconcile(args.cluster_id, follow_up="cli").public())
+        else:
+            _print(_follow(svc, args.cluster_id).public())
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -100,6 +107,19 @@ def main(argv: list[str] | None = None) -> int:
         _print({"error": {"code": code, "message": str(exc)}})
         return 1
     return 0
+
+
+def _follow(svc: object, cluster_id: str, *, limit_s: float = 900.0) -> object:
+    """Reconcile, then again after each "look again in N s", until the outcome asks for nothing more
+    (or is an error, busy, or `limit_s` has passed): what the continuation queue does for the app."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    outcome = svc.reconcile(cluster_id)  # type: ignore[attr-defined]
+    while outcome.requeue_after is not None and not (outcome.error or outcome.busy) and time.monotonic() < deadline:
+        time.sleep(max(0.0, outcome.requeue_after))
+        outcome = svc.reconcile(cluster_id)  # type: ignore[attr-defined]
+    return outcome
 
 
 def _print(body: object) -> None:

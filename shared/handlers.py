@@ -123,11 +123,12 @@ def http_reconcile(body: bytes) -> HttpAnswer:
 
 
 def http_list(phase: str | None) -> HttpAnswer:
-    """GET /api/links[?phase=]: every link."""
+    """GET /api/links[?phase=]: every link, and the progress of all of them ("312 of 1,000 Ready")."""
 
     def run() -> dict[str, Any]:
-        rows = get_runtime().service.list(phase)
-        return {"value": [s.public() for s in rows], "count": len(rows)}
+        svc = get_runtime().service
+        rows = svc.list(phase)
+        return {"value": [s.public() for s in rows], "count": len(rows), "progress": svc.progress(None if phase else rows)}
 
     return _answer(run)
 

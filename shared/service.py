@@ -5,6 +5,7 @@
     approve_link(cluster_id, ...)       a person approves a link in manual mode, then it is reconciled
     decide_connection(cluster_id, ...)  a person approves or rejects any pending connection
     get(cluster_id) / list(phase)       the recorded links
+    progress()                          Ready out of all links to make ("312 of 1,000 Ready")
 
 Each raises the product's errors (shared.errors) for refused input; the adapters (function_app via
 shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_status`) or exit codes.
@@ -159,6 +160,17 @@ class Service:
         if state is None:
             raise Refused(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
         return state
+
+    def progress(self, rows: list[LinkState] | None = None) -> dict[str, Any]:
+        """How far onboarding is: Ready links out of every link the product is to make ("312 of 1,000
+        Ready"); Skipped clusters (public, opted out) are not counted, the other phases are listed."""
+        rows = self.store.list() if rows is None else rows
+        by_phase: dict[str, int] = {}
+        for row in rows:
+            by_phase[str(row.phase)] = by_phase.get(str(row.phase), 0) + 1
+        ready = by_phase.get(str(Phase.READY), 0)
+        linked = sum(n for phase, n in by_phase.items() if phase != str(Phase.SKIPPED))
+        return {"ready": ready, "of": linked, "byPhase": dict(sorted(by_phase.items())), "text": f"{ready:,} of {linked:,} Ready"}
 
     def list(self, phase: str | None = None) -> list[LinkState]:
         """Every recorded link, optionally in one phase (case-insensitive), sorted by cluster id."""

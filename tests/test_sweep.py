@@ -12,7 +12,7 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import build_runtime, reset_runtime
-from tests.support import Operator, fast_lros, product_env, restore_lros
+from tests.support import Operator, fast_lros, product_env, restore_lros, settle
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def make_due(rt, cluster_id):
 def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
     op = Operator(cloud)
     linked = op.create_cluster()
-    assert runtime.service.reconcile(linked).phase is Phase.READY
+    assert settle(runtime.service, linked).phase is Phase.READY
     record = runtime.service.store.get(ClusterId.parse(linked)).record_name
     op.delete_record(record)  # drift nobody told us about
     make_due(runtime, linked)  # its drift check is due
@@ -47,8 +47,9 @@ def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
     report = handlers.sweep(runtime=runtime, discover=True)
     assert report.due == 1 and report.discovered >= 1
     assert op.record(record) is not None, "the due drift check repaired the record"
-    assert runtime.service.store.get(ClusterId.parse(lost)).phase is Phase.READY
+    assert runtime.service.store.get(ClusterId.parse(lost)).phase is Phase.PROVISIONING, "the sweep started its endpoint"
     assert report.errors == []
+    assert settle(runtime.service, lost).phase is Phase.READY, "its continuation finishes it"
 
     # Nothing is due now and discovery is off: a sweep touches nothing in ARM.
     cloud.arm.clear_log()
@@ -84,7 +85,7 @@ def test_sweep_stops_at_its_time_budget(cloud, env):
     op = Operator(cloud)
     clusters = [op.create_cluster() for _ in range(4)]
     for c in clusters:
-        assert rt.service.reconcile(c).phase is Phase.READY
+        assert settle(rt.service, c).phase is Phase.READY
         make_due(rt, c)
     cloud.arm.latency_s = 0.2  # each no-op check now takes about a second
     report = handlers.sweep(runtime=rt, discover=False)
@@ -109,6 +110,12 @@ def test_cli_status_and_reconcile(cloud, env, monkeypatch, capsys):
         assert main(["status"]) == 0
         table = capsys.readouterr().out
         assert "PHASE" in table and "Ready" in table and ClusterId.parse(cluster).name in table
+        assert "link(s); " in table and " Ready" in table.splitlines()[-1]
+        assert main(["status", "--json"]) == 0
+        progress = json.loads(capsys.readouterr().out)["progress"]
+        assert progress["ready"] >= 1 and progress["of"] >= progress["ready"]
+        assert progress["text"] == f"{progress['ready']:,} of {progress['of']:,} Ready"
+        assert progress["ready"] == progress["byPhase"]["Ready"]
         assert main(["status", "--phase", "Nope"]) == 1
         assert main(["reconcile", "/subscriptions/nope"]) == 1
         assert "InvalidClusterId" in capsys.readouterr().out
