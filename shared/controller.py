@@ -21,7 +21,7 @@ import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.clock import SYSTEM, Clock
 from shared.errors import ConcurrentUpdate, SubscriptionNotConfigured, TerminalError, TransientError
@@ -114,8 +114,9 @@ class Controller:
         return tenant
 
     # -- entry point ---------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None) -> Outcome:
-        """Take the next steps for one cluster within `budget_s` seconds.
+    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, seeds: Mapping[str, Any] | None = None) -> Outcome:
+        """Take the next steps for one cluster within `budget_s` seconds. `seeds`: reads already made
+        (the timer's listed "cluster" and "endpoint", shared.observe) that the steps use instead.
 
         Raises InvalidInput (SubscriptionNotConfigured for a subscription not in HUBLINK_SPOKES;
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
@@ -143,7 +144,17 @@ class Controller:
             )
         state = taken.state
         link = Link(
-            cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store, budget_s=budget.remaining
+            cluster,
+            tenant,
+            state,
+            taken.fresh,
+            self.ports,
+            self.policy,
+            self.clock,
+            log,
+            self.store,
+            budget_s=budget.remaining,
+            reads=dict(seeds or {}),
         )
         previous = None if taken.fresh else state.phase
         snapshot = _snapshot(state)

@@ -65,6 +65,21 @@ class HubEndpoints:
                 return None
         return endpoint_from_model(pe)
 
+    def list_in_group(self, subscription_id: str, resource_group: str) -> list[Endpoint]:
+        """Every private endpoint of a hub resource group (the SDK follows the pages' nextLink)."""
+        with map_azure_errors(f"list hub endpoints in {resource_group}"):
+            return [endpoint_from_model(pe) for pe in self.client(subscription_id).private_endpoints.list(resource_group)]
+
+    def nic_ips(self, subscription_id: str, resource_group: str) -> dict[str, str]:
+        """NIC id (lower case) -> its first private IP, for every NIC of a hub resource group."""
+        out: dict[str, str] = {}
+        with map_azure_errors(f"list network interfaces in {resource_group}"):
+            for nic in self.client(subscription_id).network_interfaces.list(resource_group):
+                ip = next((c.private_ip_address for c in nic.ip_configurations or [] if c.private_ip_address), None)
+                if nic.id and ip:
+                    out[nic.id.lower()] = ip
+        return out
+
     def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget) -> Operation:
         """Start creating the endpoint; the Operation carries the Retry-After Azure answered."""
         from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet

@@ -110,9 +110,11 @@ class Service:
         )
 
     # -- reconcile -----------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, follow_up: str | None = None) -> Outcome:
+    def reconcile(
+        self, cluster_id: str, *, budget_s: float | None = None, follow_up: str | None = None, seeds: dict[str, Any] | None = None
+    ) -> Outcome:
         """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for."""
-        outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s)
+        outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s, seeds=seeds)
         if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
             # An idle outcome (Azure's poll time has not come, nothing was read) keeps the chain of
             # continuations going only from the continuation itself: an event or a timer run that

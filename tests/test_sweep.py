@@ -86,8 +86,9 @@ def test_sweep_stops_at_its_time_budget(cloud, env):
     clusters = [op.create_cluster() for _ in range(4)]
     for c in clusters:
         assert settle(rt.service, c).phase is Phase.READY
+        op.delete_record(rt.service.store.get(ClusterId.parse(c)).record_name)  # each needs acting on
         make_due(rt, c)
-    cloud.arm.latency_s = 0.2  # each no-op check now takes about a second
+    cloud.arm.latency_s = 0.2  # each repair now takes about a second
     report = handlers.sweep(runtime=rt, discover=False)
     cloud.arm.latency_s = 0.0
     assert report.due == 4
@@ -155,3 +156,29 @@ def test_sweep_resends_a_failed_links_undelivered_notice(cloud, env):
         assert handlers.sweep(runtime=rt, discover=False).redelivered == 0
     finally:
         sink.stop()
+
+
+def test_a_sweep_lists_the_hub_and_acts_only_on_links_whose_state_differs(cloud, runtime):
+    op = Operator(cloud)
+    fine, changed, drifted = (op.create_cluster() for _ in range(3))
+    for c in (fine, changed, drifted):
+        assert settle(runtime.service, c).phase is Phase.READY
+    make_due(runtime, fine)
+    make_due(runtime, changed)
+    op.update_tags(changed, {"owner": "team-b"})  # the cluster changed: its due check acts on it
+    drifted_record = runtime.service.store.get(ClusterId.parse(drifted)).record_name
+    op.delete_record(drifted_record)  # not due, but the listed zone shows it gone
+    cloud.arm.clear_log()
+
+    report = handlers.sweep(runtime=runtime, discover=False)
+    assert (report.due, report.checked, report.drifted, report.reconciled) == (2, 1, 1, 2), report
+    assert op.record(drifted_record) is not None, "the drift was repaired before the link's own check came up"
+    fine_id = ClusterId.parse(fine)
+    per_link = [
+        e.path
+        for e in cloud.arm.entries(principal="hublink")
+        if fine_id.name.lower() in e.path.lower() or fine_id.endpoint_name.lower() in e.path.lower()
+    ]
+    assert per_link == [], "a link that matches its row costs no read of its own"
+    row = runtime.service.store.get(fine_id)
+    assert row.phase is Phase.READY and row.next_attempt_at > runtime.service.clock.now() + timedelta(seconds=3000)
