@@ -14,7 +14,7 @@ and compares each row with what it shows. A row whose observed state matches (a 
 cluster is unchanged, whose endpoint is Succeeded and Approved, whose NIC and record hold its IP;
 a cluster still being created; a cluster still stopped) only has its next check moved on. Only the
 others are reconciled, and their reconcile starts from the observation instead of reading the
-cluster and the endpoint again (shared.controller `seeds`).
+cluster, the endpoint and its NIC again (shared.controller `seeds`).
 """
 
 from __future__ import annotations
@@ -139,4 +139,7 @@ def seeds(row: LinkState, obs: Observation) -> dict[str, Any]:
     group_listed, endpoint = obs.endpoint_of(row)
     if group_listed and endpoint is not None:
         out["endpoint"] = endpoint
+        ip = obs.nic_ips.get(endpoint.nic_ids[0].lower()) if endpoint.nic_ids and endpoint.succeeded else None
+        if ip is not None:
+            out["ip"] = ip
     return out

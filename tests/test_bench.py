@@ -19,6 +19,8 @@ FIGURES = {
     "sweep_subscriptions": int,
     "sweep_wall_s": float,
     "sweep_arm_reads": int,
+    "sweep_hub_reads": int,
+    "sweep_reads_per_acting_link": float,
     "sweep_max_reads_per_s_per_subscription": int,
     "sweep_429s": int,
     "cold_import_ms": float,
@@ -60,7 +62,8 @@ def test_small_run_reports_every_figure(tmp_path):
     assert set(figures["table_ops_per_reconcile"]["value"]) == {"onboarding", "onboarding_long", "noop"}
 
     assert figures["sweep_links"]["value"] == 20 and figures["sweep_subscriptions"]["value"] == 4
-    assert figures["sweep_arm_reads"]["expected"] > 0 and figures["sweep_wall_s"]["value"] > 0
+    assert figures["sweep_arm_reads"]["per_link_reconcile_would_read"] > 0 and figures["sweep_wall_s"]["value"] > 0
+    assert figures["sweep_hub_reads"]["value"] >= 1 and figures["sweep_reads_per_acting_link"]["acting"] >= 1
     assert figures["sweep_max_reads_per_s_per_subscription"]["value"] >= 1
     assert figures["sweep_links"]["phases"].keys() <= {"Ready", "Pending", "Failed"}
 

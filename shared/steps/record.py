@@ -16,7 +16,7 @@ def write_dns(link: Link) -> Result | None:
     assert link.endpoint is not None
     state = link.state
     link.mark("dns")
-    ip = link.ports.endpoints.private_ip(link.endpoint)
+    ip = link.read("ip", lambda: link.ports.endpoints.private_ip(link.endpoint))  # or the timer's listed NIC
     assert state.zone_id and state.record_name
     _, changed = link.ports.dns.ensure(state.zone_id, state.record_name, ip, owner=link.cluster.key)
     if changed:
