@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import map_azure_errors
@@ -61,11 +62,21 @@ class Continuations:
         # Whole seconds, rounded down: landing up to a second early is fine (reconcile waits for
         # Azure's next poll time itself), a second late is not.
         delay = min(MAX_DELAY_S, max(0, math.floor(after_s)))
-        body = json.dumps({"clusterId": cluster_id, "reason": reason})
+        at = datetime.now(UTC) + timedelta(seconds=max(0.0, after_s))  # the time it was asked for
+        body = json.dumps({"clusterId": cluster_id, "reason": reason, "at": at.isoformat()})
         with map_azure_errors("enqueue continuation"):
             self._queue().send_message(body, visibility_timeout=delay)
         self.sent += 1
         log.info("link.continuation.scheduled", cluster=cluster_id, after_s=delay, reason=reason or None)
+
+
+def due_at(body: bytes | str) -> datetime | None:
+    """When the message's reconcile was asked for (None for a message without it)."""
+    try:
+        data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        return datetime.fromisoformat(data["at"]) if isinstance(data, dict) and isinstance(data.get("at"), str) else None
+    except (ValueError, UnicodeDecodeError, TypeError):
+        return None
 
 
 def parse_message(body: bytes | str) -> str:

@@ -53,11 +53,11 @@ def handle_event(event_type: str, subject: str | None, data: Any, event_id: str 
 
 def handle_continuation(body: bytes | str) -> str:
     """Queue trigger: the delayed "look again" a reconcile asked for."""
-    from shared.continuation import parse_message
+    from shared.continuation import due_at, parse_message
 
     try:
         cluster_id = parse_message(body)
-        return str(get_runtime().service.reconcile(cluster_id, follow_up="continuation").phase)
+        return str(get_runtime().service.reconcile(cluster_id, follow_up="continuation", woken_for=due_at(body)).phase)
     except InvalidInput as exc:  # a malformed message, or a subscription removed from the settings since
         log.warning("continuation.ignored", error=str(exc))
         return "ignored"

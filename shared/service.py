@@ -14,6 +14,7 @@ shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_stat
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.approvals import Approvals
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
     from shared.state import LinkStore
 
 log = get_logger("hublink.service")
+CHAIN_TOLERANCE_S = 0.5  # a continuation asked for within this of the row's next attempt is the one it waits for
+
+
+def _awaited(outcome: Outcome, woken_for: datetime | None) -> bool:
+    state = outcome.state
+    if woken_for is None or state is None or state.next_attempt_at is None:
+        return True
+    return abs((state.next_attempt_at - woken_for).total_seconds()) <= CHAIN_TOLERANCE_S
 
 
 class Service:
@@ -111,15 +120,24 @@ class Service:
 
     # -- reconcile -----------------------------------------------------------------------------
     def reconcile(
-        self, cluster_id: str, *, budget_s: float | None = None, follow_up: str | None = None, seeds: dict[str, Any] | None = None
+        self,
+        cluster_id: str,
+        *,
+        budget_s: float | None = None,
+        follow_up: str | None = None,
+        seeds: dict[str, Any] | None = None,
+        woken_for: datetime | None = None,
     ) -> Outcome:
-        """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for."""
+        """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for.
+
+        `woken_for`: the time a continuation was asked for. An idle outcome (Azure's poll time has not
+        come, nothing was read) is followed up only by the continuation that the row is waiting for
+        (its time is the row's next attempt): an event, a timer run or a stale continuation that meets
+        a link waiting for Azure would otherwise start a second chain of continuations beside it.
+        """
         outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s, seeds=seeds)
         if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
-            # An idle outcome (Azure's poll time has not come, nothing was read) keeps the chain of
-            # continuations going only from the continuation itself: an event or a timer run that
-            # meets a link waiting for Azure would otherwise start a second chain beside it.
-            if not outcome.idle or follow_up == "continuation":
+            if not outcome.idle or (follow_up == "continuation" and _awaited(outcome, woken_for)):
                 self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome
 

@@ -191,3 +191,20 @@ def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
     assert seen and seen[0][0] and seen[0][1] is not None, "delivered while the row is still leased"
     row = w.store.rows[ClusterId.parse(cid).key]
     assert row.lease_owner is None and row.notices.pending == []
+
+
+def test_only_the_continuation_a_waiting_link_expects_keeps_its_chain_going():
+    from shared.service import _awaited
+
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.endpoints.duration_s = 45.0
+    first = w.controller.reconcile(cid)
+    asked_for = w.clock.now() + timedelta(seconds=first.requeue_after)  # what the continuation carries
+    w.clock.advance(first.requeue_after - 0.7)  # it lands early (whole seconds, rounded down)
+    early = w.controller.reconcile(cid)
+    assert early.idle and _awaited(early, asked_for), "the chain's own continuation requeues itself"
+    stale = asked_for - timedelta(seconds=5)  # e.g. the look-again of an earlier "cluster is Creating"
+    assert not _awaited(early, stale), "a stale continuation ends there: the row waits for another"
+    assert _awaited(early, None), "a message without its time keeps going (messages of older versions)"
