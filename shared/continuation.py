@@ -59,9 +59,9 @@ class Continuations:
 
     def schedule(self, cluster_id: str, after_s: float, *, reason: str = "") -> None:
         """Ask for another reconcile of `cluster_id` in about `after_s` seconds."""
-        # Whole seconds, rounded down: landing up to a second early is fine (reconcile waits for
-        # Azure's next poll time itself), a second late is not.
-        delay = min(MAX_DELAY_S, max(0, math.floor(after_s)))
+        # Whole seconds (Storage's visibility delay), to the nearest: at most half a second late, or
+        # early, when reconcile answers idle (nothing read) and asks again for the rest.
+        delay = min(MAX_DELAY_S, max(0, math.floor(after_s + 0.5)))
         at = datetime.now(UTC) + timedelta(seconds=max(0.0, after_s))  # the time it was asked for
         body = json.dumps({"clusterId": cluster_id, "reason": reason, "at": at.isoformat()})
         with map_azure_errors("enqueue continuation"):
