@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import burst, calls, coldstart, onboarding, sweep
+from bench import burst, calls, coldstart, day1, onboarding, sweep
 from bench.common import figure, machine, now_iso, table
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
@@ -27,6 +27,7 @@ FULL: dict[str, dict[str, Any]] = {
     "sweep": {"links": 10000, "subscriptions": 1000},
     "coldstart": {"repeats": 7},
     "burst": {"clusters": 200},
+    "day1": {"clusters": 1000, "subscriptions": 100},
 }
 SMALL: dict[str, dict[str, Any]] = {
     "onboarding": {"clusters": 2, "batch": 2, "scale": 0.1},
@@ -34,9 +35,11 @@ SMALL: dict[str, dict[str, Any]] = {
     "sweep": {"links": 20, "subscriptions": 4, "seed_workers": 8},
     "coldstart": {"repeats": 2},
     "burst": {"clusters": 3, "create_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1, "timeout_s": 120.0},
+    "day1": {"clusters": 8, "subscriptions": 4, "timeout_s": 180.0},
 }
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
-    "onboarding": onboarding.run, "calls": calls.run, "sweep": sweep.run, "coldstart": coldstart.run, "burst": burst.run}
+    "onboarding": onboarding.run, "calls": calls.run, "sweep": sweep.run, "coldstart": coldstart.run, "burst": burst.run,
+    "day1": day1.run}
 OVERHEAD_GOAL_S = 1.0
 SWEEP_WALL_GOAL_S = 60.0
 READS_PER_S_GOAL = 25
@@ -46,6 +49,8 @@ COLD_RATIO_GOAL = 0.5
 BURST_REACTION_GOAL_S = 1.0
 BURST_LAG_GOAL_S = 1.0
 BURST_EXECUTION_GOAL_S = 1.5
+DAY1_RATIO_GOAL = 1.25
+DAY1_THROTTLED_GOAL = 0.01
 
 
 def _onboarding_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -145,8 +150,25 @@ def _burst_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _day1_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    ratio = d["ratio"]
+    return {
+        "day1_wall_over_floor": figure(ratio, f"<= {DAY1_RATIO_GOAL:g}", ratio is not None and ratio <= DAY1_RATIO_GOAL,
+                                       wall_s=d["wall_s"], floor_s=d["floor_s"], clusters=d["clusters"],
+                                       subscriptions=d["subscriptions"], tenants=d["tenants"],
+                                       provisioning_s=d["provisioning_s"], retry_after_s=d["retry_after_s"]),
+        "day1_ready": figure(d["ready"], f"all {d['clusters']} Ready", d["ready"] == d["clusters"]),
+        "day1_throttled_share": figure(d["throttled_share"], f"<= {DAY1_THROTTLED_GOAL:.0%} of calls",
+                                       d["throttled_share"] <= DAY1_THROTTLED_GOAL, throttled=d["throttled"],
+                                       calls=d["arm_calls"]),
+        "day1_progress": figure([p["progress"] for p in d["progress"] if p["progress"]][-3:],
+                                note="the status API's progress, sampled every 10 s (the last samples)"),
+    }
+
+
 FIGURES = {"onboarding": _onboarding_figures, "calls": _calls_figures, "sweep": _sweep_figures,
-           "coldstart": _coldstart_figures, "burst": _burst_figures}
+           "coldstart": _coldstart_figures, "burst": _burst_figures,
+           "day1": _day1_figures}
 
 
 def run_all(config: dict[str, dict[str, Any]], only: Sequence[str] | None = None) -> dict[str, Any]:

@@ -27,6 +27,15 @@ FIGURES = {
     "cold_import_rss_mb": float,
     "eager_import_ms": dict,
     "eager_import_rss_mb": dict,
+    "burst_reaction_s": dict,
+    "burst_ready_lag_s": dict,
+    "burst_ready": int,
+    "burst_event_grid_over_30s": int,
+    "burst_execution_s_per_onboarding": float,
+    "day1_wall_over_floor": float,
+    "day1_ready": int,
+    "day1_throttled_share": (int, float),
+    "day1_progress": list,
 }
 KINDS = {"reads", "writes", "deletes", "polls", "total"}
 
@@ -69,3 +78,9 @@ def test_small_run_reports_every_figure(tmp_path):
 
     assert 0 < figures["cold_import_ms"]["value"] and 0 < figures["cold_import_rss_mb"]["value"]
     assert set(figures["eager_import_ms"]["value"]) == {"six", "seven"}
+
+    assert figures["burst_ready"]["value"] == 3 and figures["burst_ready"]["met"]
+    assert set(figures["burst_reaction_s"]["value"]) == {"p50", "p95"} and figures["burst_reaction_s"]["clusters"] == 3
+    assert (
+        figures["burst_event_grid_over_30s"]["deliveries"] >= 3 and figures["burst_execution_s_per_onboarding"]["invocations"] > 0
+    )
