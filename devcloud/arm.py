@@ -252,7 +252,12 @@ class Operations:
         if op.status == "Failed":
             err = op.error or {"code": "Failed", "message": "The operation failed."}
             return arm_error(400, err.get("code", "Failed"), err.get("message", ""))
-        return Response.empty(204)
+        # AKS's 204 names its operationresults URL again in Location (recorded in Azure PowerShell's
+        # TestSimpleAzureKubernetes, 2025); Network's has none (TestPrivateEndpointCRUD, 2020).
+        if op.namespace != AKS_NAMESPACE:
+            return Response.empty(204)
+        location = self.headers(ctx, op, location=True, async_operation=False)["Location"]
+        return Response.empty(204, {"Location": location})
 
 
 # -- the request context handlers see ------------------------------------------------------------

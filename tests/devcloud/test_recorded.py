@@ -57,11 +57,22 @@ EXPECTED = {
         "a Private Link Service has no FQDN; a cluster's endpoint NIC lists the privateFQDN",
     ("network_private_endpoint", "get_nic", "properties.ipConfigurations[].name"):
         "recorded in 2020 as privateEndpointIpConfig; endpoint NICs are named privateEndpointIpConfig.<guid> now",
+    ("aks_list", "list_by_group", "value[].properties.agentPoolProfiles[].maxPods"):
+        "the recorded create asked for --max-pods 100; devcloud's pool takes AKS's kubenet default, 110",
+    ("aks_list", "list_by_group", "value[].properties.networkProfile.loadBalancerSku"):
+        "Azure's casing varies: 'standard' in the PUT answer and the REST spec examples, 'Standard' in the recorded "
+        "GET and list after it (2022); devcloud answers 'standard' throughout (the product does not read it)",
 }
 # Headers Azure's recordings disagree on; devcloud's choice is a switch (see README, devcloud section).
 VARIES = {"x-ms-ratelimit-remaining-subscription-reads":
-          "on every read in Network's 2020 recording, on no read in AKS's 2022 and 2023 ones; devcloud sends it "
-          "unless world.settings['read_ratelimit_header'] is False"}
+          "on every read in Network's 2020 recording and AKS's 2025 one (Azure PowerShell), on no read in AKS's "
+          "2022 and 2023 ones (azure-cli); devcloud sends it unless world.settings['read_ratelimit_header'] is False"}
+# Headers recorded that devcloud does not model yet, each with the reason.
+NOT_MODELLED = {
+    f"x-ms-ratelimit-remaining-subscription-global-{kind}s":
+        "ARM's global bucket, recorded next to the regional one since 2024 (Azure PowerShell's AKS session of "
+        "2025-10); devcloud's buckets are regional (its rate-limit headers belong to issue 14)"
+    for kind in ("read", "write", "delete")}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -132,7 +143,7 @@ def header_differences(recorded: dict[str, str], actual: requests.structures.Cas
     names |= {k.lower() for k in actual if k.lower().startswith("x-ms-ratelimit")}
     out = []
     for name in sorted(names):
-        if name in VARIES and name not in wanted:
+        if (name in VARIES and name not in wanted) or name in NOT_MODELLED:
             continue
         if (name in wanted) != (name in actual):
             out.append(f"{name}: {'missing' if name in wanted else 'present'} where the recording has it "
@@ -158,7 +169,9 @@ def recorded_request_api(url: str, request_api: str) -> str:
     return request_api if f"api-version={request_api}" in url else "fixed"
 
 
-def compare(recording: str, interaction: dict[str, Any], resp: requests.Response, request_api: str) -> list[str]:
+def compare(recording: str, interaction: dict[str, Any], resp: requests.Response, request_api: str,
+            body: Any = None) -> list[str]:
+    """The differences of `resp` from the recorded answer (`body`, if given, stands for resp's body)."""
     name = interaction["name"]
     rec = interaction["response"]
     out = []
@@ -169,7 +182,7 @@ def compare(recording: str, interaction: dict[str, Any], resp: requests.Response
         if resp.content:
             out.append(f"a body where the recording has none: {resp.text[:200]}")
     else:
-        out += body_differences(rec["body"], resp.json())
+        out += body_differences(rec["body"], resp.json() if body is None else body)
     return [f"{recording}/{name}: {d}" for d in out
             if not any(d.startswith(f"{recording}/{name}: {p}") or d.startswith(p) for (r, i, p) in EXPECTED
                        if (r, i) == (recording, name))]
@@ -228,19 +241,12 @@ def test_aks_private_cluster_create_poll_get_delete(cloud, arm):
         wait_done(arm, created.headers["Azure-AsyncOperation"])
         answers["poll_succeeded"] = arm("GET", created.headers["Azure-AsyncOperation"], "")
         answers["get"] = arm("GET", path, api)
-        # No recording of a list was found: its items must read like the recorded GET.
-        listed = [arm("GET", path.rsplit("/", 1)[0], api),
-                  arm("GET", f"/subscriptions/{SPOKE_SUBSCRIPTION_A}/providers/Microsoft.ContainerService/"
-                             "managedClusters", api)]
         answers["delete"] = arm("DELETE", path, api)
         wait_done(arm, answers["delete"].headers["Azure-AsyncOperation"])
     finally:
         cloud.arm.lro_seconds.pop("managedClusters/create", None)
         cloud.arm.lro_seconds.pop("managedClusters/delete", None)
     problems = [d for n, resp in answers.items() for d in compare("aks_private_cluster", rec[n], resp, api)]
-    for page in listed:
-        item = next(c for c in page.json()["value"] if c["name"] == name)
-        problems += [f"aks_private_cluster/list: {d}" for d in body_differences(rec["get"]["response"]["body"], item)]
     assert problems == [], "\n".join(problems)
 
 
