@@ -488,7 +488,7 @@ class Arm:
         if _gateway_not_found(resp):  # ARM's gateway answers a missing resource without rate-limit headers
             headers = {}
         if kind in ("read", "poll") and not self.world.settings.get("read_ratelimit_header", True):
-            headers = {}  # recordings vary: Network's (2020) carry it on reads, AKS's (2022, 2023) do not
+            headers = {}  # a switch: recorded on every read (Azure PowerShell); azure-cli recordings filter it out
         for k, v in headers.items():
             resp.headers.setdefault(k, v)
         return resp, principal, action
