@@ -86,7 +86,7 @@ def authorize(headers: Mapping[str, str] | None, role: str, env: Mapping[str, st
         raise Refused(401, "Unauthenticated", "a bearer token from Entra ID for this API is required")
     if not caller.may(role):
         log.warning("api.forbidden", caller=caller.object_id, tenant=caller.tenant_id, needed=role)
-        raise Refused(403, "Forbidden", f"this call needs the app role {role} (or a higher one); the caller has none of them")
+        raise Refused(403, "Forbidden", f"this call needs the app role {role} (or a higher one), which the caller does not hold")
     return caller
 
 
