@@ -267,5 +267,5 @@ class RemoteCloud:
 
     def link(self, cluster_id: str) -> dict[str, Any] | None:
         sub, rg, name = _parts(cluster_id)
-        resp = self.api("GET", f"links/{sub}/{rg}/{name}")
+        resp = self.api("GET", f"links/{sub}/{rg}/{name}", caller="reader")
         return resp.json() if resp.status_code == 200 else None

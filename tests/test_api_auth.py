@@ -112,6 +112,7 @@ def bad_tokens(stack) -> dict[str, str | None]:
 
 def test_the_ready_line_names_the_api_and_a_principal_per_role(stack):
     api = stack.info["api"]
+    assert {"client_id", "client_secret", "managed_identity_client_id"} <= set(stack.info["product"])
     assert set(api) >= {"audience", "tenant_id", "principals"}
     assert set(api["principals"]) == {"approver", "operator", "reader", "nobody"}
     held = {}

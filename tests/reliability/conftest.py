@@ -71,6 +71,7 @@ def app_env(cloud, azurite, sink, lros, monkeypatch):
     from shared import runtime
 
     env = product_env(cloud, azurite, **notifier_env(sink), HUBLINK_TIMER_SCHEDULE="0 */5 * * * *")
+    env["WEBSITE_AUTH_ENABLED"] = "true"  # behind App Service Authentication, as in Azure
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     runtime.reset_runtime()
