@@ -228,6 +228,7 @@ class RemoteCloud:
         self.url = info["arm"]
         self.certs = _Certs(info["ca_bundle"])
         self.world = _World(info)
+        self._api_creds: dict[str, ClientSecretCredential] = {}
 
     def connection_info(self) -> dict[str, Any]:
         return self.info
@@ -239,16 +240,32 @@ class RemoteCloud:
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
 
-    def api(self, method: str, path: str, *, key: str | None = "function", **kwargs: Any) -> requests.Response:
+    def api_token(self, caller: str) -> str:
+        """A bearer token for the app's API (the READY line's `api`) as one of its service principals,
+        e.g. "approver": what `az account get-access-token --resource <audience>` gives a person."""
+        api = self.info["api"]
+        cred = self._api_creds.get(caller)
+        if cred is None:
+            p = api["principals"][caller]
+            cred = self._api_creds[caller] = ClientSecretCredential(
+                api["tenant_id"], p["client_id"], p["client_secret"], authority=self.info["authority"],
+                disable_instance_discovery=True, connection_verify=self.certs.ca_bundle)
+        return cred.get_token(api["audience"] + "/.default").token
+
+    def api(self, method: str, path: str, *, caller: str | None = "approver", token: str | None = None,
+            key: str | None = None, **kwargs: Any) -> requests.Response:
+        """Call the app's HTTP API with a token of `caller` (or `token` as given; caller=None: no token).
+        `key`: also send a function key ("function": the app's own), which by itself opens nothing."""
         headers = dict(kwargs.pop("headers", {}) or {})
-        if key == "function":
-            headers["x-functions-key"] = self.info["function_key"]
-        elif key:
-            headers["x-functions-key"] = key
+        token = token or (self.api_token(caller) if caller else None)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if key:
+            headers["x-functions-key"] = self.info["function_key"] if key == "function" else key
         return requests.request(method, f"{self.info['functions']}/api/{path.lstrip('/')}", headers=headers,
                                 verify=self.certs.ca_bundle, timeout=60, **kwargs)
 
     def link(self, cluster_id: str) -> dict[str, Any] | None:
         sub, rg, name = _parts(cluster_id)
-        resp = self.api("GET", f"links/{sub}/{rg}/{name}")
+        resp = self.api("GET", f"links/{sub}/{rg}/{name}", caller="reader")
         return resp.json() if resp.status_code == 200 else None

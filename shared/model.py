@@ -88,7 +88,11 @@ class ForeignConnection:
 
 @dataclass
 class AuditEntry:
-    """One human decision (approve-link, approve-connection, reject-connection)."""
+    """One human decision (approve-link, approve-connection, reject-connection).
+
+    `by` is the verified caller's name; `by_id`, `by_tenant` and `by_type` (user | application, or
+    local / cli for the unauthenticated paths) identify it: over HTTP they come from the token App
+    Service Authentication verified (shared.authz), never from a header a caller could set."""
 
     action: str
     by: str
@@ -98,10 +102,20 @@ class AuditEntry:
     connection_name: str | None = None
     endpoint_id: str | None = None
     status: str | None = None
+    by_id: str | None = None
+    by_tenant: str | None = None
+    by_type: str | None = None
 
     def public(self) -> dict[str, str]:
         out = {"action": self.action, "by": self.by, "via": self.via, "at": self.at, "reason": self.reason}
-        extra = {"connectionName": self.connection_name, "endpointId": self.endpoint_id, "status": self.status}
+        extra = {
+            "connectionName": self.connection_name,
+            "endpointId": self.endpoint_id,
+            "status": self.status,
+            "byId": self.by_id,
+            "byTenant": self.by_tenant,
+            "byType": self.by_type,
+        }
         return out | {k: v for k, v in extra.items() if v is not None}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.approvals import Approvals
+from shared.approvals import Approvals, Who
 from shared.clock import SYSTEM, Clock
 from shared.controller import Backoff, Controller, NoNotifier, Notifier
 from shared.errors import Refused
@@ -131,7 +131,7 @@ class Service:
         self,
         cluster_id: str,
         *,
-        who: str,
+        who: Who,
         reason: Any = "",
         via: str = "api",
         budget_s: float | None = None,
@@ -142,7 +142,7 @@ class Service:
         return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
 
     def decide_connection(
-        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+        self, cluster_id: str, connection_name: Any, status: str, *, who: Who, reason: Any = "", via: str = "api"
     ) -> AuditEntry:
         return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
 
