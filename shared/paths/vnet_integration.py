@@ -30,9 +30,10 @@ from shared.aks import Connection
 from shared.config import PLS_SUBNET_TAG, SUBNET_ID, vnet_of
 from shared.errors import TerminalError, TransientError, Unlinkable, refusal
 from shared.ids import same_arm_id
-from shared.linkservice import DEFAULT_POLL_S, SUBJECT, pls_name
+from shared.linkservice import SUBJECT, pls_name
 from shared.paths.base import DnsPlacement, EndpointTarget
 from shared.results import Operation, Wait
+from shared.sdk import DEFAULT_POLL_S
 
 if TYPE_CHECKING:
     from shared.aks import Cluster
