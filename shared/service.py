@@ -87,6 +87,7 @@ class Service:
         from shared.credentials import Credentials
         from shared.dns import HubDns
         from shared.endpoints import HubEndpoints
+        from shared.linkservice import LinkServices
         from shared.paths import default_paths
         from shared.state import LinkStore
 
@@ -97,7 +98,7 @@ class Service:
             clusters=clusters,
             endpoints=HubEndpoints(settings.azure, credentials, settings.hub_tenant_id),
             dns=HubDns(arm, settings.hub_tenant_id),
-            paths=default_paths(clusters),
+            paths=default_paths(clusters, LinkServices(settings.azure, credentials), settings.pls_subnets),
         )
         return cls(
             settings,
