@@ -30,6 +30,8 @@ class Cluster:
     private_fqdn: str | None
     tags: dict[str, str]
     etag: str | None
+    private_dns_zone: str = "system"  # apiServerAccessProfile.privateDNSZone: system | none | a zone id
+    public_fqdn: str | None = None  # `fqdn`: the name kubectl uses when there is no private zone (`none`)
 
     @classmethod
     def from_arm(cls, body: dict[str, Any]) -> Cluster:
@@ -44,6 +46,8 @@ class Cluster:
             private_fqdn=props.get("privateFQDN"),
             tags={str(k).lower(): str(v) for k, v in (body.get("tags") or {}).items()},
             etag=body.get("eTag") or body.get("etag"),
+            private_dns_zone=str(access.get("privateDNSZone") or "system"),
+            public_fqdn=props.get("fqdn"),
         )
 
 
