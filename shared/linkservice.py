@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import TerminalError, map_azure_errors
 from shared.ids import ClusterId, same_arm_id
+from shared.model import Provisioned
+from shared.sdk import AzureAccess, NetworkClients
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
 
-    from shared.config import Settings
     from shared.credentials import Credentials
 
 LB_NAME = "kube-apiserver"
 TAG_CLUSTER = "hublink-cluster"
 TAG_MANAGED_BY = "managed-by"
 MANAGED_BY = "aks-hublink"
-DEFAULT_POLL_S = 10.0
 
 
 def pls_name(cluster: ClusterId) -> str:
@@ -64,7 +63,7 @@ class PlsConnection:
 
 
 @dataclass(frozen=True)
-class LinkService:
+class LinkService(Provisioned):
     id: str
     name: str
     provisioning_state: str
@@ -77,14 +76,6 @@ class LinkService:
 
     def ours(self, cluster: ClusterId) -> bool:
         return self.tags.get(TAG_MANAGED_BY) == MANAGED_BY and self.tags.get(TAG_CLUSTER, "").lower() == cluster.key[:256]
-
-    @property
-    def succeeded(self) -> bool:
-        return self.provisioning_state.lower() == "succeeded"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
 
     def on(self, frontend: Frontend) -> bool:
         return any(same_arm_id(f, frontend.id) for f in self.frontend_ids)
@@ -122,33 +113,12 @@ def link_service_from_model(pls: Any) -> LinkService:
 class LinkServices:
     """kube-apiserver lookups and our PLS, per spoke subscription (each with its tenant's credential)."""
 
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
-        self.settings = settings
-        self.credentials = credentials
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+    def __init__(self, access: AzureAccess, credentials: Credentials) -> None:
+        self.access = access
+        self._clients = NetworkClients(access, credentials)
 
     def client(self, subscription_id: str, tenant_id: str) -> Any:
-        from azure.mgmt.network import NetworkManagementClient
-
-        with self._lock:
-            client = self._clients.get((subscription_id, tenant_id))
-            if client is None:
-                from shared.pacing import PACER
-
-                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
-                if self.settings.ca_bundle:
-                    kwargs["connection_verify"] = self.settings.ca_bundle
-                client = NetworkManagementClient(
-                    self.credentials.for_tenant(tenant_id), subscription_id, base_url=self.settings.arm_endpoint, **kwargs
-                )
-                self._clients[(subscription_id, tenant_id)] = client
-            return client
-
-    def _polling(self, within_s: float) -> Any:
-        from shared.polling import PacedPolling
-
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.settings.arm_endpoint})
+        return self._clients.get(subscription_id, tenant_id)
 
     def apiserver_frontend(self, cluster: ClusterId, node_resource_group: str, tenant_id: str) -> Frontend | None:
         """The first frontend of `kube-apiserver` in the node resource group; None when there is none."""
@@ -202,14 +172,14 @@ class LinkServices:
         name, rg = pls_name(cluster), subnet_id.split("/")[4]
         with map_azure_errors(f"create private link service {name}"):
             return self.client(cluster.subscription_id, tenant_id).private_link_services.begin_create_or_update(
-                rg, name, body, polling=self._polling(within_s)
+                rg, name, body, polling=self.access.polling(within_s)
             )
 
     def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> LROPoller:
         name = pls_name(cluster)
         with map_azure_errors(f"delete private link service {name}"):
             return self.client(cluster.subscription_id, tenant_id).private_link_services.begin_delete(
-                resource_group, name, polling=self._polling(within_s)
+                resource_group, name, polling=self.access.polling(within_s)
             )
 
     def approve(
