@@ -72,6 +72,14 @@ def level(rooms: list[SubnetRoom], taking: SubnetRoom | None) -> str:
     return "low" if total and used / total >= LOW_AT else "ok"
 
 
+def current_level(rooms: list[SubnetRoom]) -> str:
+    """The region's level as it is (what the status API shows)."""
+    if first_with_room(rooms) is None:
+        return "exhausted"
+    total = sum(r.total for r in rooms)
+    return "low" if total and sum(r.used for r in rooms) / total >= LOW_AT else "ok"
+
+
 def rises(previous: str | None, now: str) -> bool:
     """A crossing worth a notice: the level went up (ok -> low, ok/low -> exhausted)."""
     return LEVELS.index(now) > LEVELS.index(previous if previous in LEVELS else "ok")

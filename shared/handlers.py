@@ -28,6 +28,7 @@ __all__ = [
     "handle_event",
     "http_approve_link",
     "http_get",
+    "http_hubs",
     "http_list",
     "http_reconcile",
     "http_set_connection",
@@ -142,6 +143,16 @@ def http_get(subscription_id: str, resource_group: str, cluster_name: str) -> Ht
     def run() -> dict[str, Any]:
         checked = _cluster_id(cluster_id)
         return get_runtime().service.get(checked).public()
+
+    return _answer(run)
+
+
+def http_hubs() -> HttpAnswer:
+    """GET /api/hubs: each region's hub subnets, used/total, and the region's capacity level."""
+
+    def run() -> dict[str, Any]:
+        hubs = get_runtime().service.hubs()
+        return {"value": hubs, "count": len(hubs)}
 
     return _answer(run)
 

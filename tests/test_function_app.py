@@ -50,6 +50,7 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
         ("list_links", "links", ["GET"]),
         ("get_link", "links/{subscriptionId}/{resourceGroup}/{clusterName}", ["GET"]),
         ("approve_link", "links/approve", ["POST"]),
+        ("list_hubs", "hubs", ["GET"]),
         ("approve_connection", "connections/approve", ["POST"]),
         ("reject_connection", "connections/reject", ["POST"]),
     ],
