@@ -25,6 +25,7 @@ def test_function_names_and_trigger_types(functions):
         "list_links": "httpTrigger",
         "get_link": "httpTrigger",
         "approve_link": "httpTrigger",
+        "list_hubs": "httpTrigger",
         "approve_connection": "httpTrigger",
         "reject_connection": "httpTrigger",
     }
