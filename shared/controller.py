@@ -156,6 +156,7 @@ class Controller:
             budget_s=budget.remaining,
             reads=dict(seeds or {}),
         )
+        link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase
         snapshot = _snapshot(state)
         result = self._run(link, budget)

@@ -34,6 +34,7 @@ class Operation:
     what: str
     kind: str  # "create" | "delete" | "observe"
     poll_s: float
+    subject: str = "endpoint"  # what it works on: the Link.reads key of its resource ("endpoint", a path's "pls:...")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ def await_operation(link: Link) -> Result | None:
     hub = link.policy.hub_for(state.region) if state.operation_at is not None and state.region else None
     if hub is None:
         return None
+    recorded = next((s for s in hub.subnets if state.subnet_id and s.lower() == state.subnet_id.lower()), None)
+    hub = hub.in_subnet(recorded) if recorded else hub  # our endpoint is in its subnet's resource group
     early = (state.next_attempt_at - link.clock.now()).total_seconds() if state.next_attempt_at else 0.0
     if early > 0:
         return Wait(early, state.message or link.waiting_for, observing(link), idle=True)
