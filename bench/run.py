@@ -1,7 +1,8 @@
 """`python -m bench`: every scenario, one table, bench/results.json.
 
 `--small` runs a tiny version of each scenario (tests/test_bench.py uses it so the code cannot
-rot); its numbers mean nothing. `--only` picks scenarios while working on one.
+rot); its numbers mean nothing. `--only` picks scenarios while working on one; `--set
+sweep.links=2000` changes one size (results.json keeps the configuration each scenario ran with).
 """
 
 from __future__ import annotations
@@ -193,11 +194,30 @@ def run_all(config: dict[str, dict[str, Any]], only: Sequence[str] | None = None
     return results
 
 
+def _merged(path: str, new: dict[str, Any]) -> dict[str, Any]:
+    """The results in `path` with the scenarios of `new` replaced (each scenario keeps its own date and machine)."""
+    with open(path, encoding="utf-8") as fh:
+        old = json.load(fh)
+    ran = set(new["details"]) | set(new["errors"])
+    runs = old.pop("runs", None) or {name: {"date": old.get("date"), "machine": old.get("machine")} for name in old["details"]}
+    for name in ran:
+        old["details"].pop(name, None)
+        old["errors"].pop(name, None)
+        runs[name] = {"date": new["date"], "machine": new["machine"]}
+    return {**old, "figures": {**old["figures"], **new["figures"]}, "details": {**old["details"], **new["details"]},
+            "errors": {**old["errors"], **new["errors"]}, "config": {**old.get("config", {}), **new.get("config", {})},
+            "runs": runs, "date": new["date"], "mode": new["mode"]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--small", action="store_true", help="a tiny run of every scenario (numbers mean nothing)")
     parser.add_argument("--only", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
     parser.add_argument("--out", default=None, help=f"results file (default {RESULTS}; --small: not written unless given)")
+    parser.add_argument("--merge", action="store_true",
+                        help="update the results file with the scenarios run, keeping the other scenarios' results")
+    parser.add_argument("--set", action="append", default=[], metavar="SCENARIO.NAME=VALUE",
+                        help="change one size or duration of a scenario, e.g. --set day1.clusters=200 (repeatable)")
     args = parser.parse_args(argv)
     from devcloud import netguard
 
@@ -205,12 +225,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_file = os.path.join(tempfile.gettempdir(), "aks-hublink-bench.log")
     logging.basicConfig(filename=log_file, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
-    results = run_all(SMALL if args.small else FULL, args.only.split(",") if args.only else None)
+    config = {name: dict(values) for name, values in (SMALL if args.small else FULL).items()}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        scenario, _, name = key.partition(".")
+        if not sep or scenario not in config or not name:
+            parser.error(f"--set takes SCENARIO.NAME=VALUE with a scenario of {', '.join(config)}, got {item!r}")
+        config[scenario][name] = json.loads(value)
+    results = run_all(config, args.only.split(",") if args.only else None)
+    results["config"] = {name: config[name] for name in results["details"]}
     results["mode"] = "small" if args.small else "full"
     print(table(results["figures"]))
     print(f"\n{results['duration_s']:.0f} s on {results['machine']['cpu_count']} cores, load average "
           f"{results['machine']['load_average']} -> {results['machine']['load_average_after']}; product logs: {log_file}")
     out = args.out or (None if args.small else RESULTS)
+    if out and args.merge and os.path.exists(out):
+        results = _merged(out, results)
     if out:
         with open(out, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=1, sort_keys=False)

@@ -73,11 +73,17 @@ class Admin:
     def _call(self, method: str, path: str, body: Any = None) -> requests.Response:
         sub = path.split("/")[2]
         token = self.operator.credential(self.cloud.world.tenant_of(sub)).get_token(ARM_SCOPE).token
-        resp = self.session.request(method, self.cloud.url + path, params={"api-version": "2025-10-01"}, json=body,
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=30,
-                                    verify=self.cloud.certs.ca_bundle)
-        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp
+        for attempt in range(3):  # a loaded machine may time a PUT out after devcloud took it: 409 then means done
+            try:
+                resp = self.session.request(method, self.cloud.url + path, params={"api-version": "2025-10-01"},
+                                            json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                                            verify=self.cloud.certs.ca_bundle)
+            except requests.Timeout:
+                continue
+            if resp.status_code < 300 or (attempt and resp.status_code == 409):
+                return resp
+            raise AssertionError(f"{method} {path}: {resp.status_code} {resp.text}")
+        raise AssertionError(f"{method} {path}: timed out three times")
 
     def create(self, cluster_id: str, region: str) -> None:
         name = cluster_id.rsplit("/", 1)[-1]
