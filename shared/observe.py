@@ -62,7 +62,8 @@ def observe(svc: Service, rows: list[LinkState], due: list[LinkState], *, concur
     """List the hub groups of every configured hub, the zones the rows name, and the spoke
     subscriptions of the due rows (each list that fails is left out: its rows are reconciled)."""
     obs = Observation()
-    groups = {(h.subscription_id.lower(), h.resource_group.lower()) for h in svc.controller.policy.hubs.values()}
+    hubs = [h.in_subnet(subnet) for h in svc.controller.policy.hubs.values() for subnet in h.subnets]
+    groups = {(h.subscription_id.lower(), h.resource_group.lower()) for h in hubs}  # each subnet's group
     zones = {r.zone_id.lower(): r.zone_id for r in rows if r.zone_id}
     subscriptions = {r.subscription_id.lower() for r in due}
     endpoints, dns = svc.ports.endpoints, svc.ports.dns

@@ -38,6 +38,7 @@ def ensure_endpoint(link: Link) -> Result | None:
     if endpoint is not None and endpoint.in_progress:
         return running(link, endpoint)
     created = state.operation_at is not None and state.endpoint_id is None  # the create we started has ended
+    created = created and endpoint is not None and not endpoint.failed  # a failed one is replaced below
     state.operation_at = None
     if endpoint is None:
         return _create(link)

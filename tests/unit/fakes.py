@@ -215,6 +215,7 @@ class FakeEndpoints:
         self.link_services: FakeLinkServices | None = None
         self.finishes = True
         self.duration_s = 3.0  # within one Retry-After (POLL_S): the first poll sees it ended
+        self.fail_creates = 0  # the next creates that end Failed
         self.auto_connect = True
         self.calls: list[str] = []
         self.running: dict[str, FakeOperation] = {}
@@ -254,6 +255,10 @@ class FakeEndpoints:
             return
         del self.running[name]
         links = self.link_services
+        if op.kind == "create" and self.fail_creates:
+            self.fail_creates -= 1
+            self.endpoints[name] = replace(self.endpoints[name], provisioning_state="Failed", connection_status=None)
+            return
         if op.kind == "create":
             to_pls = links is not None and "/privatelinkservices/" in (op.target_id or "").lower()
             ep = self.endpoints[name] = replace(

@@ -203,3 +203,11 @@ def test_an_adapter_error_mid_pass_keeps_what_was_learnt():
     w.endpoints.private_ip = boom  # type: ignore[method-assign]
     outcome = w.settle(cid)
     assert outcome.error and row(w, cid).endpoint_id and row(w, cid).last_error_code == "NotFoundMidFlight"
+
+
+def test_a_create_that_ends_failed_is_deleted_and_made_again():
+    w, cid, c = linked()
+    w.endpoints.fail_creates = 1
+    assert w.settle(cid).phase is Phase.READY
+    assert w.endpoints.calls.count("begin_create") == 2 and w.endpoints.calls.count("begin_delete") == 1
+    assert row(w, cid).steps["endpoint"].retries == 1
