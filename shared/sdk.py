@@ -46,12 +46,6 @@ class AzureAccess:
 
         return StartOnly(timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.arm_endpoint})
 
-    def polling(self, within_s: float) -> Any:
-        """An LRO poller that reads at Azure's Retry-After and stops at the invocation's budget."""
-        from shared.polling import PacedPolling
-
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.arm_endpoint})
-
 
 @dataclass(frozen=True)
 class StorageAccess:
