@@ -50,7 +50,8 @@ def test_instances_sharing_a_principal_slow_down_on_each_others_traffic(cloud):
     import requests
 
     from devcloud.client import ARM_SCOPE
-    from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, PRODUCT_CLIENT_ID
+    from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT
+    from stack.world import PRODUCT_CLIENT_ID
 
     saved = dict(cloud.arm.limits)
     cloud.arm.limits["read"] = (20, 2.0)  # a slow refill, so the test sees the bucket as it drains
