@@ -33,10 +33,11 @@ class Policy:
     approval: str
     drift_interval_s: float
     hubs: Mapping[str, Hub]
+    absence_confirm_s: float = 20.0  # HUBLINK_ABSENCE_CONFIRM_S: a 404 needs a read this much later
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        return cls(settings.selection, settings.approval, settings.drift_interval_s, settings.hubs)
+        return cls(settings.selection, settings.approval, settings.drift_interval_s, settings.hubs, settings.absence_confirm_s)
 
     def hub_for(self, region: str) -> Hub | None:
         return self.hubs.get(region_key(region))
@@ -73,6 +74,7 @@ class Link:
     just_created: bool = False  # this invocation's create operation ended: the endpoint is brand new
     poll_due: bool = False  # the controller waited for Azure's next poll time: read the endpoint now
     waiting_for: str = "an operation on the hub endpoint is running"
+    deletion_reported: bool = False  # a ResourceDeleteSuccess event for the cluster started this reconcile
 
     # -- reads, once per invocation -----------------------------------------------------------
     def read(self, key: str, load: Any) -> Any:

@@ -136,6 +136,7 @@ class LinkState:
     operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
     access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
+    absent_since: datetime | None = None  # first of the cluster reads answering 404 in a row (unconfirmed absence)
     lease_owner: str | None = None
     lease_until: datetime | None = None
     notices: Notices = field(default_factory=Notices)  # what was announced (notifications)

@@ -15,7 +15,8 @@ def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
     from stack.product import in_process_settings
 
-    return in_process_settings(cloud.connection_info(), azurite.connection_string, **{"HUBLINK_BACKOFF_BASE_S": "1", **overrides})
+    fast = {"HUBLINK_BACKOFF_BASE_S": "1", "HUBLINK_ABSENCE_CONFIRM_S": "3"}  # a deleted cluster: gone in 3 s
+    return in_process_settings(cloud.connection_info(), azurite.connection_string, **{**fast, **overrides})
 
 
 def fast_lros(cloud: Any) -> dict[str, Any]:

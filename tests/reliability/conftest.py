@@ -25,8 +25,13 @@ SCALE = {
 }
 
 # Settings that keep retries quick: the reconciler's own backoff in tenths of a second.
-FAST_SETTINGS = {"HUBLINK_BACKOFF_BASE_S": "0.05", "HUBLINK_BACKOFF_MAX_S": "1", "HUBLINK_FAILURE_ALERT_AFTER": "3",
-                 "HUBLINK_NOTIFY_TIMEOUT_S": "3"}
+FAST_SETTINGS = {
+    "HUBLINK_BACKOFF_BASE_S": "0.05",
+    "HUBLINK_ABSENCE_CONFIRM_S": "5",
+    "HUBLINK_BACKOFF_MAX_S": "1",
+    "HUBLINK_FAILURE_ALERT_AFTER": "3",
+    "HUBLINK_NOTIFY_TIMEOUT_S": "3",
+}
 
 
 def product_env(cloud, azurite, **overrides: str) -> dict[str, str]:
