@@ -83,8 +83,38 @@ def test_faults_clear_and_control_routes_are_never_faulted(cloud, http, ctl):
     assert call_widget(cloud, http).status_code == 200
 
 
+def test_drop_after_processing_does_the_work_then_cuts_the_connection(cloud, http, ctl):
+    rule = http.post(f"{ctl}/faults", json={"method": "PUT", "path": "/widgets/lost$", "action": "drop_after",
+                                             "times": 1}).json()
+    with pytest.raises(requests.ConnectionError):
+        call_widget(cloud, http, method="PUT", name="lost")
+    [entry] = [e for e in cloud.arm.entries() if e.path.endswith("/widgets/lost")]
+    assert entry.status == 200 and entry.fault == f"{rule['id']}:drop_after"  # ARM processed it
+    fired = http.get(f"{ctl}/faults/{rule['id']}/fired").json()
+    assert fired["fired"] == 1 and fired["statuses"] == [200] and fired["reached"]
+    assert call_widget(cloud, http, method="PUT", name="lost").status_code == 200  # times=1 used up
+
+
+def test_a_hook_holds_the_processed_answer_until_released(cloud, http, ctl):
+    import threading
+
+    rule = http.post(f"{ctl}/faults", json={"method": "PUT", "path": "/widgets/held$", "action": "hook",
+                                             "hold": True, "times": 1}).json()
+    assert http.get(f"{ctl}/faults/{rule['id']}/fired", params={"wait": 0}).json()["reached"] is False
+    answers: list[int] = []
+    caller = threading.Thread(target=lambda: answers.append(call_widget(cloud, http, method="PUT", name="held").status_code))
+    caller.start()
+    fired = http.get(f"{ctl}/faults/{rule['id']}/fired", params={"count": 1, "wait": 10}).json()
+    assert fired["reached"] and fired["held"] == 1 and answers == []  # processed, the client still waits
+    assert any(e.path.endswith("/widgets/held") and e.status == 200 for e in cloud.arm.entries())
+    assert http.post(f"{ctl}/faults/{rule['id']}/release").json()["released"] is True
+    caller.join(timeout=10)
+    assert answers == [200]
+    assert http.get(f"{ctl}/faults/nope/fired").status_code == 404
+
+
 @pytest.mark.parametrize("body", [{"colour": "red"}, {"status": "500"}, {"action": "explode"}, {"path": "("},
-                                  {"probability": True}])
+                                  {"probability": True}, {"hold": 1}, {"action": "drop_after", "hold_s": "5"}])
 def test_fault_validation(http, ctl, body):
     r = http.post(f"{ctl}/faults", json=body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidRequestContent"
