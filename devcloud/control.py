@@ -339,8 +339,13 @@ class ControlApi:
             if scale <= 0:
                 raise BadRequest("timeScale must be > 0")
             eg.time_scale = scale
+        if "jitter" in body:
+            jitter = _number(body["jitter"], "jitter")
+            if jitter >= 1:
+                raise BadRequest("jitter is a fraction of each retry delay, >= 0 and < 1")
+            eg.jitter = jitter
         return Response.json(200, {"duplicate": eg.duplicate_probability, "reorder": eg.reorder,
-                                   "timeScale": eg.time_scale})
+                                   "timeScale": eg.time_scale, "jitter": eg.jitter})
 
     def deliveries(self, req: Request) -> Response:
         return Response.json(200, {"value": [d.as_dict() for d in list(self.eventgrid.deliveries)]})

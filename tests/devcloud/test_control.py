@@ -237,7 +237,7 @@ def test_eventgrid_routes(cloud, http, ctl, sink):
 
     r = http.put(f"{ctl}/eventgrid/behaviour", json={"duplicate": 0.0, "reorder": False, "timeScale": 0.01,
                                                      "duplicateNext": 1})
-    assert r.json() == {"duplicate": 0.0, "reorder": False, "timeScale": 0.01}
+    assert r.json() == {"duplicate": 0.0, "reorder": False, "timeScale": 0.01, "jitter": 0.0}
     assert cloud.eventgrid.time_scale == 0.01
     sink.clear()
     sink.fail_next(500)  # first attempt fails, retried after 0.1 s, then the duplicate
@@ -277,4 +277,6 @@ def test_eventgrid_subscription_errors(http, ctl, sink):
     assert r.status_code == 400 and r.json()["error"]["code"] == "EventGridError"
     assert http.put(f"{ctl}/eventgrid/behaviour", json={"duplicate": 2}).status_code == 400
     assert http.put(f"{ctl}/eventgrid/behaviour", json={"timeScale": 0}).status_code == 400
+    assert http.put(f"{ctl}/eventgrid/behaviour", json={"jitter": 1.5}).status_code == 400
+    assert http.put(f"{ctl}/eventgrid/behaviour", json={"jitter": 0.2}).json()["jitter"] == 0.2
     assert http.put(f"{ctl}/eventgrid/behaviour", json={"reorder": "yes"}).status_code == 400
