@@ -403,8 +403,9 @@ class Arm:
             req.context["lro_failed"] = {"code": rule.code or "InternalServerError",
                                          "message": rule.message or "The operation failed (injected by devcloud)."}
             return nxt(req)
-        if rule.action == "drop":
+        if rule.action == "drop":  # its hook fires too (nothing processed: status 0), held if asked
             self._record(req, route, None, None, 0, None)
+            self.hooks.fire(rule.id, 0, hold=rule.hold, hold_s=rule.hold_s)
             raise DropConnection()
         if rule.action in PROCESSING_ACTIONS:  # ARM does the work; then the hook, then maybe the cut
             resp = nxt(req)

@@ -5,7 +5,8 @@
                  whether its request happened (a lost answer)
     hook         the request is processed and answered normally; only the hook fires
 
-Both fire the rule's hook once the request is processed: `GET /_devcloud/faults/{id}/fired`
+Both fire the rule's hook once the request is processed (a `drop` rule fires it too, with status 0,
+before anything is processed: "the client sent it, ARM never did it"): `GET /_devcloud/faults/{id}/fired`
 waits for it, so a test learns "ARM has done it, the client has not heard" and can act at that
 moment (SIGKILL the Functions host). With `hold`, the answer (or the cut) waits until the test
 releases it (`POST /_devcloud/faults/{id}/release`) or `hold_s` passes, so the client is still

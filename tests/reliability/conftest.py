@@ -22,6 +22,7 @@ SCALE = {
     "fuzz_http_examples": int(os.environ.get("RELIABILITY_FUZZ_HTTP_EXAMPLES", "40")),
     "matrix": os.environ.get("RELIABILITY_MATRIX", "quick"),  # quick | full
     "matrix_times": [int(n) for n in os.environ.get("RELIABILITY_MATRIX_TIMES", "1,4").split(",")],
+    "crashes": os.environ.get("RELIABILITY_CRASHES", "quick"),  # quick (2 cells) | full (every write step)
 }
 
 # Settings that keep retries quick: the reconciler's own backoff in tenths of a second.
