@@ -57,6 +57,11 @@ EXPECTED = {
         "a Private Link Service has no FQDN; a cluster's endpoint NIC lists the privateFQDN",
     ("network_private_endpoint", "get_nic", "properties.ipConfigurations[].name"):
         "recorded in 2020 as privateEndpointIpConfig; endpoint NICs are named privateEndpointIpConfig.<guid> now",
+    ("network_load_balancer", "get", "properties.frontendIPConfigurations[].properties.publicIPAddress"):
+        "the recorded lb1 is public; the kube-apiserver load balancer is internal (also compared with lb3, internal)",
+    ("network_load_balancer", "list_by_group",
+     "value[].properties.frontendIPConfigurations[].properties.privateIPAllocationMethod"):
+        "lb3 was created with --private-ip-address (Static); AKS assigns the kube-apiserver frontend's address",
     ("aks_list", "list_by_group", "value[].properties.agentPoolProfiles[].maxPods"):
         "the recorded create asked for --max-pods 100; devcloud's pool takes AKS's kubenet default, 110",
     ("aks_list", "list_by_group", "value[].properties.networkProfile.loadBalancerSku"):
