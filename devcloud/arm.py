@@ -461,7 +461,8 @@ class Arm:
             headers[_ratelimit_header(req.path, "read")] = str(self._peek(sub, principal.object_id, "read"))
         elif kind in self.limits:
             allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
-            header = _ratelimit_header(req.path, kind)
+            # Tenant-level reads (/tenants, /subscriptions) count in ARM's tenant bucket (recorded).
+            header = f"x-ms-ratelimit-remaining-tenant-{kind}s" if tenant_level else _ratelimit_header(req.path, kind)
             headers[header] = str(remaining)
             if not allowed:
                 return arm_error(429, "SubscriptionRequestsThrottled",

@@ -60,8 +60,9 @@ class Tenancy:
 
     def _subscription(self, subscription_id: str) -> dict[str, Any]:
         sub = self.cloud.world.subscriptions[subscription_id.lower()]
+        # An untagged subscription has tags {} (recorded, Azure PowerShell's Get-AzSubscription, 2021).
         return {"id": f"/subscriptions/{subscription_id}", "authorizationSource": "RoleBased", "managedByTenants": [],
-                "subscriptionId": subscription_id, "tenantId": sub["tenant_id"], "displayName": sub.get("name", ""),
+                "tags": {}, "subscriptionId": subscription_id, "tenantId": sub["tenant_id"], "displayName": sub.get("name", ""),
                 "state": "Enabled", "subscriptionPolicies": dict(POLICIES)}
 
     # -- HTTP ----------------------------------------------------------------------------------

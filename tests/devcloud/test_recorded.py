@@ -62,6 +62,8 @@ EXPECTED = {
     ("network_load_balancer", "list_by_group",
      "value[].properties.frontendIPConfigurations[].properties.privateIPAllocationMethod"):
         "lb3 was created with --private-ip-address (Static); AKS assigns the kube-apiserver frontend's address",
+    ("arm_tenants_subscriptions", "subscriptions", "value[].managedByTenants"):
+        "the recorded subscription is managed from another tenant (Lighthouse); devcloud's subscriptions are not",
     ("aks_list", "list_by_group", "value[].properties.agentPoolProfiles[].maxPods"):
         "the recorded create asked for --max-pods 100; devcloud's pool takes AKS's kubenet default, 110",
     ("aks_list", "list_by_group", "value[].properties.networkProfile.loadBalancerSku"):
