@@ -172,3 +172,15 @@ def test_tenants_and_subscriptions_read_as_recorded(call):
     problems = [d for n, resp in answers.items() for d in compare("arm_tenants_subscriptions", rec[n], resp, api)]
     assert problems == [], "\n".join(problems)
     assert "x-ms-ratelimit-remaining-subscription-reads" not in answers["subscriptions"].headers
+
+
+def test_locations_read_as_recorded(call):
+    from tests.devcloud.test_recorded import body_differences, compare
+
+    rec = json.loads((RECORDINGS / "arm_locations.json").read_text(encoding="utf-8"))["interactions"][0]
+    api = rec["request"]["api_version"]
+    resp = call("GET", f"/subscriptions/{HUB_SUBSCRIPTION}/locations", api)
+    west = {"value": [r for r in resp.json()["value"] if r["name"] == "westeurope"]}
+    problems = compare("arm_locations", rec, resp, api, body=west)
+    assert problems == [], "\n".join(problems)
+    assert body_differences(rec["response"]["body"]["value"][0], west["value"][0]) == []
