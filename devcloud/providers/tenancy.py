@@ -31,9 +31,10 @@ REGIONS = {  # name -> (display name, geography group, paired region)
     "eastus": ("East US", "US", "westus"),
     "westus": ("West US", "US", "eastus"),
 }
-# longitude, latitude, physical location as recorded (Azure PowerShell's TestAzureLocation, 2022); West US's
-# entry was not in the part of that recording read, so it has none rather than a guess.
+# longitude, latitude, physical location as recorded (Azure PowerShell's TestAzureLocation, 2022; West US from
+# azure-mgmt-resource's test_subscriptions recording, 2020).
 PLACES = {
+    "westus": ("-122.417", "37.783", "California"),
     "westeurope": ("4.9", "52.3667", "Netherlands"),
     "northeurope": ("-6.2597", "53.3478", "Ireland"),
     "swedencentral": ("17.14127", "60.67488", "Gävle"),

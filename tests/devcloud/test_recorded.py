@@ -62,6 +62,8 @@ EXPECTED = {
     ("network_load_balancer", "list_by_group",
      "value[].properties.frontendIPConfigurations[].properties.privateIPAllocationMethod"):
         "lb3 was created with --private-ip-address (Static); AKS assigns the kube-apiserver frontend's address",
+    ("arm_subscription", "subscription", "managedByTenants"):
+        "the recorded subscription is managed from another tenant (Lighthouse); devcloud's subscriptions are not",
     ("arm_tenants_subscriptions", "subscriptions", "value[].managedByTenants"):
         "the recorded subscription is managed from another tenant (Lighthouse); devcloud's subscriptions are not",
     ("aks_list", "list_by_group", "value[].properties.agentPoolProfiles[].maxPods"):
@@ -70,11 +72,13 @@ EXPECTED = {
         "Azure's casing varies: 'standard' in the PUT answer and the REST spec examples, 'Standard' in the recorded "
         "GET and list after it (2022); devcloud answers 'standard' throughout (the product does not read it)",
 }
-# Headers azure-cli's recorder leaves out of every recording (ReplayableTest.FILTER_HEADERS in
-# src/azure-cli-testsdk/azure/cli/testsdk/scenario_tests/base.py, Azure/azure-cli commit 00462cdc): their absence
-# from an azure-cli recording says nothing about Azure. Azure PowerShell's records keep them: the reads header
-# on every read (Network 2020, AKS 2025), Retry-After on Network's operations and on none of AKS's.
-RECORDER_FILTERED = {"Azure/azure-cli": ("retry-after", "x-ms-ratelimit-remaining-subscription-reads")}
+# Headers the vcr recorders of azure-cli and of the Python SDK's yaml recordings leave out of every recording
+# (ReplayableTest.FILTER_HEADERS in src/azure-cli-testsdk/azure/cli/testsdk/scenario_tests/base.py, Azure/azure-cli
+# commit 00462cdc, and in src/azure_devtools/scenario_tests/base.py, Azure/azure-sdk-for-python): their absence
+# there says nothing about Azure. Azure PowerShell's records keep them: the reads header on every read (Network
+# 2020, AKS 2025), the tenant one on tenant-level reads, Retry-After on Network's operations and on none of AKS's.
+VCR_FILTERED = ("retry-after", "x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-remaining-tenant-reads")
+RECORDER_FILTERED = {"Azure/azure-cli": VCR_FILTERED, "Azure/azure-sdk-for-python": VCR_FILTERED}
 # Headers recorded that devcloud does not model yet, each with the reason.
 NOT_MODELLED = {
     f"x-ms-ratelimit-remaining-subscription-global-{kind}s":

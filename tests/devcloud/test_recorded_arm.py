@@ -174,6 +174,15 @@ def test_tenants_and_subscriptions_read_as_recorded(call):
     assert "x-ms-ratelimit-remaining-subscription-reads" not in answers["subscriptions"].headers
 
 
+def test_one_subscription_reads_as_recorded(call):
+    from tests.devcloud.test_recorded import compare
+
+    rec = json.loads((RECORDINGS / "arm_subscription.json").read_text(encoding="utf-8"))["interactions"][0]
+    api = rec["request"]["api_version"]
+    problems = compare("arm_subscription", rec, call("GET", f"/subscriptions/{HUB_SUBSCRIPTION}", api), api)
+    assert problems == [], "\n".join(problems)
+
+
 def test_locations_read_as_recorded(call):
     from tests.devcloud.test_recorded import body_differences, compare
 
