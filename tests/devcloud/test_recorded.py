@@ -57,6 +57,12 @@ EXPECTED = {
         "a Private Link Service has no FQDN; a cluster's endpoint NIC lists the privateFQDN",
     ("network_private_endpoint", "get_nic", "properties.ipConfigurations[].name"):
         "recorded in 2020 as privateEndpointIpConfig; endpoint NICs are named privateEndpointIpConfig.<guid> now",
+    ("network_private_endpoint_manual", "get_pending",
+     "properties.manualPrivateLinkServiceConnections[].properties.privateLinkServiceId"):
+        "the recording's manual request targets a SQL server; the product's a managed cluster",
+    ("network_private_endpoint_manual", "get_pending",
+     "properties.manualPrivateLinkServiceConnections[].properties.groupIds"):
+        "a SQL server's group is sqlServer; a managed cluster's management",
     ("network_load_balancer", "get", "properties.frontendIPConfigurations[].properties.publicIPAddress"):
         "the recorded lb1 is public; the kube-apiserver load balancer is internal (also compared with lb3, internal)",
     ("network_load_balancer", "list_by_group",
