@@ -461,14 +461,15 @@ class Arm:
             headers[_ratelimit_header(req.path, "read")] = str(self._peek(sub, principal.object_id, "read"))
         elif kind in self.limits:
             allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
-            # Tenant-level reads (/tenants, /subscriptions) count in ARM's tenant bucket (recorded).
-            header = f"x-ms-ratelimit-remaining-tenant-{kind}s" if tenant_level else _ratelimit_header(req.path, kind)
+            header = _ratelimit_header(req.path, kind)
             headers[header] = str(remaining)
             if not allowed:
                 return arm_error(429, "SubscriptionRequestsThrottled",
                                  f"Number of '{kind}' requests for subscription '{sub}' actor '{principal.object_id}' "
                                  f"exceeded. Please try again after '{max(1, round(wait))}' seconds.",
                                  {"Retry-After": str(max(1, int(wait + 0.999))), **headers}), principal, None
+        if tenant_level:  # tenant-level reads (/tenants, /subscriptions) count in ARM's tenant bucket (recorded)
+            headers = {k.replace("-subscription-", "-tenant-"): v for k, v in headers.items() if "-global-" not in k}
         ctx = ArmContext(self, req, principal, sub, tenant, route)
         action = route.meta["action"]
         if callable(action):
