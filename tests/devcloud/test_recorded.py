@@ -10,7 +10,9 @@ what a client reads:
   format (an ARM id with the same segments and casing, a uuid, a timestamp, an fqdn, a version),
   and enumerations (provisioningState, status, type, error codes, ...) with the same value.
 Where devcloud's target differs from the recording's by design, the difference is named in
-`EXPECTED` with the reason.
+`EXPECTED` with the reason; headers a recording's recorder filtered out (`RECORDER_FILTERED`) are
+compared only where the recording has them. test_recorded_aks.py, test_recorded_network.py and
+test_recorded_arm.py compare the other recordings with these helpers.
 """
 
 from __future__ import annotations
