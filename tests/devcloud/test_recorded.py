@@ -398,3 +398,18 @@ def test_aks_answers_an_operation_it_does_not_know_in_its_own_shape(cloud, arm):
     problems = compare("aks_operation_not_found", rec, resp, "2016-03-30")
     assert problems == [], "\n".join(problems)
     assert resp.json() == rec["response"]["body"]
+
+
+def test_private_dns_create_of_an_existing_record_fails_its_precondition(cloud, arm):
+    rec = load("privatedns_if_none_match")["interactions"][0]
+    api = rec["request"]["api_version"]
+    name = f"recordset{uuid.uuid4().hex[:6]}"
+    path = f"{cloud.world.hub['dns_zones']['westeurope']}/A/{name}"
+    first = arm("PUT", path, api, body=rec["request"]["body"], headers=rec["request"]["headers"])
+    assert first.status_code == 201
+    again = arm("PUT", path, api, body=rec["request"]["body"], headers=rec["request"]["headers"])
+    problems = compare("privatedns_if_none_match", rec, again, api)
+    assert problems == [], "\n".join(problems)
+    assert again.json()["message"] == rec["response"]["body"]["message"].replace("clitestprivatednsrecordset000003",
+                                                                                 name)
+    assert arm("DELETE", path, api).status_code == 200
