@@ -413,3 +413,17 @@ def test_private_dns_create_of_an_existing_record_fails_its_precondition(cloud, 
     assert again.json()["message"] == rec["response"]["body"]["message"].replace("clitestprivatednsrecordset000003",
                                                                                  name)
     assert arm("DELETE", path, api).status_code == 200
+
+
+def test_private_dns_update_with_a_stale_etag_fails_its_precondition(cloud, arm):
+    rec = load("privatedns_if_match")["interactions"][0]
+    api = rec["request"]["api_version"]
+    name = f"recordset{uuid.uuid4().hex[:6]}"
+    path = f"{cloud.world.hub['dns_zones']['westeurope']}/A/{name}"
+    assert arm("PUT", path, api, body=rec["request"]["body"]).status_code == 201
+    stale = arm("PUT", path, api, body=rec["request"]["body"], headers=rec["request"]["headers"])
+    problems = compare("privatedns_if_match", rec, stale, api)
+    assert problems == [], "\n".join(problems)
+    assert stale.json()["message"] == rec["response"]["body"]["message"].replace("clitestprivatednsrecordset000003",
+                                                                                 name)
+    assert arm("DELETE", path, api).status_code == 200
