@@ -114,9 +114,19 @@ class Controller:
         return tenant
 
     # -- entry point ---------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, seeds: Mapping[str, Any] | None = None) -> Outcome:
+    def reconcile(
+        self,
+        cluster_id: str,
+        *,
+        budget_s: float | None = None,
+        deletion_reported: bool = False,
+        seeds: Mapping[str, Any] | None = None,
+    ) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds. `seeds`: reads already made
         (the timer's listed "cluster" and "endpoint", shared.observe) that the steps use instead.
+
+        `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
+        confirms the deletion at once (otherwise a second read some seconds later must confirm it).
 
         Raises InvalidInput (SubscriptionNotConfigured for a subscription not in HUBLINK_SPOKES;
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
@@ -154,6 +164,7 @@ class Controller:
             log,
             self.store,
             budget_s=budget.remaining,
+            deletion_reported=deletion_reported,
             reads=dict(seeds or {}),
         )
         link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)

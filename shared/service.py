@@ -126,17 +126,21 @@ class Service:
         *,
         budget_s: float | None = None,
         follow_up: str | None = None,
+        deletion_reported: bool = False,
         seeds: dict[str, Any] | None = None,
         woken_for: datetime | None = None,
     ) -> Outcome:
         """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for.
+        `deletion_reported`: a ResourceDeleteSuccess event named it (a 404 then confirms the deletion).
 
         `woken_for`: the time a continuation was asked for. An idle outcome (Azure's poll time has not
         come, nothing was read) is followed up only by the continuation that the row is waiting for
         (its time is the row's next attempt): an event, a timer run or a stale continuation that meets
         a link waiting for Azure would otherwise start a second chain of continuations beside it.
         """
-        outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s, seeds=seeds)
+        outcome = self.controller.reconcile(
+            cluster_id, budget_s=budget_s or self.event_budget_s, deletion_reported=deletion_reported, seeds=seeds
+        )
         if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
             if not outcome.idle or (follow_up == "continuation" and _awaited(outcome, woken_for)):
                 self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)

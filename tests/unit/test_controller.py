@@ -208,3 +208,20 @@ def test_only_the_continuation_a_waiting_link_expects_keeps_its_chain_going():
     stale = asked_for - timedelta(seconds=5)  # e.g. the look-again of an earlier "cluster is Creating"
     assert not _awaited(early, stale), "a stale continuation ends there: the row waits for another"
     assert _awaited(early, None), "a message without its time keeps going (messages of older versions)"
+
+
+def test_an_invocation_that_dies_holding_the_lease_leaves_its_row_due_when_the_lease_runs_out():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    assert w.settle(cid).phase is Phase.READY
+    ready = w.store.get(ClusterId.parse(cid))
+    assert ready.next_attempt_at == w.clock.now() + timedelta(seconds=3600)  # the drift check
+    taken = w.store.acquire(ClusterId.parse(cid), "dies", 50.0)  # ...and its process is killed here
+    row = w.store.get(ClusterId.parse(cid))
+    assert row.lease_owner == "dies" and row.next_attempt_at == row.lease_until == taken.state.lease_until
+    assert w.store.due(w.clock.now()) == []
+    w.clock.advance(50.0)
+    assert [r.cluster_id for r in w.store.due(w.clock.now())] == [ClusterId.parse(cid).id]
+    assert w.controller.reconcile(cid).phase is Phase.READY  # the timer's run: the lease has run out
+    assert w.store.get(ClusterId.parse(cid)).next_attempt_at == w.clock.now() + timedelta(seconds=3600)
