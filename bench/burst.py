@@ -80,9 +80,43 @@ def _execution_seconds(log_path: str, offset: int) -> dict[str, float]:
     return out
 
 
+def _duplicates(stack: Stack, ids: list[str], seq: int, records: dict[str, str]) -> dict[str, Any]:
+    """Endpoint creates and record writes per cluster (exactly one each), throttled calls, Ready notices."""
+    entries = stack.requests_since(seq)
+    creates: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    names = {"/privateendpoints/" + _endpoint_name(cid).lower(): cid for cid in ids}
+    by_record = {"/a/" + r: cid for cid, r in records.items()}
+    for e in entries:
+        path = e["path"].lower()
+        if e["method"] != "PUT" or e["status"] >= 300:
+            continue
+        endpoint, record = path[path.rfind("/privateendpoints/"):], path[path.rfind("/a/"):]
+        if endpoint in names and e["status"] == 201:  # 201: created (a PUT of an existing one answers 200)
+            creates[names[endpoint]] = creates.get(names[endpoint], 0) + 1
+        elif record in by_record:
+            writes[by_record[record]] = writes.get(by_record[record], 0) + 1
+    import requests
+
+    posts = requests.get(stack.info["notifications"] + "/generic", verify=stack.remote.certs.ca_bundle, timeout=30).json()
+    ready: dict[str, int] = {}
+    wanted = {cid.lower() for cid in ids}
+    for post in posts:
+        body = post.get("body")
+        if isinstance(body, dict) and body.get("type") == "link.ready" and str(body.get("clusterId", "")).lower() in wanted:
+            key = body["clusterId"].lower()
+            ready[key] = ready.get(key, 0) + 1
+    return {
+        "endpoint_creates": sorted(set(creates.values())), "record_writes": sorted(set(writes.values())),
+        "clusters_with_one_endpoint_and_record": sum(1 for c in ids if creates.get(c) == 1 and writes.get(c) == 1),
+        "throttled": sum(1 for e in entries if e["status"] == 429), "calls": len(entries),
+        "ready_notices": sorted(set(ready.values())), "clusters_announced_once": sum(1 for n in ready.values() if n == 1),
+    }
+
+
 def run(*, clusters: int = 200, create_s: float = 5.0, provisioning_s: float = 30.0, retry_after_s: int = 10,
-        timeout_s: float = 600.0) -> dict[str, Any]:
-    proc, info = start_stack(timeout=120)
+        timeout_s: float = 600.0, hosts: int | None = None) -> dict[str, Any]:
+    proc, info = start_stack(timeout=180, hosts=hosts)
     try:
         stack = Stack(info)
         stack.remote.control("PUT", "/lro", {
@@ -96,6 +130,8 @@ def run(*, clusters: int = 200, create_s: float = 5.0, provisioning_s: float = 3
         created_s = time.time() - started
         records, puts, ready = _timeline(stack, ids, seq, timeout_s)
         events = stack.write_events()
+        time.sleep(2.0)  # the last notices go out after their record PUT
+        duplicates = _duplicates(stack, ids, seq, records)
         deliveries = [d for d in stack.remote.control("GET", "/eventgrid/deliveries")["value"]
                       if d.get("subscription") == EVENT_SUBSCRIPTION]
     finally:
@@ -116,7 +152,7 @@ def run(*, clusters: int = 200, create_s: float = 5.0, provisioning_s: float = 3
         "created_in_s": round(created_s, 2), "ready": len(ready), "measured": len(measured),
         "deliveries": len(deliveries), "deliveries_over_30s": len(slow),
         "delivery_outcomes": sorted({str(d.get("outcome")) for d in deliveries}),
-        "execution": execution, "stack_exit_code": code,
+        "execution": execution, "stack_exit_code": code, "hosts": hosts or 1, **duplicates,
         "execution_s_per_onboarding": round((execution["on_cluster_event"] + execution["continue_link"]) / clusters, 3),
         "samples": samples,
     }

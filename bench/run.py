@@ -29,6 +29,7 @@ FULL: dict[str, dict[str, Any]] = {
     "coldstart": {"repeats": 7},
     "burst": {"clusters": 200},
     "day1": {"clusters": 1000, "subscriptions": 100},
+    "scaleout": {"clusters": 200, "hosts": 3},
 }
 SMALL: dict[str, dict[str, Any]] = {
     "onboarding": {"clusters": 2, "batch": 2, "scale": 0.1},
@@ -37,10 +38,11 @@ SMALL: dict[str, dict[str, Any]] = {
     "coldstart": {"repeats": 2},
     "burst": {"clusters": 3, "create_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1, "timeout_s": 120.0},
     "day1": {"clusters": 8, "subscriptions": 4, "timeout_s": 180.0},
+    "scaleout": {"clusters": 3, "create_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1, "timeout_s": 120.0, "hosts": 2},
 }
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "onboarding": onboarding.run, "calls": calls.run, "sweep": sweep.run, "coldstart": coldstart.run, "burst": burst.run,
-    "day1": day1.run}
+    "day1": day1.run, "scaleout": burst.run}
 OVERHEAD_GOAL_S = 1.0
 SWEEP_WALL_GOAL_S = 60.0
 READS_PER_S_GOAL = 25
@@ -167,9 +169,26 @@ def _day1_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _scaleout_figures(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    n = d["clusters"]
+    share = round(d["throttled"] / d["calls"], 4) if d["calls"] else 0.0
+    return {
+        "scaleout_hosts": figure(d["hosts"], clusters=n, ready=d["ready"]),
+        "scaleout_one_endpoint_and_record": figure(
+            d["clusters_with_one_endpoint_and_record"], f"all {n} clusters", d["clusters_with_one_endpoint_and_record"] == n,
+            endpoint_creates_per_cluster=d["endpoint_creates"], record_writes_per_cluster=d["record_writes"]),
+        "scaleout_throttled_share": figure(share, f"<= {DAY1_THROTTLED_GOAL:.0%} of calls", share <= DAY1_THROTTLED_GOAL,
+                                           throttled=d["throttled"], calls=d["calls"]),
+        "scaleout_ready_announced_once": figure(d["clusters_announced_once"], f"all {n} clusters",
+                                                d["clusters_announced_once"] == n, notices_per_cluster=d["ready_notices"]),
+        "scaleout_reaction_s": figure(d.get("reaction_s"), ready_lag_s=d.get("ready_lag_s"),
+                                      event_grid_over_30s=d["deliveries_over_30s"]),
+    }
+
+
 FIGURES = {"onboarding": _onboarding_figures, "calls": _calls_figures, "sweep": _sweep_figures,
            "coldstart": _coldstart_figures, "burst": _burst_figures,
-           "day1": _day1_figures}
+           "day1": _day1_figures, "scaleout": _scaleout_figures}
 
 
 def run_all(config: dict[str, dict[str, Any]], only: Sequence[str] | None = None) -> dict[str, Any]:

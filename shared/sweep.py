@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from shared.service import Service
 
 log = get_logger("hublink.sweep")
+QUEUE_GRACE = timedelta(seconds=60)
 
 
 @dataclass
@@ -67,7 +68,10 @@ def sweep(
     started = clock.monotonic()
     deadline = started + budget_s
     report = SweepReport()
-    due = svc.store.due(clock.now())
+    now = clock.now()
+    # A link waiting on an endpoint operation has its continuation in the queue: the timer steps in
+    # only when that is a minute late (a lost message), not beside it.
+    due = [r for r in svc.store.due(now) if not (r.operation_at and r.next_attempt_at and r.next_attempt_at > now - QUEUE_GRACE)]
     report.due = len(due)
     rows = svc.store.list() if due or discover else []
     ids, seeds = _to_act_on(svc, rows, due, concurrency, report, thread_init) if due else ([], {})

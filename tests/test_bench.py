@@ -36,6 +36,11 @@ FIGURES = {
     "day1_ready": int,
     "day1_throttled_share": (int, float),
     "day1_progress": list,
+    "scaleout_hosts": int,
+    "scaleout_one_endpoint_and_record": int,
+    "scaleout_throttled_share": (int, float),
+    "scaleout_ready_announced_once": int,
+    "scaleout_reaction_s": dict,
 }
 KINDS = {"reads", "writes", "deletes", "polls", "total"}
 

@@ -185,3 +185,16 @@ def test_a_sweep_lists_the_hub_and_acts_only_on_links_whose_state_differs(cloud,
     assert per_link == [], "a link that matches its row costs no read of its own"
     row = runtime.service.store.get(fine_id)
     assert row.phase is Phase.READY and row.next_attempt_at > runtime.service.clock.now() + timedelta(seconds=3000)
+
+
+def test_a_link_waiting_on_its_operation_is_left_to_its_continuation_unless_that_is_late(cloud, runtime):
+    cluster = Operator(cloud).create_cluster()
+    assert runtime.service.reconcile(cluster).phase is Phase.PROVISIONING  # the PUT; its continuation is queued
+    store, cid = runtime.service.store, ClusterId.parse(cluster)
+    make_due(runtime, cluster)  # its poll time came a second ago: the queue's to take
+    assert handlers.sweep(runtime=runtime, discover=False).due == 0
+    state = store.get(cid)
+    state.next_attempt_at = runtime.service.clock.now() - timedelta(seconds=120)  # the message was lost
+    store.replace(state)
+    report = handlers.sweep(runtime=runtime, discover=False)
+    assert report.due == 1 and report.reconciled == 1
