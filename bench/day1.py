@@ -50,9 +50,10 @@ def _create(op: Operator, spokes: list[str], clusters: int) -> list[str]:
         return first + list(pool.map(one, range(1, clusters)))
 
 
-def _progress(info: dict[str, Any], ca: str) -> dict[str, Any] | None:
+def _progress(remote: RemoteCloud) -> dict[str, Any] | None:
+    """The status API's progress, as a reader calls it (App Service Authentication in front, as in Azure)."""
     try:
-        resp = requests.get(f"{info['functions']}/api/links", params={"code": info["function_key"]}, verify=ca, timeout=60)
+        resp = remote.api("GET", "links", caller="reader")
         return resp.json().get("progress") if resp.status_code == 200 else None
     except requests.RequestException:
         return None
@@ -79,8 +80,9 @@ def run(*, clusters: int = 1000, subscriptions: int = 100, provisioning_s: float
         time.sleep(3)
         seq = max((e["seq"] for e in remote.control("GET", "/requests")["value"]), default=0)
         started = time.time()
-        resp = requests.post(f"{info['functions']}/admin/functions/sweep", json={"input": ""},
-                             headers={"x-functions-key": info["master_key"]}, verify=remote.certs.ca_bundle, timeout=30)
+        headers = {"x-functions-key": info["master_key"], "Authorization": f"Bearer {remote.api_token('reader')}"}
+        resp = requests.post(f"{info['functions']}/admin/functions/sweep", json={"input": ""}, headers=headers,
+                             verify=remote.certs.ca_bundle, timeout=30)
         assert resp.status_code == 202, resp.text
         records: dict[str, float] = {}
         samples: list[dict[str, Any]] = []
@@ -90,7 +92,7 @@ def run(*, clusters: int = 1000, subscriptions: int = 100, provisioning_s: float
             for e in remote.control("GET", f"/requests?principal=hublink&since={seq}")["value"]:
                 if e["method"] == "PUT" and e["status"] < 300 and "/A/" in e["path"]:
                     records.setdefault(e["path"].lower(), e["time"])
-            progress = _progress(info, remote.certs.ca_bundle)
+            progress = _progress(remote)
             samples.append({"t_s": round(time.time() - started, 1), "records": len(records),
                             "progress": progress and progress.get("text")})
         entries = remote.control("GET", f"/requests?principal=hublink&since={seq}")["value"]
