@@ -25,6 +25,8 @@ MINIMUM_STEPS: list[tuple[str, str, str]] = [
      "the cluster: private? Succeeded and running? its region and privateFQDN"),
     ("reads", "GET privateEndpoints/{name} -> 404",
      "our endpoint may exist already (a second event, a crash after the PUT): never create two"),
+    ("reads", "GET virtualNetworks/{vnet}",
+     "the hub VNet's room: Azure refuses an endpoint past its per-VNet limit; choose a subnet that has it"),
     ("writes", "PUT privateEndpoints/{name}",
      "create the hub endpoint: manual connection, groupIds [management]"),
     ("polls", "GET .../operations/{id} x ceil(provisioning / Retry-After)",
