@@ -7,13 +7,17 @@
     python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
     python -m shared settings                    the table of app settings (as the README shows it)
 
-Settings come from the environment (the same app settings the function app reads).
+Locally, settings come from the environment (the same app settings the function app reads) and
+decisions are recorded as the OS user. With `--remote https://<app>` (or HUBLINK_REMOTE_URL) the
+same commands call the deployed app's HTTP API as your own Entra ID identity (shared.remote): the
+app checks your app role and records who you are from your token.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from shared.errors import ConfigurationError, HubLinkError, http_status
@@ -36,6 +40,17 @@ def _table(rows: list[dict]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared", description="aks-hublink operator CLI")
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        default=os.environ.get("HUBLINK_REMOTE_URL"),
+        help="call the deployed function app at URL as your Entra ID identity (DefaultAzureCredential)",
+    )
+    parser.add_argument(
+        "--audience",
+        default=os.environ.get("HUBLINK_REMOTE_AUDIENCE"),
+        help="the API's audience, api://<app id> (default: the one the app names in its 401 challenge)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
     status.add_argument("--phase", help="only links in this phase")
@@ -43,11 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="reconcile one cluster now")
     rec.add_argument("cluster_id")
     for verb in ("approve", "reject"):
-        decide = sub.add_parser(verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user)")
+        decide = sub.add_parser(
+            verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user, or your identity with --remote)"
+        )
         decide.add_argument("cluster_id")
         decide.add_argument("connection_name")
         decide.add_argument("--reason", default="", help="why (kept in the audit record)")
-    link = sub.add_parser("approve-link", help="approve a link waiting in manual mode (recorded as the OS user)")
+    link = sub.add_parser(
+        "approve-link", help="approve a link waiting in manual mode (recorded as the OS user, or your identity with --remote)"
+    )
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
@@ -61,6 +80,17 @@ def main(argv: list[str] | None = None) -> int:
 
         print(markdown_table())
         return 0
+    if args.remote:
+        from shared.remote import RemoteApi, dumps, run
+
+        api = RemoteApi(args.remote, audience=args.audience, ca_bundle=os.environ.get("HUBLINK_CA_BUNDLE") or None)
+        code, body = run(args, api)
+        if args.command == "status" and code == 0 and not args.json:
+            print(_table(body["value"]))
+            print(f"\n{body['count']} link(s)")
+        else:
+            print(dumps(body))
+        return code
 
     import getpass
 

@@ -229,3 +229,48 @@ def test_an_approver_approves_and_rejects_as_its_verified_self(stack, cluster):
     cards = [json.dumps(p["body"]) for p in teams if "Connection approved" in json.dumps(p["body"])]
     assert cards and all("hublink-approver" in c and me["object_id"] in c for c in cards)
     assert "mallory" not in json.dumps(sink) + json.dumps(teams)
+
+
+def test_the_cli_calls_the_deployed_app_as_the_operators_own_identity(stack, cluster, monkeypatch, capsys):
+    """`python -m shared --remote URL ...` with DefaultAzureCredential (here its environment credential, as a
+    pipeline would log in) and the API's audience read from the app's own 401 challenge."""
+    from shared.__main__ import main
+
+    api, info = stack.info["api"], stack.info
+    monkeypatch.setenv("AZURE_TENANT_ID", api["tenant_id"])
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", info["authority"])
+    monkeypatch.setenv("HUBLINK_CA_BUNDLE", info["ca_bundle"])
+    monkeypatch.delenv("HUBLINK_REMOTE_AUDIENCE", raising=False)
+
+    def cli(caller: str, *argv: str) -> tuple[int, str]:
+        p = api["principals"][caller]
+        monkeypatch.setenv("AZURE_CLIENT_ID", p["client_id"])
+        monkeypatch.setenv("AZURE_CLIENT_SECRET", p["client_secret"])
+        code = main(["--remote", info["functions"], *argv])
+        return code, capsys.readouterr().out
+
+    code, out = cli("reader", "status", "--json")
+    assert code == 0 and cluster["id"].lower() in out.lower()
+    code, out = cli("reader", "reconcile", cluster["id"])
+    assert code == 1 and json.loads(out)["error"]["status"] == 403 and OPERATOR in out
+    code, out = cli("operator", "reconcile", cluster["id"])
+    assert code == 0 and json.loads(out)["clusterId"].lower() == cluster["id"].lower()
+
+    third = cluster["op"].create_foreign_endpoint(cluster["id"])
+    name = wait_for(
+        lambda: next((c.name for c in cluster["op"].connections(cluster["id"]) if c.private_endpoint.id == third.id), None),
+        what="the third connection",
+    )
+    code, out = cli("operator", "reject", cluster["id"], name, "--reason", REASON)
+    assert code == 1 and APPROVER in out
+    code, out = cli("approver", "reject", cluster["id"], name, "--reason", REASON)
+    assert code == 0, out
+    me = api["principals"]["approver"]
+    decision = json.loads(out)["decision"]
+    assert (decision["by"], decision["byId"], decision["via"], decision["status"]) == (
+        "hublink-approver",
+        me["object_id"],
+        "http",
+        "Rejected",
+    )
+    assert statuses(cluster)[name] == "Rejected"
