@@ -175,8 +175,10 @@ def test_the_api_registration_defines_the_roles_the_product_checks():
     assert len({r["id"] for r in roles}) == 3 and manifest["identifierUris"] == ["api://{appId}"]
     scope_ids = {s["id"] for s in manifest["api"]["oauth2PermissionScopes"]}
     azure_cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # so `az account get-access-token --resource` works for people
-    assert any(p["appId"] == azure_cli and set(p["delegatedPermissionIds"]) <= scope_ids
-               for p in manifest["api"]["preAuthorizedApplications"])
+    assert any(
+        p["appId"] == azure_cli and set(p["delegatedPermissionIds"]) <= scope_ids
+        for p in manifest["api"]["preAuthorizedApplications"]
+    )
     hook = (INFRA / "hooks" / "preprovision.sh").read_text()
     assert "api-registration.json" in hook and "azd env set HUBLINK_API_CLIENT_ID" in hook
 
