@@ -33,9 +33,10 @@ def continue_link(message: func.QueueMessage) -> None:
 
 
 @app.timer_trigger(arg_name="timer", schedule="%HUBLINK_TIMER_SCHEDULE%", run_on_startup=False)
-def sweep(timer: func.TimerRequest) -> None:
-    """Backstop: everything due (retries, pending approvals, drift checks) and periodic discovery."""
-    handlers.sweep()
+def sweep(timer: func.TimerRequest, context: func.Context) -> None:
+    """Backstop: everything due (retries, pending approvals, drift checks) and periodic discovery.
+    The context carries the invocation id onto the sweep's threads, so their logs reach the host."""
+    handlers.sweep(context=context)
 
 
 def _json(answer: handlers.HttpAnswer) -> func.HttpResponse:

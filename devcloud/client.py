@@ -170,15 +170,27 @@ class Operator:
                                 headers={"Authorization": f"Bearer {token}"}, verify=self.cloud.certs.ca_bundle,
                                 timeout=10)
 
-    def zone_id(self, region: str = "westeurope") -> str:
-        return self.cloud.world.hub["dns_zones"][region]
+    def zone_id(self, region: str = "westeurope", *, vnet_integration: bool = False) -> str:
+        """The hub's privatelink.<region>.azmk8s.io zone, or (vnet_integration) its private.<region>.azmk8s.io."""
+        return self.cloud.world.hub["vnet_integration_dns_zones" if vnet_integration else "dns_zones"][region]
 
-    def record(self, name: str, region: str = "westeurope") -> dict[str, Any] | None:
-        resp = self._dns("GET", f"{self.zone_id(region)}/A/{name}")
+    def record(self, name: str, region: str = "westeurope", *, vnet_integration: bool = False) -> dict[str, Any] | None:
+        resp = self._dns("GET", f"{self.zone_id(region, vnet_integration=vnet_integration)}/A/{name}")
         return resp.json() if resp.status_code == 200 else None
 
-    def records(self, region: str = "westeurope") -> list[dict[str, Any]]:
-        return self._dns("GET", f"{self.zone_id(region)}/A").json().get("value", [])
+    def records(self, region: str = "westeurope", *, vnet_integration: bool = False) -> list[dict[str, Any]]:
+        return self._dns("GET", f"{self.zone_id(region, vnet_integration=vnet_integration)}/A").json().get("value", [])
+
+    def create_pls_endpoint(self, pls_id: str, *, subnet_id: str, subscription: str, name: str | None = None) -> Any:
+        """Someone's manual endpoint to a Private Link Service, from `subnet_id` in `subscription`."""
+        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+        name = name or f"pe-foreign-{uuid.uuid4().hex[:6]}"
+        body = PrivateEndpoint(location="westeurope", subnet=Subnet(id=subnet_id),
+                               manual_private_link_service_connections=[PrivateLinkServiceConnection(
+                                   name=name, private_link_service_id=pls_id, request_message="someone else's endpoint")])
+        return self.network(subscription).private_endpoints.begin_create_or_update(
+            subnet_id.split("/")[4], name, body).result()
 
     def put_record(self, name: str, ip: str, region: str = "westeurope", metadata: dict[str, str] | None = None) -> None:
         resp = self._dns("PUT", f"{self.zone_id(region)}/A/{name}",

@@ -66,9 +66,12 @@ def handle_continuation(body: bytes | str) -> str:
         return "ignored"
 
 
-def sweep(*, runtime: Runtime | None = None, discover: bool | None = None) -> SweepReport:
-    """Timer backstop: reconcile what is due; now and then list spokes for clusters we never heard of."""
-    return (runtime or get_runtime()).service.sweep(discover=discover)
+def sweep(*, runtime: Runtime | None = None, discover: bool | None = None, context: Any = None) -> SweepReport:
+    """Timer backstop: reconcile what is due; now and then list spokes for clusters we never heard of.
+    `context` is the Functions invocation: its id goes onto the sweep's pool threads."""
+    from shared.invocation import thread_initializer
+
+    return (runtime or get_runtime()).service.sweep(discover=discover, thread_init=thread_initializer(context))
 
 
 # -- HTTP ------------------------------------------------------------------------------------------

@@ -21,6 +21,25 @@ from typing import Any
 from shared.clock import iso as _iso
 
 
+class Provisioned:
+    """What the product reads of an Azure resource's provisioningState (endpoints, Private Link
+    Services): a mixin for the adapters' small frozen dataclasses that carry `provisioning_state`."""
+
+    provisioning_state: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.provisioning_state.lower() == "succeeded"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
+
+    @property
+    def failed(self) -> bool:
+        return self.provisioning_state.lower() == "failed"
+
+
 class Phase(StrEnum):
     PENDING = "Pending"
     PROVISIONING = "Provisioning"
@@ -150,6 +169,7 @@ class LinkState:
     operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
     access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
+    link_service_id: str | None = None  # the Private Link Service we made for it (vnet-integration path)
     lease_owner: str | None = None
     lease_until: datetime | None = None
     notices: Notices = field(default_factory=Notices)  # what was announced (notifications)
@@ -168,9 +188,11 @@ class LinkState:
             "clusterName": self.cluster_name,
             "tenantId": self.tenant_id,
             "region": self.region,
+            "accessPath": self.access_path,
             "phase": str(self.phase),
             "message": self.message,
             "hubEndpointId": self.endpoint_id,
+            "linkServiceId": self.link_service_id,
             "connectionName": self.connection_name,
             "connectionStatus": self.connection_status,
             "privateIp": self.private_ip,

@@ -12,6 +12,7 @@ shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_stat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.approvals import Approvals, Who
@@ -86,21 +87,22 @@ class Service:
         from shared.credentials import Credentials
         from shared.dns import HubDns
         from shared.endpoints import HubEndpoints
+        from shared.linkservice import LinkServices
         from shared.paths import default_paths
         from shared.state import LinkStore
 
         credentials = credentials or Credentials(settings)
-        arm = ArmClient(settings, credentials)
+        arm = ArmClient(settings.azure, credentials)
         clusters = ClusterApi(arm)
         ports = Ports(
             clusters=clusters,
-            endpoints=HubEndpoints(settings, credentials),
+            endpoints=HubEndpoints(settings.azure, credentials, settings.hub_tenant_id),
             dns=HubDns(arm, settings.hub_tenant_id),
-            paths=default_paths(clusters),
+            paths=default_paths(clusters, LinkServices(settings.azure, credentials), settings.pls_subnets),
         )
         return cls(
             settings,
-            store=LinkStore.from_settings(settings, credentials, clock=clock),
+            store=LinkStore.connect(settings.storage, credentials, clock=clock),
             ports=ports,
             clock=clock,
             notifier=notifier,
@@ -115,9 +117,15 @@ class Service:
             self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome
 
-    def sweep(self, *, discover: bool | None = None) -> SweepReport:
+    def sweep(self, *, discover: bool | None = None, thread_init: Callable[[], None] | None = None) -> SweepReport:
         due = self.discovery.due(self.clock.monotonic()) if discover is None else discover
-        return sweep(self, budget_s=self.settings.timer_budget_s, concurrency=self.settings.concurrency, discover=due)
+        return sweep(
+            self,
+            budget_s=self.settings.timer_budget_s,
+            concurrency=self.settings.concurrency,
+            discover=due,
+            thread_init=thread_init,
+        )
 
     # -- people ----------------------------------------------------------------------------------
     def approve_link(

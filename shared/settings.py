@@ -49,9 +49,18 @@ DECLARED: tuple[Setting, ...] = (
         "HUBLINK_HUBS",
         "json",
         'One hub per region: `{"<region>": {"subnetId": "<hub subnet id>", "dnsZoneId": '
-        '"<privatelink.<region>.azmk8s.io zone id>"}}`.',
+        '"<privatelink.<region>.azmk8s.io zone id>", "vnetIntegrationDnsZoneId": "<private.<region>.azmk8s.io zone id, '
+        'for API Server VNet Integration clusters>"}}`.',
         required=True,
         field="hubs",
+    ),
+    _S(
+        "HUBLINK_PLS_SUBNETS",
+        "json",
+        "Where the Private Link Service of an API Server VNet Integration cluster goes, per cluster VNet: "
+        '`{"<VNet id>": "<subnet id in that VNet>"}` (infra/spoke.bicep `plsSubnets` creates such subnets, '
+        "private-link-service network policies disabled). A cluster tag `hublink-pls-subnet=<subnet id>` wins.",
+        field="pls_subnets",
     ),
     _S(
         "HUBLINK_SPOKES",

@@ -62,6 +62,10 @@ def topology_settings(info: dict[str, Any]) -> dict[str, str]:
             }
         ),
         "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
+        # What infra/spoke.bicep's PLS_SUBNET_IDS output gives the hub: the PLS subnet of each spoke VNet.
+        "HUBLINK_PLS_SUBNETS": json.dumps(
+            {v["vnet_id"]: v["pls_subnet_id"] for s in info["spokes"] if (v := s.get("vnet_integration"))}
+        ),
         "HUBLINK_CLIENT_ID": info["product"]["client_id"],
         "HUBLINK_ARM_ENDPOINT": info["arm"],
         "HUBLINK_AUTHORITY": info["authority"],

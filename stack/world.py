@@ -68,6 +68,14 @@ SPOKE_ROLE_ACTIONS = [
     "Microsoft.ContainerService/managedClusters/read",
     "Microsoft.ContainerService/managedClusters/privateEndpointConnections/read",
     "Microsoft.ContainerService/managedClusters/privateEndpointConnections/write",
+    # API Server VNet Integration clusters: our Private Link Service on kube-apiserver's frontend.
+    "Microsoft.Network/loadBalancers/read",
+    "Microsoft.Network/loadBalancers/write",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+    "Microsoft.Network/privateLinkServices/read",
+    "Microsoft.Network/privateLinkServices/write",
+    "Microsoft.Network/privateLinkServices/delete",
+    "Microsoft.Network/privateLinkServices/privateEndpointConnections/write",
 ]
 
 

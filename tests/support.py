@@ -43,6 +43,9 @@ def fast_lros(cloud: Any) -> dict[str, Any]:
             "managedClusters/start": 0.1,
             "privateEndpoints/create": 0.3,
             "privateEndpoints/delete": 0.2,
+            "privateLinkServices/create": 0.2,
+            "privateLinkServices/update": 0.2,
+            "privateLinkServices/delete": 0.2,
         }
     )
     cloud.arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})
