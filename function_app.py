@@ -62,6 +62,12 @@ def get_link(req: func.HttpRequest) -> func.HttpResponse:
     return _json(handlers.http_get(p["subscriptionId"], p["resourceGroup"], p["clusterName"], req.headers))
 
 
+@app.route(route="hubs", methods=["GET"])
+def list_hubs(req: func.HttpRequest) -> func.HttpResponse:
+    """Each region's hub subnets with used/total addresses, and the region's capacity level (HubLink.Reader)."""
+    return _json(handlers.http_hubs(req.headers))
+
+
 @app.route(route="links/approve", methods=["POST"])
 def approve_link(req: func.HttpRequest) -> func.HttpResponse:
     """Manual mode: a person approves a link waiting for approval (HubLink.Approver): {"clusterId", "reason"?}."""

@@ -30,6 +30,7 @@ __all__ = [
     "handle_event",
     "http_approve_link",
     "http_get",
+    "http_hubs",
     "http_list",
     "http_reconcile",
     "http_set_connection",
@@ -148,6 +149,17 @@ def http_get(subscription_id: str, resource_group: str, cluster_name: str, heade
         authorize(headers, READER)
         checked = _cluster_id(cluster_id)
         return get_runtime().service.get(checked).public()
+
+    return _answer(run)
+
+
+def http_hubs(headers: Headers = None) -> HttpAnswer:
+    """GET /api/hubs (HubLink.Reader): each region's hub subnets, used/total, and the region's capacity level."""
+
+    def run() -> dict[str, Any]:
+        authorize(headers, READER)
+        hubs = get_runtime().service.hubs()
+        return {"value": hubs, "count": len(hubs)}
 
     return _answer(run)
 

@@ -157,6 +157,25 @@ class Service:
             raise Refused(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
         return state
 
+    def hubs(self) -> list[dict[str, Any]]:
+        """Each region's hub: its subnets with used/total (read from Azure), and the last level recorded."""
+        from shared.capacity import current_level
+
+        out: list[dict[str, Any]] = []
+        for region, hub in sorted(self.settings.hubs.items()):
+            rooms = self.ports.endpoints.subnet_room(hub, self.settings.endpoints_per_vnet)
+            out.append(
+                {
+                    "region": region,
+                    "used": sum(r.used for r in rooms),
+                    "total": sum(r.total for r in rooms),
+                    "level": current_level(rooms),
+                    "recordedLevel": self.store.hub_level(region),
+                    "subnets": [r.public() for r in rooms],
+                }
+            )
+        return out
+
     def list(self, phase: str | None = None) -> list[LinkState]:
         """Every recorded link, optionally in one phase (case-insensitive), sorted by cluster id."""
         selected = None

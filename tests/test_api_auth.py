@@ -61,6 +61,7 @@ def routes(cluster: dict) -> list[tuple[str, str, dict | None, str]]:
     return [
         ("GET", "links", None, READER),
         ("GET", f"links/{cid.subscription_id}/{cid.resource_group}/{cid.name}", None, READER),
+        ("GET", "hubs", None, READER),
         ("POST", "links/reconcile", {"clusterId": cid.id}, OPERATOR),
         ("POST", "links/approve", {"clusterId": cid.id, "reason": REASON}, APPROVER),
         ("POST", "connections/approve", decide, APPROVER),
@@ -137,7 +138,7 @@ def test_every_route_answers_401_to_a_bad_token_and_writes_nothing(stack, cluste
         # The app's own function key opens nothing: it is not an identity.
         resp = stack.api(method, path, caller=None, key="function", json=body)
         assert resp.status_code == 401, (method, path, "function key alone")
-    assert len(refused) == 6 * 5
+    assert len(refused) == len(routes(cluster)) * len(tokens)
     assert product_writes_since(stack, before_seq) == []
     assert statuses(cluster) == before
     assert stack.link(cluster["id"])["audit"] == []
@@ -154,8 +155,8 @@ def test_nobody_gets_403_naming_the_role_on_every_route(stack, cluster):
 
 
 def test_a_reader_reads_but_cannot_retry_or_approve(stack, cluster):
-    read_link, read_all, retry, approve, *decide = routes(cluster)
-    for method, path, body, _ in (read_link, read_all):
+    read_all, read_link, read_hubs, retry, approve, *decide = routes(cluster)
+    for method, path, body, _ in (read_all, read_link, read_hubs):
         assert stack.api(method, path, caller="reader", json=body).status_code == 200
     before_seq, before = last_seq(stack), statuses(cluster)
     for (method, path, body, role), needed in zip((retry, approve, *decide), (OPERATOR, *[APPROVER] * 3), strict=True):
@@ -166,7 +167,7 @@ def test_a_reader_reads_but_cannot_retry_or_approve(stack, cluster):
 
 
 def test_an_operator_retries_but_cannot_approve(stack, cluster):
-    _, _, retry, *approvals = routes(cluster)
+    _, _, _, retry, *approvals = routes(cluster)
     resp = stack.api(retry[0], retry[1], caller="operator", json=retry[2])
     assert resp.status_code == 200 and resp.json()["phase"] == "AwaitingApproval", resp.text
     before_seq, before = last_seq(stack), statuses(cluster)
@@ -189,7 +190,7 @@ def spoofed_headers(stack) -> dict[str, str]:
 
 
 def test_spoofed_principal_headers_grant_nothing(stack, cluster):
-    method, path, body, _ = routes(cluster)[3]
+    method, path, body, _ = routes(cluster)[4]  # links/approve
     resp = stack.api(method, path, caller="nobody", json=body, headers=spoofed_headers(stack))
     assert resp.status_code == 403, resp.text
     resp = stack.api(method, path, caller=None, json=body, headers=spoofed_headers(stack))

@@ -33,6 +33,7 @@ def test_function_names_and_trigger_types(functions):
         "list_links": "httpTrigger",
         "get_link": "httpTrigger",
         "approve_link": "httpTrigger",
+        "list_hubs": "httpTrigger",
         "approve_connection": "httpTrigger",
         "reject_connection": "httpTrigger",
     }
@@ -58,6 +59,7 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
         ("list_links", "links", ["GET"]),
         ("get_link", "links/{subscriptionId}/{resourceGroup}/{clusterName}", ["GET"]),
         ("approve_link", "links/approve", ["POST"]),
+        ("list_hubs", "hubs", ["GET"]),
         ("approve_connection", "connections/approve", ["POST"]),
         ("reject_connection", "connections/reject", ["POST"]),
     ],
@@ -74,6 +76,7 @@ ROLE_OF = {
     "reconcile_link": OPERATOR,
     "list_links": READER,
     "get_link": READER,
+    "list_hubs": READER,
     "approve_link": APPROVER,
     "approve_connection": APPROVER,
     "reject_connection": APPROVER,
