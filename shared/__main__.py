@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--audience",
         default=os.environ.get("HUBLINK_REMOTE_AUDIENCE"),
-        help="the API's audience, api://<app id> (default: the one the app names in its 401 challenge)",
+        help="the API's audience, api://<API app id> (HUBLINK_REMOTE_AUDIENCE; azd output API_AUDIENCE)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")

@@ -4,9 +4,9 @@
     python -m shared --remote https://<app>.azurewebsites.net approve <clusterId> <connection> --reason "CHG-1"
 
 The token comes from azure-identity's `DefaultAzureCredential` (after `az login`, an environment
-service principal, a managed identity...) for the API's audience: `--audience api://<app id>`, or
-`HUBLINK_REMOTE_AUDIENCE`, or else read from the app's own 401 challenge (App Service
-Authentication names the app registration in `WWW-Authenticate: ... resource_id="<client id>"`).
+service principal, a managed identity...) for the API's audience: `--audience api://<app id>` or
+`HUBLINK_REMOTE_AUDIENCE` (the deployment's `API_AUDIENCE` output). App Service Authentication's 401
+challenge names no audience (only `Bearer realm="<host>"`), so the CLI cannot find it by itself.
 The app checks the app role each command needs (shared.authz) and records the verified caller in
 the audit, so the CLI sends no name of its own. `HUBLINK_REMOTE_URL` may stand for `--remote`.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 import requests
@@ -75,20 +74,12 @@ class RemoteApi:
 
     def _scope(self) -> str:
         if not self.audience:
-            self.audience = self.discover_audience()
-        return self.audience.rstrip("/") + "/.default"
-
-    def discover_audience(self) -> str:
-        """The app registration App Service Authentication names in its 401 challenge."""
-        resp = self.http.get(f"{self.base_url}/api/links", verify=self.verify, timeout=self.timeout_s)
-        found = re.search(r'resource_id="([^"]+)"', resp.headers.get("WWW-Authenticate", ""))
-        if resp.status_code != 401 or not found:
             raise RemoteError(
-                resp.status_code,
-                "AudienceUnknown",
-                "the app did not name its API in a 401 challenge; pass --audience api://<app id>",
+                0,
+                "AudienceMissing",
+                "which API? pass --audience api://<API app id> or set HUBLINK_REMOTE_AUDIENCE (azd output API_AUDIENCE)",
             )
-        return found.group(1)
+        return self.audience.rstrip("/") + "/.default"
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None) -> Any:
         token = self.credential.get_token(self._scope()).token

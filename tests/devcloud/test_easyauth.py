@@ -139,9 +139,7 @@ def test_what_app_service_authentication_refuses_never_reaches_the_app(cloud, ho
     for why, bearer in refused.items():
         resp = whoami(cloud, host, bearer)
         assert resp.status_code == 401, why
-        challenge = resp.headers["WWW-Authenticate"]
-        assert challenge.startswith("Bearer realm=") and f'resource_id="{API_ID}"' in challenge, why
-        assert ('error="invalid_token"' in challenge) == (bearer is not None), why
+        assert resp.headers["WWW-Authenticate"] == 'Bearer realm="127.0.0.1"', why  # all App Service says
     assert host.module.SEEN == [], "a refused request reached the function"
     assert [why for _, _, why in host.easy_auth.refused] and len(host.easy_auth.refused) == len(refused)
     assert whoami(cloud, host, good).status_code == 200
