@@ -55,7 +55,7 @@ CLAIM_TYPES = {
     "scp": "http://schemas.microsoft.com/identity/claims/scope",
     "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 }
-DENIED_BODY = b"You do not have permission to view this directory or page."
+DENIED_BODY = b""  # the 401's body is not recorded anywhere we found; clients go by the status and the challenge
 
 
 def _list(text: str | None) -> list[str]:
