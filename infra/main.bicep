@@ -273,6 +273,7 @@ var productSettings = {
   HUBLINK_FAILURE_ALERT_AFTER: string(failureAlertAfter)
   HUBLINK_NOTIFY_TIMEOUT_S: string(notifyTimeoutSeconds)
   HUBLINK_API_AUTH: 'easyauth'
+  HUBLINK_API_AUDIENCE: 'api://${apiClientId}'
   HUBLINK_STABLE_IP: stableIp
   HUBLINK_ENDPOINTS_PER_VNET: string(endpointsPerVnet)
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint

@@ -116,6 +116,7 @@ class Settings:
     failure_alert_after: int = default("failure_alert_after")
     notify_timeout_s: float = default("notify_timeout_s")
     api_base_url: str | None = None
+    api_audience: str | None = None
     stable_ip: str = default("stable_ip")
     endpoints_per_vnet: int = default("endpoints_per_vnet")
 
