@@ -11,9 +11,11 @@ AZ_STAMP := $(VENV)/az/.installed
 
 .PHONY: setup runtime-setup test lint demo bench soak fuzz reliability up clean
 
-$(PY_STAMP): requirements.txt requirements-dev.txt
+$(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# the `hublink` command (pyproject.toml [project.scripts]), on this checkout's code
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

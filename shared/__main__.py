@@ -1,11 +1,11 @@
-"""Operator CLI on the same code as the function app.
+"""Operator CLI on the same code as the function app: `hublink` (pyproject.toml), or `python -m shared`.
 
-    python -m shared status [--phase Ready]      table of links
-    python -m shared reconcile <clusterId>       run reconcile now and print the outcome
-    python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
-    python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
-    python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
-    python -m shared settings                    the table of app settings (as the README shows it)
+    hublink status [--phase Ready] [--json]  table of links
+    hublink reconcile <clusterId>            run reconcile now and print the outcome
+    hublink approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
+    hublink reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
+    hublink approve-link <clusterId> [--reason ...]               approve a link (manual mode)
+    hublink settings                         the table of app settings (as the README shows it)
 
 Settings come from the environment (the same app settings the function app reads).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from shared.errors import ConfigurationError, HubLinkError, http_status
@@ -34,8 +35,13 @@ def _table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
+def _prog() -> str:
+    """How the user called us, for usage lines: `hublink` (the console script) or `python -m shared`."""
+    return "hublink" if os.path.basename(sys.argv[0] or "").startswith("hublink") else "python -m shared"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared", description="aks-hublink operator CLI")
+    parser = argparse.ArgumentParser(prog=_prog(), description="aks-hublink operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
     status.add_argument("--phase", help="only links in this phase")

@@ -1,0 +1,272 @@
+"""Settings: one frozen object read from app settings (environment variables), validated once.
+
+What each setting is (name, type, default, bounds, description) is declared once, in
+`shared.settings`; this module reads the environment against that table. A bad configuration
+raises `ConfigurationError` naming every missing or malformed setting at once, so an operator
+fixes them in one go. Components get the few values they use (see `shared.runtime`), not this
+whole object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import ConfigurationError
+from shared.sdk import AzureAccess
+from shared.settings import BY_FIELD, SETTINGS, Setting, default
+
+__all__ = ["SETTINGS", "Hub", "Settings", "parse_settings", "OPT_TAG"]
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SUBNET_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+"
+    r"/subnets/[^/]+$",
+    re.IGNORECASE,
+)
+ZONE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
+    r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$",
+    re.IGNORECASE,
+)
+TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+OPT_TAG = "hublink"
+
+
+@dataclass(frozen=True)
+class Hub:
+    region: str
+    subnet_id: str
+    dns_zone_id: str
+
+    @property
+    def subscription_id(self) -> str:
+        return self.subnet_id.split("/")[2]
+
+    @property
+    def resource_group(self) -> str:
+        return self.subnet_id.split("/")[4]
+
+    @property
+    def zone_name(self) -> str:
+        return self.dns_zone_id.rstrip("/").split("/")[-1].lower()
+
+
+@dataclass(frozen=True)
+class Settings:
+    hub_tenant_id: str
+    hubs: Mapping[str, Hub]
+    spokes: Mapping[str, str]  # subscription id (lower) -> tenant id
+    client_id: str
+    credential: str = default("credential")
+    managed_identity_client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    arm_endpoint: str = default("arm_endpoint")
+    authority: str = default("authority")
+    ca_bundle: str | None = None
+    table_name: str = default("table_name")
+    selection: str = default("selection")
+    approval: str = default("approval")
+    event_budget_s: float = default("event_budget_s")
+    timer_budget_s: float = default("timer_budget_s")
+    concurrency: int = default("concurrency")
+    backoff_base_s: float = default("backoff_base_s")
+    backoff_max_s: float = default("backoff_max_s")
+    drift_interval_s: float = default("drift_interval_s")
+    discovery_interval_s: float = default("discovery_interval_s")
+    storage_connection_string: str | None = field(default=None, repr=False)
+    table_service_uri: str | None = None
+    queue_service_uri: str | None = None
+    storage_client_id: str | None = None
+    teams_webhooks: tuple[str, ...] = field(default=(), repr=False)  # Workflows URLs carry a signature
+    webhooks: tuple[str, ...] = field(default=(), repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    pending_alert_s: float = default("pending_alert_s")
+    failure_alert_after: int = default("failure_alert_after")
+    notify_timeout_s: float = default("notify_timeout_s")
+    api_base_url: str | None = None
+
+    def tenant_of(self, subscription_id: str) -> str | None:
+        return self.spokes.get(subscription_id.lower())
+
+    def hub_for(self, region: str) -> Hub | None:
+        return self.hubs.get(region_key(region))
+
+    @property
+    def verify(self) -> str | bool:
+        """What to pass as `verify` / `connection_verify`: the CA bundle, or the system store."""
+        return self.azure.verify
+
+    @property
+    def azure(self) -> AzureAccess:
+        """What the ARM adapters need: where ARM is and which CA to trust."""
+        return AzureAccess(self.arm_endpoint, self.ca_bundle)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return parse_settings(os.environ if env is None else env)
+
+
+def region_key(region: str) -> str:
+    return region.replace(" ", "").lower()
+
+
+class _Reader:
+    """Reads raw values against their declarations and collects every problem."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        value = value.strip() if isinstance(value, str) else value
+        if not value:
+            if SETTINGS[name].required:
+                self.problems.append(f"{name} is missing: {SETTINGS[name].description}")
+            return None
+        return value
+
+    def read(self, s: Setting) -> Any:
+        """The value of one simple setting (its default when unset or malformed)."""
+        raw = self.raw(s.name)
+        if raw is None:
+            return s.default
+        if s.kind == "guid" and not GUID.match(raw):
+            self.problems.append(f"{s.name} must be a GUID, got {raw!r}")
+        elif s.kind == "choice":
+            if raw.lower() not in s.choices:
+                self.problems.append(f"{s.name} must be one of {', '.join(s.choices)}, got {raw!r}")
+                return s.default
+            return raw.lower()
+        elif s.kind in ("number", "integer"):
+            return self._number(s, raw)
+        elif s.kind == "https":
+            if not raw.startswith("https://"):
+                self.problems.append(f"{s.name} must be an https:// URL, got {raw!r}")
+            return raw.rstrip("/")
+        elif s.kind == "file" and not os.path.isfile(raw):
+            self.problems.append(f"{s.name} names a file that does not exist: {raw!r}")
+        elif s.kind == "schedule" and len(raw.split()) != 6:
+            self.problems.append(f"{s.name} must be an NCRONTAB expression of 6 fields, got {raw!r}")
+        return raw
+
+    def _number(self, s: Setting, raw: str) -> float:
+        integer = s.kind == "integer"
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            self.problems.append(f"{s.name} must be a {'whole ' if integer else ''}number, got {raw!r}")
+            return s.default
+        if s.minimum is not None and value < s.minimum:
+            self.problems.append(f"{s.name} must be at least {s.minimum}, got {raw!r}")
+        return value
+
+    def json(self, name: str) -> Any:
+        raw = self.raw(name)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name} is not valid JSON ({exc.msg} at position {exc.pos})")
+            return None
+
+
+_SPECIAL = {"hubs", "spokes", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
+
+
+def parse_settings(env: Mapping[str, str]) -> Settings:
+    """Validate every setting and report all problems together."""
+    r = _Reader(env)
+    values: dict[str, Any] = {f: r.read(s) for f, s in BY_FIELD.items() if f not in _SPECIAL}
+    r.read(SETTINGS["HUBLINK_TIMER_SCHEDULE"])  # read by the Functions host; validated here too
+    values["hubs"] = _hubs(r)
+    values["spokes"] = _spokes(r)
+    values["table_name"] = r.read(SETTINGS["HUBLINK_TABLE_NAME"])
+    if not TABLE_NAME.fullmatch(values["table_name"]):
+        r.problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, got {values['table_name']!r}")
+    for name, key in (("HUBLINK_TEAMS_WEBHOOKS", "teams_webhooks"), ("HUBLINK_WEBHOOKS", "webhooks")):
+        values[key] = _urls(r, name)
+    values["api_base_url"] = _api_base(r, env)
+    if values["credential"] == "client_secret" and not values["client_secret"]:
+        r.problems.append("HUBLINK_CLIENT_SECRET is required when HUBLINK_CREDENTIAL=client_secret")
+    if values["credential"] == "managed_identity" and not values["managed_identity_client_id"]:
+        r.problems.append("HUBLINK_MANAGED_IDENTITY_CLIENT_ID is required when HUBLINK_CREDENTIAL=managed_identity")
+    if not values["storage_connection_string"] and not values["table_service_uri"]:
+        r.problems.append(
+            "AzureWebJobsStorage (connection string) or AzureWebJobsStorage__tableServiceUri "
+            "(identity-based) is required for the state table"
+        )
+    values["concurrency"] = int(values["concurrency"])
+    values["failure_alert_after"] = int(values["failure_alert_after"])
+    if r.problems:
+        raise ConfigurationError(r.problems)
+    return Settings(**values)
+
+
+def _object(r: _Reader, name: str, shape: str) -> dict[str, Any]:
+    """A JSON setting that must be a non-empty object (empty when unset or malformed, the problem recorded)."""
+    raw = r.json(name)
+    if raw is not None and (not isinstance(raw, dict) or not raw):
+        r.problems.append(f"{name} must be a non-empty JSON object of {shape}")
+        return {}
+    return raw or {}
+
+
+def _hubs(r: _Reader) -> dict[str, Hub]:
+    hubs: dict[str, Hub] = {}
+    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId, dnsZoneId}").items():
+        subnet = hub.get("subnetId") if isinstance(hub, dict) else None
+        zone = hub.get("dnsZoneId") if isinstance(hub, dict) else None
+        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
+            r.problems.append(f"HUBLINK_HUBS[{region!r}].subnetId must be a subnet resource id, got {subnet!r}")
+            continue
+        m = ZONE_ID.match(zone) if isinstance(zone, str) else None
+        if not m:
+            r.problems.append(
+                f"HUBLINK_HUBS[{region!r}].dnsZoneId must be the id of a private DNS zone "
+                f"privatelink.<region>.azmk8s.io, got {zone!r}"
+            )
+            continue
+        if m.group("zone").lower() != f"privatelink.{region_key(region)}.azmk8s.io":
+            r.problems.append(
+                f"HUBLINK_HUBS[{region!r}].dnsZoneId names zone {m.group('zone')!r}, "
+                f"expected privatelink.{region_key(region)}.azmk8s.io"
+            )
+            continue
+        hubs[region_key(region)] = Hub(region_key(region), subnet, zone)
+    return hubs
+
+
+def _spokes(r: _Reader) -> dict[str, str]:
+    spokes: dict[str, str] = {}
+    for sub, ten in _object(r, "HUBLINK_SPOKES", "subscriptionId -> tenantId").items():
+        if not GUID.match(str(sub)) or not isinstance(ten, str) or not GUID.match(ten):
+            r.problems.append(f"HUBLINK_SPOKES entry {sub!r}: {ten!r} must map a subscription GUID to a tenant GUID")
+            continue
+        spokes[sub.lower()] = ten.lower()
+    return spokes
+
+
+def _urls(r: _Reader, name: str) -> tuple[str, ...]:
+    urls = r.json(name)
+    if urls is not None and (not isinstance(urls, list) or not all(isinstance(u, str) for u in urls)):
+        r.problems.append(f"{name} must be a JSON list of https:// URLs")
+        urls = None
+    for i, url in enumerate(urls or []):
+        if not re.match(r"^https://[^/?#\s]+", url):  # never echo the URL: it may carry a signature
+            r.problems.append(f"{name}[{i}] must be an https:// URL")
+    return tuple(urls or ())
+
+
+def _api_base(r: _Reader, env: Mapping[str, str]) -> str | None:
+    base = r.raw("HUBLINK_API_BASE_URL")
+    if base and not re.match(r"^https?://[^/?#\s]+", base):
+        r.problems.append(f"HUBLINK_API_BASE_URL must be an http(s):// URL, got {base!r}")
+    host = (env.get("WEBSITE_HOSTNAME") or "").strip()  # set by the platform, not an app setting
+    return (base or (f"https://{host}" if host else "")).rstrip("/") or None

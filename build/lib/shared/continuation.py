@@ -1,0 +1,83 @@
+"""Continue a link N seconds later without waiting for the timer: a queue message with a visibility delay.
+
+When reconcile answers "look again in N s" (an endpoint still provisioning, Azure's Retry-After),
+the trigger puts `{"clusterId": ...}` on a Storage queue with `visibility_timeout=N`; the queue
+trigger (polled every 0.5 s, see host.json) runs reconcile again when it becomes visible. This is
+the Azure-native delay: no extra service, survives restarts, and the timer stays the backstop if
+a message is ever lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import map_azure_errors
+from shared.log import get_logger
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.credentials import Credentials
+
+QUEUE_NAME = "hublink-continue"  # fixed: the queue trigger binding names it too (function_app.py)
+MAX_DELAY_S = 7 * 24 * 3600  # Storage queues accept visibility delays up to 7 days
+log = get_logger("hublink.continuation")
+
+
+class Continuations:
+    def __init__(self, settings: Settings, credentials: Credentials) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def _queue(self) -> Any:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+        with self._lock:
+            if self._client is None:
+                s = self.settings
+                policy = TextBase64EncodePolicy()  # the Functions queue trigger expects base64 by default
+                if s.storage_connection_string:
+                    client = QueueClient.from_connection_string(
+                        s.storage_connection_string, QUEUE_NAME, message_encode_policy=policy
+                    )
+                else:
+                    client = QueueClient(
+                        s.queue_service_uri, QUEUE_NAME, credential=self.credentials.for_storage(), message_encode_policy=policy
+                    )
+                with map_azure_errors("create continuation queue"):
+                    try:
+                        client.create_queue()
+                    except ResourceExistsError:
+                        pass
+                self._client = client
+            return self._client
+
+    def schedule(self, cluster_id: str, after_s: float, *, reason: str = "") -> None:
+        """Ask for another reconcile of `cluster_id` in about `after_s` seconds."""
+        # Whole seconds, rounded down: landing up to a second early is fine (reconcile waits for
+        # Azure's next poll time itself), a second late is not.
+        delay = min(MAX_DELAY_S, max(0, math.floor(after_s)))
+        body = json.dumps({"clusterId": cluster_id, "reason": reason})
+        with map_azure_errors("enqueue continuation"):
+            self._queue().send_message(body, visibility_timeout=delay)
+        self.sent += 1
+        log.info("link.continuation.scheduled", cluster=cluster_id, after_s=delay, reason=reason or None)
+
+
+def parse_message(body: bytes | str) -> str:
+    """The cluster id from a continuation message (raises InvalidInput for anything else)."""
+    from shared.errors import InvalidInput
+
+    try:
+        data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"continuation message is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("clusterId"), str):
+        raise InvalidInput("continuation message has no clusterId")
+    return data["clusterId"]

@@ -1,0 +1,182 @@
+"""The hub side: the private endpoint to a cluster, through azure-mgmt-network and its pollers.
+
+The endpoint is a manual connection (`manualPrivateLinkServiceConnections`) to whatever the
+cluster's access path targets (shared.paths): across tenants nobody can auto-approve, so the
+target side shows it Pending until the product approves it there. This adapter owns the SDK's
+types: callers get an `Endpoint` and, for a create or delete, an `Operation` (shared.results)
+whose handle wraps the azure-core poller. azure-mgmt-network is imported only when first used: it is
+the heaviest import of the app and most invocations (timer ticks on Ready links) never need it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import TerminalError, map_azure_errors, not_found_means_read_again
+from shared.ids import ClusterId, same_arm_id
+from shared.results import Operation
+from shared.sdk import DEFAULT_POLL_S, AzureAccess, NetworkClients
+
+if TYPE_CHECKING:
+    from azure.core.polling import LROPoller
+
+    from shared.config import Hub
+    from shared.credentials import Credentials
+    from shared.paths import EndpointTarget
+
+TAG_CLUSTER = "hublink-cluster"
+TAG_MANAGED_BY = "managed-by"
+MANAGED_BY = "aks-hublink"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    name: str
+    provisioning_state: str
+    target_id: str | None
+    connection_status: str | None  # the hub-side mirror of the cluster-side state
+    nic_ids: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.provisioning_state.lower() == "succeeded"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
+
+    @property
+    def failed(self) -> bool:
+        return self.provisioning_state.lower() == "failed"
+
+
+class HubEndpoints:
+    """Our private endpoints in the hub, and the NICs that carry their addresses."""
+
+    def __init__(self, access: AzureAccess, credentials: Credentials, hub_tenant_id: str) -> None:
+        self.access = access
+        self.hub_tenant_id = hub_tenant_id
+        self._clients = NetworkClients(access, credentials)
+
+    def client(self, subscription_id: str) -> Any:
+        return self._clients.get(subscription_id, self.hub_tenant_id)
+
+    def get(self, hub: Hub, name: str) -> Endpoint | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with map_azure_errors(f"read hub endpoint {name}"):
+            try:
+                pe = self.client(hub.subscription_id).private_endpoints.get(hub.resource_group, name)
+            except ResourceNotFoundError:
+                return None
+        return endpoint_from_model(pe)
+
+    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget, *, within_s: float) -> Operation:
+        """Start creating the endpoint; its poller polls at the Retry-After for at most `within_s` seconds."""
+        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+        name = cluster.endpoint_name
+        body = PrivateEndpoint(
+            location=location,
+            subnet=Subnet(id=hub.subnet_id),
+            manual_private_link_service_connections=[
+                PrivateLinkServiceConnection(
+                    name=name,
+                    private_link_service_id=target.resource_id,
+                    group_ids=list(target.group_ids) or None,
+                    request_message=target.request_message,
+                )
+            ],
+            tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
+        )
+        what = f"create hub endpoint {name}"
+        with map_azure_errors(what):
+            poller = self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
+                hub.resource_group, name, body, polling=self.access.polling(within_s)
+            )
+        return Operation(what, "create", poll_delay(poller), _Poller(poller, what))
+
+    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> Operation:
+        what = f"delete hub endpoint {name}"
+        with not_found_means_read_again(what), map_azure_errors(what):
+            poller = self.client(hub.subscription_id).private_endpoints.begin_delete(
+                hub.resource_group, name, polling=self.access.polling(within_s)
+            )
+        return Operation(what, "delete", poll_delay(poller), _Poller(poller, what))
+
+    def private_ip(self, endpoint: Endpoint) -> str:
+        """The endpoint's private IP, read from its NIC (the address clients connect to)."""
+        if not endpoint.nic_ids:
+            raise TerminalError(f"hub endpoint {endpoint.name} has no network interface", code="NoNetworkInterface")
+        parts = endpoint.nic_ids[0].strip("/").split("/")
+        sub, rg, nic = parts[1], parts[3], parts[-1]
+        with not_found_means_read_again(f"read NIC {nic} of hub endpoint {endpoint.name}"), map_azure_errors(f"read NIC {nic}"):
+            nic_obj = self.client(sub).network_interfaces.get(rg, nic)
+        for cfg in nic_obj.ip_configurations or []:
+            if cfg.private_ip_address:
+                return cfg.private_ip_address
+        raise TerminalError(f"NIC {nic} of hub endpoint {endpoint.name} has no private IP", code="NoPrivateIp")
+
+
+class _Poller:
+    """The azure-core poller behind an Operation (the only place the product touches an LROPoller)."""
+
+    def __init__(self, poller: LROPoller, what: str) -> None:
+        self.poller, self.what = poller, what
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s; True when done. A failed operation raises (mapped)."""
+        from shared.polling import OutOfBudget
+
+        with not_found_means_read_again(f"{self.what}: operation status"), map_azure_errors(self.what):
+            try:
+                self.poller.wait(timeout=max(0.0, timeout_s))
+            except OutOfBudget:
+                return False
+            if not self.poller.done():
+                return False
+            self.poller.result()
+        return True
+
+    def result(self) -> Endpoint | None:
+        value = self.poller.result()
+        return endpoint_from_model(value) if value is not None else None
+
+
+def poll_delay(poller: LROPoller, default: float = DEFAULT_POLL_S) -> float:
+    """The Retry-After the service gave this operation (azure-core keeps it on the polling method)."""
+    method = poller.polling_method()
+    extract = getattr(method, "_extract_delay", None)
+    try:
+        delay = float(extract()) if extract else default
+    except Exception:  # no response yet or a polling method without it: Azure Network's usual value
+        delay = default
+    return delay if delay > 0 else default
+
+
+def endpoint_from_model(pe: Any) -> Endpoint:
+    conns = list(pe.manual_private_link_service_connections or []) + list(pe.private_link_service_connections or [])
+    conn = conns[0] if conns else None
+    state = conn.private_link_service_connection_state if conn else None
+    return Endpoint(
+        id=pe.id,
+        name=pe.name,
+        provisioning_state=_text(pe.provisioning_state),
+        target_id=conn.private_link_service_id if conn else None,
+        connection_status=state.status if state else None,
+        nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
+        tags=dict(pe.tags or {}),
+    )
+
+
+def _text(value: Any) -> str:
+    """An SDK enum's value: str() of azure-mgmt-network's ProvisioningState.UPDATING is 'ProvisioningState.UPDATING'."""
+    return str(getattr(value, "value", value) or "")
+
+
+def points_at(endpoint: Endpoint, target_id: str) -> bool:
+    """Whether the endpoint connects to `target_id` (ARM ids compare case-insensitively)."""
+    return same_arm_id(endpoint.target_id, target_id)

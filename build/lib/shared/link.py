@@ -1,0 +1,127 @@
+"""What the steps work on: one cluster's row, the adapters, the few settings they use, and the
+reads made so far in this invocation (read once, reused by the next pass after a wait)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.config import region_key
+
+if TYPE_CHECKING:
+    from shared.aks import Cluster, ClusterApi, Connection
+    from shared.clock import Clock
+    from shared.config import Hub, Settings
+    from shared.dns import HubDns
+    from shared.endpoints import Endpoint, HubEndpoints
+    from shared.ids import ClusterId
+    from shared.log import EventLogger
+    from shared.model import LinkState
+    from shared.paths import AccessPath
+    from shared.results import Operation
+    from shared.state import LinkStore
+
+_UNREAD = object()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings the steps use, and nothing else."""
+
+    selection: str
+    approval: str
+    drift_interval_s: float
+    hubs: Mapping[str, Hub]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(settings.selection, settings.approval, settings.drift_interval_s, settings.hubs)
+
+    def hub_for(self, region: str) -> Hub | None:
+        return self.hubs.get(region_key(region))
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The product's adapters (in-memory fakes in tests/unit, the Azure ones in production)."""
+
+    clusters: ClusterApi
+    endpoints: HubEndpoints
+    dns: HubDns
+    paths: tuple[AccessPath, ...]
+
+
+@dataclass
+class Link:
+    cluster: ClusterId
+    tenant: str
+    state: LinkState
+    fresh: bool
+    ports: Ports
+    policy: Policy
+    clock: Clock
+    log: EventLogger
+    store: LinkStore
+    live: Cluster | None = None
+    path: AccessPath | None = None
+    hub: Hub | None = None
+    endpoint: Endpoint | None = None
+    connection: Connection | None = None
+    budget_s: Callable[[], float] = lambda: 0.0  # seconds this invocation may still spend (the controller's)
+    reads: dict[str, Any] = field(default_factory=dict)
+    just_created: bool = False  # this invocation's create operation ended: the endpoint is brand new
+    poll_due: bool = False  # the controller waited for Azure's next poll time: read the endpoint now
+    waiting_for: str = "an operation on the hub endpoint is running"
+
+    # -- reads, once per invocation -----------------------------------------------------------
+    def read(self, key: str, load: Any) -> Any:
+        value = self.reads.get(key, _UNREAD)
+        if value is _UNREAD:
+            value = self.reads[key] = load()
+        return value
+
+    def forget(self, key: str) -> None:
+        self.reads.pop(key, None)
+
+    def finished(self, operation: Operation, value: Any) -> None:
+        """An operation on our hub endpoint ended: what it produced is the endpoint's state now."""
+        self.state.operation_at = None
+        self.reads["endpoint"] = value if operation.kind == "create" else None
+        self.just_created = operation.kind == "create"
+        self.log.info(
+            "link.endpoint.created" if operation.kind == "create" else "link.endpoint.deleted",
+            endpoint=getattr(value, "id", None) or operation.what,
+        )
+
+    # -- the row (written under the controller's lease) ---------------------------------------
+    def save(self) -> None:
+        """Persist intent before acting in Azure (the row is the finalizer)."""
+        self.state.updated_at = self.clock.now()
+        self.store.replace(self.state)
+
+    def remove(self) -> None:
+        self.store.delete(self.state)
+
+    def mark(self, step: str, *, done: bool = False, message: str = "") -> None:
+        """Telemetry shown by the API: when each step last started and succeeded."""
+        progress = self.state.step(step)
+        now = self.clock.now().isoformat()
+        if progress.started is None or (progress.succeeded and not done):
+            progress.started, progress.succeeded = now, None
+        if done:
+            progress.succeeded = now
+        if message:
+            progress.message = message
+
+    def until_next_poll(self) -> float | None:
+        """Seconds to the next `operation_at + k * poll_s` (k >= 1); None when no operation is recorded.
+
+        Azure's Retry-After counts from when it accepted the operation, so every read of a running
+        operation falls on that grid, whichever invocation makes it.
+        """
+        s = self.state
+        if s.operation_at is None or not s.poll_s:
+            return None
+        elapsed = max(0.0, (self.clock.now() - s.operation_at).total_seconds())
+        return s.poll_s - elapsed % s.poll_s

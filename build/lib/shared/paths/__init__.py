@@ -1,0 +1,29 @@
+"""Access paths: how the hub reaches each kind of private cluster (see `shared.paths.base`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from shared.paths.base import AccessPath, DnsPlacement, EndpointTarget
+from shared.paths.private_link import PrivateLinkPath
+
+if TYPE_CHECKING:
+    from shared.aks import Cluster, ClusterApi
+
+__all__ = ["AccessPath", "DnsPlacement", "EndpointTarget", "PrivateLinkPath", "default_paths", "path_for", "path_named"]
+
+
+def default_paths(clusters: ClusterApi) -> tuple[AccessPath, ...]:
+    """Every path the product knows, most specific first (a new path goes before the ones it narrows)."""
+    return (PrivateLinkPath(clusters),)
+
+
+def path_for(paths: Sequence[AccessPath], live: Cluster) -> AccessPath | None:
+    """The first path that applies to this cluster as it is now."""
+    return next((p for p in paths if p.applies(live)), None)
+
+
+def path_named(paths: Sequence[AccessPath], name: str | None) -> AccessPath:
+    """The path a row recorded (rows written before paths existed used the private-link path)."""
+    return next((p for p in paths if p.name == (name or PrivateLinkPath.name)), paths[0])

@@ -1,0 +1,62 @@
+"""The process-wide objects the triggers share, built on first use.
+
+Importing `function_app` must not need settings (the host indexes functions before any setting
+is read, and tests inspect the wiring), so nothing here runs at import time. The first trigger
+that needs the service builds it, and a bad configuration then fails with the full list of
+problems.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.continuation import Continuations
+    from shared.credentials import Credentials
+    from shared.service import Service
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    credentials: Credentials
+    service: Service
+    continuations: Continuations
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    from shared.config import Settings
+    from shared.continuation import Continuations
+    from shared.credentials import Credentials
+    from shared.notify import Notifier
+    from shared.service import Service
+
+    settings = settings or Settings.from_env()
+    credentials = Credentials(settings)
+    continuations = Continuations(settings, credentials)
+    service = Service.from_settings(
+        settings, credentials=credentials, notifier=Notifier.from_settings(settings), continuations=continuations
+    )
+    return Runtime(settings, credentials, service, continuations)
+
+
+def reset_runtime() -> None:
+    """Forget the cached runtime (tests change settings between cases)."""
+    global _runtime
+    with _lock:
+        _runtime = None

@@ -1,0 +1,168 @@
+"""The service layer: everything the product does, as the triggers, the HTTP API and the CLI call it.
+
+    reconcile(cluster_id)               the controller, plus the follow-up on the continuation queue
+    sweep()                             the timer backstop (shared.sweep)
+    approve_link(cluster_id, ...)       a person approves a link in manual mode, then it is reconciled
+    decide_connection(cluster_id, ...)  a person approves or rejects any pending connection
+    get(cluster_id) / list(phase)       the recorded links
+
+Each raises the product's errors (shared.errors) for refused input; the adapters (function_app via
+shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_status`) or exit codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shared.approvals import Approvals
+from shared.clock import SYSTEM, Clock
+from shared.controller import Backoff, Controller, NoNotifier, Notifier
+from shared.errors import Refused
+from shared.ids import ClusterId
+from shared.link import Policy, Ports
+from shared.log import get_logger
+from shared.model import Phase
+from shared.sweep import Discovery, SweepReport, sweep
+
+if TYPE_CHECKING:
+    from shared.aks import ClusterApi
+    from shared.config import Settings
+    from shared.continuation import Continuations
+    from shared.credentials import Credentials
+    from shared.model import AuditEntry, LinkState, Outcome
+    from shared.state import LinkStore
+
+log = get_logger("hublink.service")
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: LinkStore,
+        ports: Ports,
+        clock: Clock = SYSTEM,
+        notifier: Notifier | None = None,
+        continuations: Continuations | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ports = ports
+        self.clusters: ClusterApi = ports.clusters
+        self.clock = clock
+        self.notifier: Notifier = notifier or NoNotifier()
+        self.continuations = continuations
+        self.spokes = settings.spokes
+        self.event_budget_s = settings.event_budget_s
+        self.controller = Controller(
+            store=store,
+            ports=ports,
+            policy=Policy.from_settings(settings),
+            spokes=settings.spokes,
+            backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
+            default_budget_s=settings.event_budget_s,
+            clock=clock,
+            notifier=self.notifier,
+        )
+        self.approvals = Approvals(
+            store=store, paths=ports.paths, clock=clock, notifier=self.notifier, tenant_of=self.controller.tenant_of
+        )
+        self.discovery = Discovery(settings.discovery_interval_s)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        credentials: Credentials | None = None,
+        clock: Clock = SYSTEM,
+        notifier: Notifier | None = None,
+        continuations: Continuations | None = None,
+    ) -> Service:
+        """The product wired to Azure (or devcloud): ARM, the network SDK, private DNS, Table Storage."""
+        from shared.aks import ClusterApi
+        from shared.arm import ArmClient
+        from shared.credentials import Credentials
+        from shared.dns import HubDns
+        from shared.endpoints import HubEndpoints
+        from shared.paths import default_paths
+        from shared.state import LinkStore
+
+        credentials = credentials or Credentials(settings)
+        arm = ArmClient(settings.azure, credentials)
+        clusters = ClusterApi(arm)
+        ports = Ports(
+            clusters=clusters,
+            endpoints=HubEndpoints(settings.azure, credentials, settings.hub_tenant_id),
+            dns=HubDns(arm, settings.hub_tenant_id),
+            paths=default_paths(clusters),
+        )
+        return cls(
+            settings,
+            store=LinkStore.from_settings(settings, credentials, clock=clock),
+            ports=ports,
+            clock=clock,
+            notifier=notifier,
+            continuations=continuations,
+        )
+
+    # -- reconcile -----------------------------------------------------------------------------
+    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, follow_up: str | None = None) -> Outcome:
+        """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for."""
+        outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s)
+        if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
+            self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
+        return outcome
+
+    def sweep(self, *, discover: bool | None = None, thread_init: Callable[[], None] | None = None) -> SweepReport:
+        due = self.discovery.due(self.clock.monotonic()) if discover is None else discover
+        return sweep(
+            self,
+            budget_s=self.settings.timer_budget_s,
+            concurrency=self.settings.concurrency,
+            discover=due,
+            thread_init=thread_init,
+        )
+
+    # -- people ----------------------------------------------------------------------------------
+    def approve_link(
+        self,
+        cluster_id: str,
+        *,
+        who: str,
+        reason: Any = "",
+        via: str = "api",
+        budget_s: float | None = None,
+        follow_up: str | None = None,
+    ) -> tuple[AuditEntry, Outcome]:
+        """Record the approval of the link's current endpoint, then reconcile it on to Ready."""
+        entry = self.approvals.approve_link(cluster_id, who=who, reason=reason, via=via)
+        return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
+
+    def decide_connection(
+        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+    ) -> AuditEntry:
+        return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get(self, cluster_id: str) -> LinkState:
+        """The recorded link (Refused 404 LinkNotFound without a row)."""
+        cluster = ClusterId.parse(cluster_id)
+        self.controller.tenant_of(cluster)
+        state = self.store.get(cluster)
+        if state is None:
+            raise Refused(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
+        return state
+
+    def list(self, phase: str | None = None) -> list[LinkState]:
+        """Every recorded link, optionally in one phase (case-insensitive), sorted by cluster id."""
+        selected = None
+        if phase:
+            selected = next((p for p in Phase if p.value.lower() == phase.lower()), None)
+            if selected is None:
+                raise Refused(400, "InvalidPhase", f"phase must be one of {', '.join(p.value for p in Phase)}")
+        rows = self.store.list(phase=selected)
+        rows.sort(key=lambda s: s.cluster_id.lower())
+        return rows

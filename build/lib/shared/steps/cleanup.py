@@ -1,0 +1,67 @@
+"""Cleanup: record, then endpoint, then (cluster gone) the row; each part tolerates absence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.endpoints import points_at
+from shared.model import Phase
+from shared.paths import path_named
+from shared.results import Done, Result
+
+if TYPE_CHECKING:
+    from shared.config import Hub
+    from shared.link import Link
+
+
+def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
+    """Remove everything of ours for this cluster; Skipped (it stays) or the row deleted (gone).
+
+    A row already Skipped with nothing recorded has nothing of ours to look for; a fresh row (no
+    history) is searched anyway, in case a row was lost after an endpoint was created.
+    """
+    from shared.steps.endpoint import start_delete
+
+    state = link.state
+    if link.fresh or state.phase is not Phase.SKIPPED or state.endpoint_id or state.record_name:
+        link.mark("cleanup", message=reason)
+        if state.phase is not Phase.SKIPPED:
+            state.phase = Phase.DELETING
+        if state.zone_id and state.record_name:
+            if link.ports.dns.delete(state.zone_id, state.record_name, owner=link.cluster.key):
+                link.log.info("link.dns.deleted", record=state.record_name)
+            state.private_ip = None
+            state.record_name = state.zone_id = None  # done: a pass after a wait does not look again
+        for hub in hubs_to_search(link):
+            key = f"cleanup:{hub.subscription_id.lower()}/{hub.resource_group.lower()}"
+            endpoint = link.read(key, lambda hub=hub: link.ports.endpoints.get(hub, link.cluster.endpoint_name))
+            if endpoint is not None and points_at(endpoint, link.cluster.id):
+                state.phase = Phase.DELETING
+                link.save()
+                link.reads[key] = None  # deleted once the operation ends
+                return start_delete(link, hub, endpoint.name)
+        path = path_named(link.ports.paths, state.access_path)
+        if (left := path.cleanup(link)) is not None:
+            return left
+        link.mark("cleanup", done=True, message=reason)
+    state.endpoint_id = state.connection_name = state.connection_status = state.private_ip = None
+    state.record_name = state.zone_id = None
+    if gone:
+        link.remove()
+        link.log.info("link.removed", reason=reason)
+        return Done(Phase.ABSENT, f"cleaned up: {reason}", gone=True)
+    state.phase = Phase.SKIPPED
+    state.message = reason
+    return Done(Phase.SKIPPED, reason, recheck_s=link.policy.drift_interval_s)
+
+
+def hubs_to_search(link: Link) -> list[Hub]:
+    """Our endpoint lives in the hub of the cluster's region; without a region, look in every hub."""
+    state = link.state
+    hub = link.policy.hub_for(state.region) if state.region else None
+    if hub is not None:
+        return [hub]
+    seen: dict[tuple[str, str], Hub] = {}
+    for h in link.policy.hubs.values():
+        seen.setdefault((h.subscription_id.lower(), h.resource_group.lower()), h)
+    return list(seen.values())

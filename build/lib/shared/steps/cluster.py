@@ -1,0 +1,83 @@
+"""The first steps: read the cluster, decide whether it gets a link, and find its hub and path."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.config import OPT_TAG
+from shared.errors import TerminalError, TransientError
+from shared.model import Phase
+from shared.paths import path_for
+from shared.results import Done, Result, Wait
+from shared.steps.cleanup import cleanup
+
+if TYPE_CHECKING:
+    from shared.aks import Cluster
+    from shared.link import Link, Policy
+
+CLUSTER_WAIT_S = 15.0  # cluster still Creating/Updating: look again soon
+
+
+def observe_cluster(link: Link) -> Result | None:
+    """The cluster as it is now: gone, skipped, busy, stopped, or ready for its link."""
+    link.mark("cluster")
+    live = link.read("cluster", lambda: link.ports.clusters.get(link.cluster, link.tenant))
+    if live is None:
+        return cleanup(link, reason="the cluster no longer exists", gone=True)
+    state = link.state
+    state.region, state.cluster_etag = live.location, live.etag
+    path = path_for(link.ports.paths, live) if live.private else None
+    skip = skip_reason(live, link.policy) or (None if path else "no access path reaches this cluster")
+    if skip:
+        return cleanup(link, reason=skip)
+    if live.provisioning_state.lower() != "succeeded":
+        if state.phase not in (Phase.READY, Phase.PROVISIONING, Phase.AWAITING_APPROVAL):
+            state.phase = Phase.PENDING
+        return Wait(CLUSTER_WAIT_S, f"cluster is {live.provisioning_state}; looking again shortly")
+    if live.power_state.lower() == "stopped":
+        state.phase = Phase.PENDING
+        return Done(
+            Phase.PENDING, "cluster is stopped; the link is repaired when it starts", recheck_s=link.policy.drift_interval_s
+        )
+    if not live.private_fqdn:
+        raise TransientError("the cluster reports no privateFQDN yet", code="NoPrivateFqdn")
+    link.live, link.path = live, path
+    state.access_path = path.name  # type: ignore[union-attr]
+    link.mark("cluster", done=True)
+    return None
+
+
+def skip_reason(live: Cluster, policy: Policy) -> str | None:
+    """Why this cluster gets no link (public, or not selected by its tag), or None."""
+    if not live.private:
+        return "public cluster: its API server is reachable without the hub"
+    tag = live.tags.get(OPT_TAG, "").lower()
+    if policy.selection == "opt-out" and tag == "disabled":
+        return f"opted out by tag {OPT_TAG}=disabled"
+    if policy.selection == "opt-in" and tag != "enabled":
+        return f"not opted in (HUBLINK_SELECTION=opt-in needs tag {OPT_TAG}=enabled)"
+    return None
+
+
+def choose_hub(link: Link) -> Result | None:
+    """The hub of the cluster's region, and where its record goes there."""
+    assert link.live is not None and link.path is not None
+    hub = link.policy.hub_for(link.live.location)
+    if hub is None:
+        raise TerminalError(
+            f"no hub is configured for region {link.live.location!r} (HUBLINK_HUBS has: "
+            f"{', '.join(sorted(link.policy.hubs)) or 'none'})",
+            code="NoHubForRegion",
+        )
+    placement = link.path.placement(link, hub)
+    state = link.state
+    state.zone_id, state.fqdn, state.record_name = placement.zone_id, placement.fqdn, placement.record_name
+    state.endpoint_name = link.cluster.endpoint_name
+    link.hub = hub
+    return None
+
+
+def prepare_target(link: Link) -> Result | None:
+    """Whatever the path needs on the cluster side before the hub endpoint can target it."""
+    assert link.path is not None
+    return link.path.prepare(link)
