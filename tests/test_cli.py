@@ -67,7 +67,10 @@ def test_hublink_status_reads_the_links_against_devcloud(hublink, tmp_path, clou
 
 def test_bad_input_is_a_clear_error_and_exit_code(hublink, tmp_path, cloud, azurite):
     script, env = hublink
-    unknown = "/subscriptions/99999999-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/x"
+    unknown = (
+        "/subscriptions/99999999-0000-4000-8000-000000000000/resourceGroups/rg"
+        "/providers/Microsoft.ContainerService/managedClusters/x"
+    )
     done = run(script, {**env, **product_env(cloud, azurite)}, "reconcile", unknown, cwd=tmp_path)
     assert done.returncode == 1
     assert json.loads(done.stdout)["error"]["code"] == "SubscriptionNotConfigured"
