@@ -72,3 +72,9 @@ def approve_connection(req: func.HttpRequest) -> func.HttpResponse:
 def reject_connection(req: func.HttpRequest) -> func.HttpResponse:
     """Reject any pending connection of a linked cluster: {"clusterId", "connectionName", "reason"}."""
     return _json(handlers.http_set_connection(req.get_body(), "Rejected", req.headers))
+
+
+@app.route(route="doctor", methods=["GET"])
+def doctor(req: func.HttpRequest) -> func.HttpResponse:
+    """What the product needs, checked for the hub and each spoke: {"ok", "summary", "checks"} (README)."""
+    return _json(handlers.http_doctor(req.params.get("subscription")))

@@ -36,11 +36,18 @@ HUB_ROLE_ACTIONS = [
     "Microsoft.Network/privateDnsZones/A/read",
     "Microsoft.Network/privateDnsZones/A/write",
     "Microsoft.Network/privateDnsZones/A/delete",
+    # read by `hublink doctor` only: the zones, their VNet links and the subnets' free addresses
+    "Microsoft.Network/privateDnsZones/read",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/read",
+    "Microsoft.Network/virtualNetworks/subnets/read",
 ]
 SPOKE_ROLE_ACTIONS = [
     "Microsoft.ContainerService/managedClusters/read",
     "Microsoft.ContainerService/managedClusters/privateEndpointConnections/read",
     "Microsoft.ContainerService/managedClusters/privateEndpointConnections/write",
+    # read by `hublink doctor` only: the subscription's system topic and our event subscription on it
+    "Microsoft.EventGrid/systemTopics/read",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
 ]
 
 

@@ -173,6 +173,10 @@ resource hubRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Network/privateDnsZones/A/read'
           'Microsoft.Network/privateDnsZones/A/write'
           'Microsoft.Network/privateDnsZones/A/delete'
+          // read by `hublink doctor` only: the zones, their VNet links and the subnets' free addresses
+          'Microsoft.Network/privateDnsZones/read'
+          'Microsoft.Network/privateDnsZones/virtualNetworkLinks/read'
+          'Microsoft.Network/virtualNetworks/subnets/read'
         ]
         notActions: []
       }

@@ -69,6 +69,9 @@ resource spokeRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.ContainerService/managedClusters/read'
           'Microsoft.ContainerService/managedClusters/privateEndpointConnections/read'
           'Microsoft.ContainerService/managedClusters/privateEndpointConnections/write'
+          // read by `hublink doctor` only: the subscription's system topic and our event subscription on it
+          'Microsoft.EventGrid/systemTopics/read'
+          'Microsoft.EventGrid/systemTopics/eventSubscriptions/read'
         ]
         notActions: []
       }

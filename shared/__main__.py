@@ -6,6 +6,7 @@
     hublink reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
     hublink approve-link <clusterId> [--reason ...]               approve a link (manual mode)
     hublink settings                         the table of app settings (as the README shows it)
+    hublink doctor [--json] [--subscription S]   prove what the product needs (exit 0 all hold, 1 not, 2 bad input)
 
 Settings come from the environment (the same app settings the function app reads).
 """
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
+    doctor = sub.add_parser("doctor", help="check the hub and every spoke: consent, roles, Event Grid, zones, subnets, clusters")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON (README: hublink doctor)")
+    doctor.add_argument("--subscription", help="only this spoke subscription")
     return parser
 
 
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         svc = get_runtime().service
+        if args.command == "doctor":
+            return _doctor(svc, args)
         if args.command == "status":
             rows = [s.public() for s in svc.list(args.phase)]
             if args.json:
@@ -106,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         _print({"error": {"code": code, "message": str(exc)}})
         return 1
     return 0
+
+
+def _doctor(svc, args: argparse.Namespace) -> int:
+    from shared.errors import InvalidInput
+
+    try:
+        report = svc.doctor(args.subscription)
+    except InvalidInput as exc:
+        print(f"hublink doctor: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.public(), indent=2) if args.json else report.text())
+    return report.exit_code
 
 
 def _print(body: object) -> None:

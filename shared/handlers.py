@@ -27,6 +27,7 @@ __all__ = [
     "handle_continuation",
     "handle_event",
     "http_approve_link",
+    "http_doctor",
     "http_get",
     "http_list",
     "http_reconcile",
@@ -179,3 +180,8 @@ def http_set_connection(
         return {"decision": entry.public()}
 
     return _answer(run)
+
+
+def http_doctor(subscription: str | None) -> HttpAnswer:
+    """GET /api/doctor[?subscription=]: the doctor's report (200 whether or not every check holds)."""
+    return _answer(lambda: get_runtime().service.doctor(subscription or None).public())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,16 +17,18 @@ from shared.settings import markdown_table
 from tests.support import product_env
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = {"status", "reconcile", "approve", "reject", "approve-link", "settings"}
+OPERATIONS = {"status", "reconcile", "approve", "reject", "approve-link", "settings", "doctor"}
 
 
 @pytest.fixture(scope="module")
 def hublink(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """`pip install --no-deps` of this checkout into a scratch prefix: the script and a copy of `shared`."""
-    prefix = tmp_path_factory.mktemp("prefix")
+    prefix, source = tmp_path_factory.mktemp("prefix"), tmp_path_factory.mktemp("source")
+    shutil.copy(ROOT / "pyproject.toml", source)  # built out of the checkout: no build/ or egg-info left in it
+    shutil.copytree(ROOT / "shared", source / "shared", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "--prefix", str(prefix), str(ROOT)],
+         "--no-build-isolation", "--prefix", str(prefix), str(source)],
         check=True, capture_output=True, timeout=240,
     )  # fmt: skip
     purelib = sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)})

@@ -27,6 +27,7 @@ def test_function_names_and_trigger_types(functions):
         "approve_link": "httpTrigger",
         "approve_connection": "httpTrigger",
         "reject_connection": "httpTrigger",
+        "doctor": "httpTrigger",
     }
 
 
@@ -52,6 +53,7 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
         ("approve_link", "links/approve", ["POST"]),
         ("approve_connection", "connections/approve", ["POST"]),
         ("reject_connection", "connections/reject", ["POST"]),
+        ("doctor", "doctor", ["GET"]),
     ],
 )
 def test_http_routes_need_a_function_key(functions, name, route, methods):

@@ -40,7 +40,14 @@ LOCAL_ONLY_SETTINGS = {
     "AzureWebJobsStorage": "a connection string needs shared keys, which the storage account disables",
 }
 # Role actions the end-to-end run may leave unused, each with the reason it is granted anyway.
-JUSTIFIED_UNUSED: dict[str, str] = {}
+_DOCTOR = "read by `hublink doctor` (tests/test_doctor.py), not by a link's life cycle"
+JUSTIFIED_UNUSED: dict[str, str] = {
+    "Microsoft.Network/privateDnsZones/read": _DOCTOR,
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/read": _DOCTOR,
+    "Microsoft.Network/virtualNetworks/subnets/read": _DOCTOR,
+    "Microsoft.EventGrid/systemTopics/read": _DOCTOR,
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read": _DOCTOR,
+}
 
 
 @functools.cache
