@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ConfigurationError
-from shared.sdk import AzureAccess
+from shared.sdk import AzureAccess, StorageAccess
 from shared.settings import BY_FIELD, SETTINGS, Setting, default
 
 __all__ = ["SETTINGS", "Hub", "Settings", "parse_settings", "OPT_TAG"]
@@ -105,6 +105,11 @@ class Settings:
     def azure(self) -> AzureAccess:
         """What the ARM adapters need: where ARM is and which CA to trust."""
         return AzureAccess(self.arm_endpoint, self.ca_bundle)
+
+    @property
+    def storage(self) -> StorageAccess:
+        """What the row store and the continuation queue need."""
+        return StorageAccess(self.storage_connection_string, self.table_service_uri, self.queue_service_uri, self.table_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

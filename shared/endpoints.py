@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import TerminalError, map_azure_errors, not_found_means_read_again
 from shared.ids import ClusterId, same_arm_id
+from shared.model import Provisioned
 from shared.results import Operation
 from shared.sdk import DEFAULT_POLL_S, AzureAccess, NetworkClients
 
@@ -31,7 +32,7 @@ MANAGED_BY = "aks-hublink"
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Provisioned):
     id: str
     name: str
     provisioning_state: str
@@ -39,18 +40,6 @@ class Endpoint:
     connection_status: str | None  # the hub-side mirror of the cluster-side state
     nic_ids: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.provisioning_state.lower() == "succeeded"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
-
-    @property
-    def failed(self) -> bool:
-        return self.provisioning_state.lower() == "failed"
 
 
 class HubEndpoints:

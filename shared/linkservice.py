@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import TerminalError, map_azure_errors
 from shared.ids import ClusterId, same_arm_id
+from shared.model import Provisioned
 from shared.sdk import AzureAccess, NetworkClients
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class PlsConnection:
 
 
 @dataclass(frozen=True)
-class LinkService:
+class LinkService(Provisioned):
     id: str
     name: str
     provisioning_state: str
@@ -75,14 +76,6 @@ class LinkService:
 
     def ours(self, cluster: ClusterId) -> bool:
         return self.tags.get(TAG_MANAGED_BY) == MANAGED_BY and self.tags.get(TAG_CLUSTER, "").lower() == cluster.key[:256]
-
-    @property
-    def succeeded(self) -> bool:
-        return self.provisioning_state.lower() == "succeeded"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
 
     def on(self, frontend: Frontend) -> bool:
         return any(same_arm_id(f, frontend.id) for f in self.frontend_ids)

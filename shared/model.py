@@ -21,6 +21,25 @@ from typing import Any
 from shared.clock import iso as _iso
 
 
+class Provisioned:
+    """What the product reads of an Azure resource's provisioningState (endpoints, Private Link
+    Services): a mixin for the adapters' small frozen dataclasses that carry `provisioning_state`."""
+
+    provisioning_state: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.provisioning_state.lower() == "succeeded"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
+
+    @property
+    def failed(self) -> bool:
+        return self.provisioning_state.lower() == "failed"
+
+
 class Phase(StrEnum):
     PENDING = "Pending"
     PROVISIONING = "Provisioning"

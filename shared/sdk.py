@@ -11,7 +11,7 @@ invocations (timer ticks on Ready links) never need.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,6 +44,17 @@ class AzureAccess:
         from shared.polling import PacedPolling
 
         return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.arm_endpoint})
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """Where the product's table and continuation queue live: a connection string (Azurite,
+    development) or the service URIs with the managed identity (AzureWebJobsStorage__*)."""
+
+    connection_string: str | None = field(repr=False)
+    table_service_uri: str | None
+    queue_service_uri: str | None
+    table_name: str
 
 
 class NetworkClients:

@@ -103,7 +103,7 @@ class Service:
         )
         return cls(
             settings,
-            store=LinkStore.from_settings(settings, credentials, clock=clock),
+            store=LinkStore.connect(settings.storage, credentials, clock=clock),
             ports=ports,
             clock=clock,
             notifier=notifier,
