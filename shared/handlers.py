@@ -28,6 +28,7 @@ __all__ = [
     "handle_event",
     "http_approve_link",
     "http_doctor",
+    "http_status_page",
     "http_get",
     "http_list",
     "http_reconcile",
@@ -185,3 +186,8 @@ def http_set_connection(
 def http_doctor(subscription: str | None) -> HttpAnswer:
     """GET /api/doctor[?subscription=]: the doctor's report (200 whether or not every check holds)."""
     return _answer(lambda: get_runtime().service.doctor(subscription or None).public())
+
+
+def http_status_page() -> HttpAnswer:
+    """GET /api/status: the HTML status page (body: str); a refused request is the usual JSON error."""
+    return _answer(lambda: get_runtime().service.status_page())

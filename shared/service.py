@@ -6,6 +6,7 @@
     decide_connection(cluster_id, ...)  a person approves or rejects any pending connection
     get(cluster_id) / list(phase)       the recorded links
     doctor(subscription)                what the product needs, proven per hub and spoke (shared.doctor)
+    status_page()                       the links, hub capacity and the doctor's summary as one HTML page
 
 Each raises the product's errors (shared.errors) for refused input; the adapters (function_app via
 shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_status`) or exit codes.
@@ -174,3 +175,17 @@ class Service:
         from shared.doctor import run_doctor
 
         return run_doctor(self, subscription=subscription)
+
+    def status_page(self) -> str:
+        """The HTML status page (shared.statuspage); a doctor that cannot run is shown, not raised."""
+        from shared.doctor import hub_capacity
+        from shared.errors import HubLinkError
+        from shared.statuspage import render
+
+        rows = self.list()
+        report, problem = None, None
+        try:
+            report = self.doctor()
+        except HubLinkError as exc:
+            problem = str(exc)
+        return render(rows, capacity=hub_capacity(self), report=report, problem=problem, now=self.clock.now())

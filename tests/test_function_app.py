@@ -28,6 +28,7 @@ def test_function_names_and_trigger_types(functions):
         "approve_connection": "httpTrigger",
         "reject_connection": "httpTrigger",
         "doctor": "httpTrigger",
+        "status_page": "httpTrigger",
     }
 
 
@@ -54,6 +55,7 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
         ("approve_connection", "connections/approve", ["POST"]),
         ("reject_connection", "connections/reject", ["POST"]),
         ("doctor", "doctor", ["GET"]),
+        ("status_page", "status", ["GET"]),
     ],
 )
 def test_http_routes_need_a_function_key(functions, name, route, methods):

@@ -26,7 +26,7 @@ from shared.errors import HubLinkError, SubscriptionNotConfigured
 if TYPE_CHECKING:
     from shared.service import Service
 
-__all__ = ["Check", "Report", "run_doctor"]
+__all__ = ["Check", "Report", "hub_capacity", "run_doctor"]
 
 HUB_FIX = "deploy infra/main.bicep (the HubLink Hub Operator role on the hub network resource group)"
 SPOKE_FIX = "deploy infra/spoke.bicep in subscription {sub} (the HubLink Spoke Approver role at subscription scope)"
