@@ -51,6 +51,10 @@ param selection string = 'opt-out'
 @description('Optional. auto: approve the link\'s own connection at once; manual: a person approves each link first.')
 param approval string = 'auto'
 
+@allowed(['warning', 'info', 'debug'])
+@description('Optional. Level of the Azure SDK loggers (azure.*): warning keeps their request lines out of Application Insights.')
+param sdkLogLevel string = 'warning'
+
 @description('Optional. Table that holds one row per cluster.')
 param tableName string = 'hublinks'
 
@@ -251,6 +255,7 @@ var productSettings = {
   HUBLINK_PENDING_ALERT_S: string(pendingAlertSeconds)
   HUBLINK_FAILURE_ALERT_AFTER: string(failureAlertAfter)
   HUBLINK_NOTIFY_TIMEOUT_S: string(notifyTimeoutSeconds)
+  HUBLINK_SDK_LOG_LEVEL: sdkLogLevel
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
