@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.errors import ConfigurationError
@@ -30,18 +30,44 @@ SUBNET_ID = re.compile(
 )
 ZONE_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
-    r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$",
+    r"(?P<zone>(?:privatelink|private)\.[a-z0-9]+\.azmk8s\.io)$",
     re.IGNORECASE,
 )
+PLS_SUBNET_TAG = "hublink-pls-subnet"
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 OPT_TAG = "hublink"
 
 
 @dataclass(frozen=True)
 class Hub:
+    """One region's hub: its endpoint subnets (first with room wins), and its zones.
+
+    `subnet_id` is the first subnet (the only one in a single-subnet setting); endpoints are
+    created in the resource group of the subnet they use. `private_zone_id` is the hub's
+    `private.<region>.azmk8s.io` zone (clusters in a custom zone of that name, and VNet-integrated
+    ones); by default it sits next to the privatelink zone.
+    """
+
     region: str
     subnet_id: str
     dns_zone_id: str
+    private_zone_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+
+    @property
+    def subnets(self) -> tuple[str, ...]:
+        return self.subnet_ids or (self.subnet_id,)
+
+    @property
+    def private_zone(self) -> str:
+        if self.private_zone_id:
+            return self.private_zone_id
+        group = self.dns_zone_id.rsplit("/providers/", 1)[0]
+        return f"{group}/providers/Microsoft.Network/privateDnsZones/private.{self.region}.azmk8s.io"
+
+    def in_subnet(self, subnet_id: str) -> Hub:
+        """This hub with its endpoint in `subnet_id` (its resource group is the endpoint's)."""
+        return replace(self, subnet_id=subnet_id)
 
     @property
     def subscription_id(self) -> str:
@@ -62,6 +88,7 @@ class Settings:
     hubs: Mapping[str, Hub]
     spokes: Mapping[str, str]  # subscription id (lower) -> tenant id
     client_id: str
+    pls_subnets: Mapping[str, str] = field(default_factory=dict)  # cluster VNet id (lower) -> PLS subnet id
     credential: str = default("credential")
     managed_identity_client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
@@ -90,6 +117,8 @@ class Settings:
     notify_timeout_s: float = default("notify_timeout_s")
     sdk_log_level: str = default("sdk_log_level")
     api_base_url: str | None = None
+    stable_ip: str = default("stable_ip")
+    endpoints_per_vnet: int = default("endpoints_per_vnet")
 
     def tenant_of(self, subscription_id: str) -> str | None:
         return self.spokes.get(subscription_id.lower())
@@ -183,7 +212,7 @@ class _Reader:
             return None
 
 
-_SPECIAL = {"hubs", "spokes", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
+_SPECIAL = {"hubs", "spokes", "pls_subnets", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
 
 
 def parse_settings(env: Mapping[str, str]) -> Settings:
@@ -193,6 +222,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     r.read(SETTINGS["HUBLINK_TIMER_SCHEDULE"])  # read by the Functions host; validated here too
     values["hubs"] = _hubs(r)
     values["spokes"] = _spokes(r)
+    values["pls_subnets"] = _pls_subnets(r)
     values["table_name"] = r.read(SETTINGS["HUBLINK_TABLE_NAME"])
     if not TABLE_NAME.fullmatch(values["table_name"]):
         r.problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, got {values['table_name']!r}")
@@ -210,6 +240,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         )
     values["concurrency"] = int(values["concurrency"])
     values["failure_alert_after"] = int(values["failure_alert_after"])
+    values["endpoints_per_vnet"] = int(values["endpoints_per_vnet"])
     if r.problems:
         raise ConfigurationError(r.problems)
     return Settings(**values)
@@ -226,27 +257,74 @@ def _object(r: _Reader, name: str, shape: str) -> dict[str, Any]:
 
 def _hubs(r: _Reader) -> dict[str, Hub]:
     hubs: dict[str, Hub] = {}
-    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId, dnsZoneId}").items():
-        subnet = hub.get("subnetId") if isinstance(hub, dict) else None
-        zone = hub.get("dnsZoneId") if isinstance(hub, dict) else None
-        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
-            r.problems.append(f"HUBLINK_HUBS[{region!r}].subnetId must be a subnet resource id, got {subnet!r}")
-            continue
-        m = ZONE_ID.match(zone) if isinstance(zone, str) else None
-        if not m:
-            r.problems.append(
-                f"HUBLINK_HUBS[{region!r}].dnsZoneId must be the id of a private DNS zone "
-                f"privatelink.<region>.azmk8s.io, got {zone!r}"
-            )
-            continue
-        if m.group("zone").lower() != f"privatelink.{region_key(region)}.azmk8s.io":
-            r.problems.append(
-                f"HUBLINK_HUBS[{region!r}].dnsZoneId names zone {m.group('zone')!r}, "
-                f"expected privatelink.{region_key(region)}.azmk8s.io"
-            )
-            continue
-        hubs[region_key(region)] = Hub(region_key(region), subnet, zone)
+    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId | subnetIds, dnsZoneId}").items():
+        entry = hub if isinstance(hub, dict) else {}
+        subnets = _hub_subnets(r, region, entry)
+        zone = _hub_zone(r, region, entry.get("dnsZoneId"), "dnsZoneId", "privatelink")
+        private = entry.get("vnetIntegrationDnsZoneId")
+        private = _hub_zone(r, region, private, "vnetIntegrationDnsZoneId", "private") if private else None
+        if subnets and zone and private is not False:
+            key = region_key(region)
+            hubs[key] = Hub(key, subnets[0], zone, private or None, tuple(subnets) if len(subnets) > 1 else ())
     return hubs
+
+
+def _hub_subnets(r: _Reader, region: str, entry: dict[str, Any]) -> list[str]:
+    """`subnetId` and/or `subnetIds` (in that order, each once): the subnets a new endpoint may use."""
+    given = entry.get("subnetIds")
+    listed = given if isinstance(given, list) else []
+    if given is not None and not isinstance(given, list):
+        r.problems.append(f"HUBLINK_HUBS[{region!r}].subnetIds must be a JSON list of subnet resource ids")
+    candidates = ([entry["subnetId"]] if "subnetId" in entry else []) + listed
+    out: list[str] = []
+    for subnet in candidates:
+        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
+            r.problems.append(f"HUBLINK_HUBS[{region!r}] names {subnet!r}, which is not a subnet resource id")
+            return []
+        if subnet.lower() not in {s.lower() for s in out}:
+            out.append(subnet)
+    if not out:
+        r.problems.append(f"HUBLINK_HUBS[{region!r}] needs subnetId (or subnetIds): the hub subnet(s) for endpoints")
+    return out
+
+
+def _hub_zone(r: _Reader, region: str, zone: Any, name: str, prefix: str) -> str | bool:
+    """The zone id if it is `<prefix>.<region>.azmk8s.io`, else False (the problem recorded)."""
+    m = ZONE_ID.match(zone) if isinstance(zone, str) else None
+    expected = f"{prefix}.{region_key(region)}.azmk8s.io"
+    if not m:
+        r.problems.append(
+            f"HUBLINK_HUBS[{region!r}].{name} must be the id of a private DNS zone {prefix}.<region>.azmk8s.io, got {zone!r}"
+        )
+        return False
+    if m.group("zone").lower() != expected:
+        r.problems.append(f"HUBLINK_HUBS[{region!r}].{name} names zone {m.group('zone')!r}, expected {expected}")
+        return False
+    return zone
+
+
+def _pls_subnets(r: _Reader) -> dict[str, str]:
+    """HUBLINK_PLS_SUBNETS: each VNet id maps to a subnet id inside that VNet."""
+    raw = r.json("HUBLINK_PLS_SUBNETS")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        r.problems.append("HUBLINK_PLS_SUBNETS must be a JSON object of VNet id -> subnet id")
+        return {}
+    out: dict[str, str] = {}
+    for vnet, subnet in raw.items():
+        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet) or vnet_of(subnet) != str(vnet).rstrip("/").lower():
+            r.problems.append(f"HUBLINK_PLS_SUBNETS[{vnet!r}] must be the id of a subnet of that VNet, got {subnet!r}")
+            continue
+        out[vnet_of(subnet)] = subnet
+    return out
+
+
+def vnet_of(subnet_id: str) -> str:
+    """The VNet id (lower case) of a subnet id."""
+    lower = subnet_id.rstrip("/").lower()
+    i = lower.rfind("/subnets/")
+    return lower[:i] if i >= 0 else ""
 
 
 def _spokes(r: _Reader) -> dict[str, str]:

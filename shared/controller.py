@@ -154,6 +154,7 @@ class Controller:
         link = Link(
             cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store, budget_s=budget.remaining
         )
+        link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase
         snapshot = _snapshot(state)
         result = self._run(link, budget)
@@ -184,11 +185,12 @@ class Controller:
                     if budget.remaining() < result.after_s:
                         return result
                     self.clock.sleep(result.after_s)
-                    link.forget("endpoint")
-                    link.poll_due = True
+                    link.forget(op.subject)
+                    link.poll_due = op.subject == "endpoint"
                     continue
                 if not op.wait(budget.remaining()):
-                    return replace(result, after_s=link.until_next_poll() or op.poll_s, operation=None)
+                    grid = link.until_next_poll() if op.subject == "endpoint" else None
+                    return replace(result, after_s=grid or op.poll_s, operation=None)
                 link.finished(op, op.result())
             except TransientError as exc:
                 return Transient(exc)

@@ -72,7 +72,8 @@ def _links(rows: list[LinkState], dns_modes: dict[str, str]) -> str:
 def _capacity(capacity: list[dict[str, Any]]) -> str:
     head = "<tr><th>Subnet</th><th>Prefix</th><th>Addresses</th><th>Used</th><th>Free</th></tr>"
     body = "".join(
-        f"<tr>{_td(c.get('subnetId'))}{_td(c.get('prefix'))}{_td(c.get('size'))}{_td(c.get('used'))}{_td(c.get('free'))}</tr>"
+        f"<tr>{_td(c.get('subnetId'))}{_td(c.get('prefix'))}{_td(c.get('total'))}{_td(c.get('used'))}"
+        f"{_td(max(0, int(c.get('total') or 0) - int(c.get('used') or 0)))}</tr>"
         for c in capacity
     )
     return f'<table id="capacity"><thead>{head}</thead><tbody>{body}</tbody></table>'

@@ -17,7 +17,7 @@ from shared.settings import markdown_table
 from tests.support import product_env
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = {"status", "reconcile", "approve", "reject", "approve-link", "settings", "doctor"}
+OPERATIONS = {"status", "hubs", "reconcile", "approve", "reject", "approve-link", "settings", "doctor"}
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 import pytest
 
 from devcloud.cloud import DevCloud
-from devcloud.world import HUB_ROLE_ACTIONS, HUB_TENANT, SPOKE_ROLE_ACTIONS, RoleAssignment, RoleDefinition
+from devcloud.world import HUB_TENANT, RoleAssignment, RoleDefinition
 from shared.config import parse_settings
 from shared.doctor.needs import HUB_ACTIONS, SPOKE_ACTIONS, granted
 from shared.errors import SubscriptionNotConfigured
 from shared.events import subscription_filter
 from shared.service import Service
+from stack.world import HUB_ROLE_ACTIONS, PRODUCT_APP, SPOKE_ROLE, SPOKE_ROLE_ACTIONS, product_world
 from tests.support import SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, Operator, fast_lros, product_env
 
 SPOKE_B2 = "20000000-0000-4000-8000-0000000000b2"
@@ -26,7 +27,7 @@ WEBHOOK = "/runtime/webhooks/eventgrid"
 
 @pytest.fixture(scope="module")
 def world():
-    cloud = DevCloud().start()
+    cloud = DevCloud(product_world()).start()
     fast_lros(cloud)
     yield cloud
     cloud.stop()
@@ -111,10 +112,13 @@ def test_a_healthy_world_passes(healthy, doctor):
 def test_a_spoke_role_lacking_one_action(healthy, doctor):
     world = healthy.world
     saved = copy.deepcopy(world.assignments)
-    lacking = [a for a in SPOKE_ROLE_ACTIONS if not a.endswith("privateEndpointConnections/write")]
+    approve = "Microsoft.ContainerService/managedClusters/privateEndpointConnections/write"
+    lacking = [a for a in SPOKE_ROLE_ACTIONS if a != approve]
     world.roles["Spoke Approver (old)"] = RoleDefinition("Spoke Approver (old)", lacking)
-    world.assignments = [a for a in world.assignments if not (a.principal == "hublink" and SPOKE_B2 in a.scope)]
-    world.assignments.append(RoleAssignment("hublink", "Spoke Approver (old)", f"/subscriptions/{SPOKE_B2}"))
+    world.assignments = [
+        a for a in world.assignments if not (a.principal == PRODUCT_APP and a.role == SPOKE_ROLE and SPOKE_B2 in a.scope)
+    ]
+    world.assignments.append(RoleAssignment(PRODUCT_APP, "Spoke Approver (old)", f"/subscriptions/{SPOKE_B2}"))
     try:
         report = doctor()
     finally:
@@ -145,7 +149,7 @@ def test_a_spoke_subscribed_to_another_app(healthy, doctor, app):
 
 
 def test_an_unconsented_tenant(healthy, doctor):
-    product = next(a for a in healthy.world.applications if a.name == "hublink")
+    product = next(a for a in healthy.world.applications if a.name == PRODUCT_APP)
     saved, product.tenants = product.tenants, [HUB_TENANT]
     try:
         report = doctor()
@@ -188,7 +192,7 @@ def test_a_full_hub_subnet(healthy, doctor):
     [bad] = failures(report)
     assert (bad.scope, bad.name) == ("hub", "subnet")
     assert bad.evidence.endswith("10.10.1.0/29: 3 of 3 addresses used, 0 free (full)")
-    assert "larger subnet" in bad.fix and report.exit_code == 1
+    assert bad.fix.startswith("add a subnet to the region's hub in HUBLINK_HUBS") and report.exit_code == 1
 
 
 def test_a_cluster_that_cannot_be_linked(healthy, doctor):
@@ -240,3 +244,16 @@ def test_the_readme_documents_the_json_the_doctor_prints(healthy, doctor):
     body = doctor().public()
     assert set(documented) == set(body) and set(documented["summary"]) == set(body["summary"])
     assert {tuple(sorted(c)) for c in documented["checks"]} == {tuple(sorted(c)) for c in body["checks"]}
+
+
+def test_the_access_path_says_why_it_cannot_link(healthy, doctor):
+    op = Operator(healthy)
+    cluster = op.create_vnet_cluster(subscription=SPOKE_SUBSCRIPTION_B1, managed_vnet=True)
+    try:
+        report = doctor(SPOKE_SUBSCRIPTION_B1)
+    finally:
+        op.delete_cluster(cluster)
+    [bad] = failures(report)
+    assert (bad.scope, bad.subject.lower(), bad.name) == ("cluster", cluster.lower(), "cluster")
+    assert bad.evidence.startswith("path vnet-integration, DNS mode system: cannot link because ")
+    assert bad.fix and "What to do" not in bad.evidence and report.exit_code == 1

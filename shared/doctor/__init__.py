@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.dns import hub_vnets
 from shared.doctor.access import permissions_check, token_check
 from shared.doctor.clusters import cluster_check, rows_by_cluster
 from shared.doctor.events import event_grid_check
-from shared.doctor.hub import subnet_check, vnet_of, zone_check, zone_ids
+from shared.doctor.hub import subnet_checks, zone_check, zone_ids
 from shared.doctor.needs import HUB_ACTIONS, spoke_actions
 from shared.doctor.report import Check, Report, failed
 from shared.errors import HubLinkError, SubscriptionNotConfigured
@@ -26,7 +27,7 @@ from shared.errors import HubLinkError, SubscriptionNotConfigured
 if TYPE_CHECKING:
     from shared.service import Service
 
-__all__ = ["Check", "Report", "hub_capacity", "run_doctor"]
+__all__ = ["Check", "Report", "run_doctor"]
 
 HUB_FIX = "deploy infra/main.bicep (the HubLink Hub Operator role on the hub network resource group)"
 SPOKE_FIX = "deploy infra/spoke.bicep in subscription {sub} (the HubLink Spoke Approver role at subscription scope)"
@@ -55,15 +56,17 @@ def hub_checks(service: Service) -> list[Check]:
     if not token.ok:
         return [token]
     hubs = list(settings.hubs.values())
-    groups = {"/".join(i.split("/")[:5]) for h in hubs for i in (h.subnet_id, *zone_ids(h))}
+    groups = {"/".join(i.split("/")[:5]) for h in hubs for i in (*h.subnets, *zone_ids(h))}
     checks = [token]
     checks += [permissions_check(arm, "hub", g, tenant, g, HUB_ACTIONS, HUB_FIX) for g in sorted(groups, key=str.lower)]
-    vnets = sorted({vnet_of(h.subnet_id) for h in hubs}, key=str.lower)
+    vnets = sorted({v for h in hubs for v in hub_vnets(h)}, key=str.lower)
     for zone in sorted({z for h in hubs for z in zone_ids(h)}, key=str.lower):
         checks.append(zone_check(arm, tenant, zone, vnets))
-    for subnet in sorted({h.subnet_id for h in hubs}, key=str.lower):
-        checks.append(subnet_check(arm, tenant, subnet)[0])
-    return checks
+    subnets: dict[str, Check] = {}  # regions may share a subnet: one check each
+    for hub in sorted(hubs, key=lambda h: h.region):
+        for check in subnet_checks(service.ports.endpoints, hub, settings.endpoints_per_vnet):
+            subnets.setdefault(check.subject.lower(), check)
+    return checks + list(subnets.values())
 
 
 def spoke_checks(service: Service, arm: Any, sub: str, tenant: str, rows: Any) -> list[Check]:
@@ -84,10 +87,3 @@ def spoke_checks(service: Service, arm: Any, sub: str, tenant: str, rows: Any) -
     policy = service.controller.policy
     checks += [cluster_check(c, paths, policy, rows.get(c.id.lower())) for c in sorted(clusters, key=lambda c: c.id.lower())]
     return checks
-
-
-def hub_capacity(service: Service) -> list[dict[str, Any]]:
-    """Each hub subnet's size, used and free addresses (the status page's capacity table)."""
-    settings, arm = service.settings, service.clusters.arm
-    subnets = sorted({h.subnet_id for h in settings.hubs.values()}, key=str.lower)
-    return [subnet_check(arm, settings.hub_tenant_id, s)[1] or {"subnetId": s} for s in subnets]

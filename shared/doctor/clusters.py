@@ -1,9 +1,9 @@
 """Per cluster of a spoke: its access path and DNS mode, and "will link" or "cannot link because …".
 
 The verdict is the product's own: the selection rules (shared.steps.cluster.skip_reason), the
-access path that applies (shared.paths.path_for; a path may say why it cannot link a cluster with
-an optional `cannot_link(live) -> str | None`), the hub of the region, and a terminal failure the
-link's row recorded.
+access path that applies (shared.paths.path_for) and its `cannot_link(live)`, the hub of the
+region, and a terminal failure the link's row recorded (Azure refusing what only a try reveals,
+e.g. a PLS in a locked-down node resource group).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.dns import dns_mode
 from shared.doctor.report import Check, failed, passed
 from shared.model import Phase
 from shared.paths import path_for
@@ -20,12 +21,6 @@ if TYPE_CHECKING:
     from shared.aks import Cluster
     from shared.link import Policy
     from shared.model import LinkState
-
-
-def dns_mode(live: Cluster) -> str:
-    """system | none | custom: how AKS publishes the cluster's private FQDN (apiServerAccessProfile.privateDNSZone)."""
-    zone = (getattr(live, "private_dns_zone", None) or "system").lower()
-    return zone if zone in ("system", "none") else "custom"
 
 
 def cluster_check(live: Cluster, paths: Sequence[Any], policy: Policy, row: LinkState | None) -> Check:
@@ -49,9 +44,10 @@ def cluster_check(live: Cluster, paths: Sequence[Any], policy: Policy, row: Link
             f"{about}: cannot link because no hub is configured for region {live.location}",
             f"add {live.location} to HUBLINK_HUBS (a hub subnet and its zone in that region)",
         )
-    reason = path.cannot_link(live) if hasattr(path, "cannot_link") else None
-    if reason:
-        return failed("cluster", cid, "cluster", f"{about}: cannot link because {reason}", "see the path's reason")
+    unlinkable = path.cannot_link(live)
+    if unlinkable is not None:
+        reason = str(unlinkable).split(". What to do: ", 1)[0]
+        return failed("cluster", cid, "cluster", f"{about}: cannot link because {reason}", unlinkable.remedy)
     if row is not None and row.phase is Phase.FAILED:
         return failed(
             "cluster",

@@ -1,32 +1,27 @@
-"""The hub: its zones exist and are linked to the hub VNet, and its subnets have room for endpoints."""
+"""The hub: its zones exist and are linked to the hub VNets, and its subnets have room for endpoints
+(read as the endpoint step reads them: shared.endpoints.HubEndpoints.subnet_room)."""
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
+from shared.capacity import RESERVED_PER_SUBNET
 from shared.doctor.report import Check, failed, passed
 from shared.errors import HubLinkError
 
 if TYPE_CHECKING:
     from shared.arm import ArmClient
+    from shared.capacity import SubnetRoom
     from shared.config import Hub
+    from shared.endpoints import HubEndpoints
 
-NETWORK_API = "2024-05-01"
 DNS_API = "2024-06-01"
-AZURE_RESERVED = 5  # the first four addresses and the last of every subnet
 LOW_ROOM = 5  # fewer free addresses than this is reported before the subnet is full
 
 
-def vnet_of(subnet_id: str) -> str:
-    return subnet_id[: subnet_id.lower().index("/subnets/")]
-
-
 def zone_ids(hub: Hub) -> list[str]:
-    """Every zone a hub names (privatelink.<region>, and any other zone a path adds to Hub)."""
-    ids = [getattr(hub, f.name) for f in fields(hub) if f.name.endswith("zone_id")]
-    return list(dict.fromkeys(i for i in ids if i))
+    """The hub's zones: privatelink.<region> and its own private.<region> (custom zones, VNet integration)."""
+    return list(dict.fromkeys([hub.dns_zone_id, hub.private_zone]))
 
 
 def zone_check(arm: ArmClient, tenant: str, zone_id: str, vnets: list[str]) -> Check:
@@ -53,26 +48,26 @@ def zone_check(arm: ArmClient, tenant: str, zone_id: str, vnets: list[str]) -> C
     return passed("hub", zone_id, "zone", f"zone {name} exists and is linked to {', '.join(vnets)}")
 
 
-def subnet_check(arm: ArmClient, tenant: str, subnet_id: str) -> tuple[Check, dict]:
-    """The subnet's free addresses (prefix size - Azure's 5 - the IP configurations in it)."""
-    name = subnet_id.split("/")[-1]
+def subnet_checks(endpoints: HubEndpoints, hub: Hub, vnet_limit: int) -> list[Check]:
+    """Each hub subnet's free addresses, and its VNet's endpoint count, as the endpoint step sees them."""
     try:
-        body = arm.get_json(subnet_id, tenant_id=tenant, api_version=NETWORK_API, what=f"read subnet {name}", ok_missing=True)
+        rooms = endpoints.subnet_room(hub, vnet_limit)
     except HubLinkError as exc:
-        return failed("hub", subnet_id, "subnet", f"could not read subnet {name}: {exc}", "grant the hub role"), {}
-    if body is None:
-        return failed("hub", subnet_id, "subnet", f"subnet {name} does not exist", "fix HUBLINK_HUBS' subnetId"), {}
-    props = body.get("properties") or {}
-    prefix = props.get("addressPrefix") or (props.get("addressPrefixes") or [""])[0]
-    size = max(0, ipaddress.ip_network(prefix).num_addresses - AZURE_RESERVED)
-    used = len(props.get("ipConfigurations") or [])
-    free = max(0, size - used)
-    capacity = {"subnetId": subnet_id, "prefix": prefix, "size": size, "used": used, "free": free}
-    evidence = f"subnet {name} {prefix}: {used} of {size} addresses used, {free} free"
+        return [failed("hub", hub.subnet_id, "subnet", f"could not read the hub VNet: {exc}", "grant the hub role")]
+    return [_room_check(r) for r in rooms]
+
+
+def _room_check(room: SubnetRoom) -> Check:
+    name = room.id.split("/")[-1]
+    free = max(0, room.total - room.used)
+    evidence = f"subnet {name} {room.prefix or '?'}: {room.used} of {room.total} addresses used, {free} free"
+    if room.vnet_endpoints >= room.vnet_limit:
+        fix = "add a subnet in another hub VNet to HUBLINK_HUBS (HUBLINK_ENDPOINTS_PER_VNET is the VNet's limit)"
+        return failed("hub", room.id, "subnet", f"{evidence}; its VNet holds {room.vnet_endpoints} endpoints (the limit)", fix)
     if free < LOW_ROOM:
         fix = (
-            f"give the region a larger subnet (a /24 holds {256 - AZURE_RESERVED} endpoints) and point HUBLINK_HUBS "
-            "at it, or remove endpoints that are no longer needed"
+            f"add a subnet to the region's hub in HUBLINK_HUBS (a /24 holds {256 - RESERVED_PER_SUBNET} endpoints), "
+            "or remove endpoints that are no longer needed"
         )
-        return failed("hub", subnet_id, "subnet", evidence + (" (full)" if free == 0 else " (almost full)"), fix), capacity
-    return passed("hub", subnet_id, "subnet", evidence), capacity
+        return failed("hub", room.id, "subnet", evidence + (" (full)" if free == 0 else " (almost full)"), fix)
+    return passed("hub", room.id, "subnet", evidence)

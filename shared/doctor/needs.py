@@ -1,7 +1,7 @@
 """The actions the product's paths need, and whether a caller's permissions grant them.
 
 These are the actions of the custom roles infra/ deploys (main.bicep's HubLink Hub Operator,
-spoke.bicep's HubLink Spoke Approver; devcloud's world holds the same lists, and
+spoke.bicep's HubLink Spoke Approver; stack/world.py registers the same lists on devcloud, and
 tests/test_doctor.py checks all three agree). An access path that needs more on the spoke side
 declares them as `spoke_actions` (shared.paths.base); the doctor asks for the union.
 """
@@ -21,15 +21,28 @@ HUB_ACTIONS: tuple[str, ...] = (
     "Microsoft.Network/privateDnsZones/A/read",
     "Microsoft.Network/privateDnsZones/A/write",
     "Microsoft.Network/privateDnsZones/A/delete",
-    # read by the doctor only: the zones, their VNet links and the subnets' free addresses
+    # the hub's own private.<region> zones (custom-zone and VNet-integrated clusters) and their VNet links
+    "Microsoft.Network/virtualNetworks/read",
     "Microsoft.Network/privateDnsZones/read",
+    "Microsoft.Network/privateDnsZones/write",
+    "Microsoft.Network/privateDnsZones/delete",
     "Microsoft.Network/privateDnsZones/virtualNetworkLinks/read",
-    "Microsoft.Network/virtualNetworks/subnets/read",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/write",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete",
+    "Microsoft.Network/virtualNetworks/join/action",
 )
 SPOKE_ACTIONS: tuple[str, ...] = (
     "Microsoft.ContainerService/managedClusters/read",
     "Microsoft.ContainerService/managedClusters/privateEndpointConnections/read",
     "Microsoft.ContainerService/managedClusters/privateEndpointConnections/write",
+    # the vnet-integration path: our Private Link Service on kube-apiserver's load balancer frontend
+    "Microsoft.Network/loadBalancers/read",
+    "Microsoft.Network/loadBalancers/write",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+    "Microsoft.Network/privateLinkServices/read",
+    "Microsoft.Network/privateLinkServices/write",
+    "Microsoft.Network/privateLinkServices/delete",
+    "Microsoft.Network/privateLinkServices/privateEndpointConnections/write",
     # read by the doctor only: the subscription's system topic and our event subscription on it
     "Microsoft.EventGrid/systemTopics/read",
     "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",

@@ -19,7 +19,7 @@ def row(name: str, phase: Phase, **kw) -> LinkState:
 def test_values_are_escaped_and_counted():
     rows = [row("a", Phase.READY, private_ip="10.0.0.4"), row("b", Phase.FAILED, last_error="<script>alert(1)</script>")]
     report = Report([passed("hub", "t", "token", "ok"), failed("hub", "z", "zone", "not <linked>", "link it")])
-    html = render(rows, capacity=[{"subnetId": "/s", "prefix": "10.0.0.0/24", "size": 251, "used": 1, "free": 250}],
+    html = render(rows, capacity=[{"subnetId": "/s", "prefix": "10.0.0.0/24", "total": 251, "used": 1}],
                   report=report, now=NOW)  # fmt: skip
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<meta http-equiv="refresh" content="60">' in html
