@@ -88,14 +88,14 @@ def reject_connection(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="doctor", methods=["GET"])
 def doctor(req: func.HttpRequest) -> func.HttpResponse:
-    """What the product needs, checked for the hub and each spoke: {"ok", "summary", "checks"} (README)."""
-    return _json(handlers.http_doctor(req.params.get("subscription")))
+    """What the product needs, checked for the hub and each spoke (HubLink.Reader): {"ok", "summary", "checks"}."""
+    return _json(handlers.http_doctor(req.params.get("subscription"), req.headers))
 
 
 @app.route(route="status", methods=["GET"])
 def status_page(req: func.HttpRequest) -> func.HttpResponse:
-    """One self-contained HTML page: counts per phase, every link, hub capacity, the doctor's summary."""
-    answer = handlers.http_status_page()
+    """One self-contained HTML page (HubLink.Reader): counts per phase, every link, hub capacity, the doctor."""
+    answer = handlers.http_status_page(req.headers)
     if answer.status != 200:
         return _json(answer)
     return func.HttpResponse(answer.body, status_code=200, mimetype="text/html")

@@ -197,11 +197,21 @@ def http_set_connection(body: bytes, status: str, headers: Headers = None) -> Ht
     return _answer(run)
 
 
-def http_doctor(subscription: str | None) -> HttpAnswer:
-    """GET /api/doctor[?subscription=]: the doctor's report (200 whether or not every check holds)."""
-    return _answer(lambda: get_runtime().service.doctor(subscription or None).public())
+def http_doctor(subscription: str | None, headers: Headers = None) -> HttpAnswer:
+    """GET /api/doctor[?subscription=] (HubLink.Reader): the doctor's report (200 whether or not every check holds)."""
+
+    def run() -> dict[str, Any]:
+        authorize(headers, READER)
+        return get_runtime().service.doctor(subscription or None).public()
+
+    return _answer(run)
 
 
-def http_status_page() -> HttpAnswer:
-    """GET /api/status: the HTML status page (body: str); a refused request is the usual JSON error."""
-    return _answer(lambda: get_runtime().service.status_page())
+def http_status_page(headers: Headers = None) -> HttpAnswer:
+    """GET /api/status (HubLink.Reader): the HTML status page (body: str); a refused request is the usual JSON error."""
+
+    def run() -> str:
+        authorize(headers, READER)
+        return get_runtime().service.status_page()
+
+    return _answer(run)

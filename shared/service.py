@@ -208,7 +208,7 @@ class Service:
         except HubLinkError as exc:
             problem = str(exc)
         try:
-            capacity = [s for hub in self.hubs() for s in hub["subnets"]]
+            capacity = [{"region": hub["region"], **s} for hub in self.hubs() for s in hub["subnets"]]
         except HubLinkError as exc:
             capacity, problem = [], problem or f"hub capacity: {exc}"
         return render(rows, capacity=capacity, report=report, problem=problem, now=self.clock.now())

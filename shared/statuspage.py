@@ -70,9 +70,9 @@ def _links(rows: list[LinkState], dns_modes: dict[str, str]) -> str:
 
 
 def _capacity(capacity: list[dict[str, Any]]) -> str:
-    head = "<tr><th>Subnet</th><th>Prefix</th><th>Addresses</th><th>Used</th><th>Free</th></tr>"
+    head = "<tr><th>Region</th><th>Subnet</th><th>Prefix</th><th>Addresses</th><th>Used</th><th>Free</th></tr>"
     body = "".join(
-        f"<tr>{_td(c.get('subnetId'))}{_td(c.get('prefix'))}{_td(c.get('total'))}{_td(c.get('used'))}"
+        f"<tr>{_td(c.get('region'))}{_td(c.get('subnetId'))}{_td(c.get('prefix'))}{_td(c.get('total'))}{_td(c.get('used'))}"
         f"{_td(max(0, int(c.get('total') or 0) - int(c.get('used') or 0)))}</tr>"
         for c in capacity
     )

@@ -1,29 +1,20 @@
-"""The status page in a real browser: Debian's Chromium, headless, loads GET /api/status from the
-local Functions host (`python -m stack up`) and shows the same links as GET /api/links.
-
-Chromium runs with every name but 127.0.0.1 unresolvable and a dead proxy for anything else (the
-network guard of tests/conftest.py covers Python only), and trusts exactly the devcloud server's
-key (--ignore-certificate-errors-spki-list). HUBLINK_SCREENSHOT=docs/status-page.png also saves
-the screenshot the README shows.
+"""The status page in a real browser: Debian's Chromium, headless, driven over the DevTools
+protocol (tests/browser.py), loads GET /api/status from the local Functions host (`python -m stack
+up`, App Service Authentication in front) with a Reader's token and shows the same links as
+GET /api/links. HUBLINK_SCREENSHOT=docs/status-page.png also saves the screenshot the README shows.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-import shutil
-import ssl
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser import CHROMIUM, Browser
 from tests.support import SPOKE_SUBSCRIPTION_B1, Operator, RemoteCloud, start_stack, stop_stack, wait_for
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (`make setup` installs it: apt-get install chromium)"
 )
@@ -43,26 +34,11 @@ def stack():
     assert stop_stack(proc) == 0, f"stack up failed; log: {proc.log_path}"
 
 
-def spki_hash(url: str) -> str:
-    """base64(sha256(SubjectPublicKeyInfo)) of the certificate the server at `url` presents."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    parts = urlsplit(url)
-    pem = ssl.get_server_certificate((parts.hostname, parts.port))
-    spki = x509.load_pem_x509_certificate(pem.encode()).public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
-
-
-def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
-        "--disable-extensions", f"--user-data-dir={profile}", f"--ignore-certificate-errors-spki-list={spki_hash(url)}",
-        "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--virtual-time-budget=5000", *args, url,
-    ]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+@pytest.fixture(scope="module")
+def browser(stack):
+    b = Browser(stack.info["functions"])
+    yield b
+    b.close()
 
 
 class LinkRows(HTMLParser):
@@ -106,19 +82,19 @@ class LinkRows(HTMLParser):
             self.counts[self._phase] = data.strip()
 
 
-def test_the_status_page_in_chromium_shows_the_links_the_api_lists(stack, tmp_path):
+def test_the_status_page_in_chromium_shows_the_links_the_api_lists(stack, browser):
     op = Operator(stack)
     ready = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_B1)
     failed = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_B1, region="eastus")  # no hub there: terminal
     wait_for(lambda: (stack.link(ready) or {}).get("phase") == "Ready", timeout=60, interval=0.3, what="link Ready")
     wait_for(lambda: (stack.link(failed) or {}).get("phase") == "Failed", timeout=60, interval=0.3, what="link Failed")
-    api = stack.api("GET", "links").json()["value"]
+    api = stack.api("GET", "links", caller="reader").json()["value"]
 
-    url = f"{stack.info['functions']}/api/status?code={stack.info['function_key']}"
-    done = chromium(url, tmp_path / "profile", "--dump-dom")
-    assert done.returncode == 0, done.stderr[-2000:]
+    url = f"{stack.info['functions']}/api/status"
+    responses = browser.open(url, {"Authorization": f"Bearer {stack.api_token('reader')}"})
+    assert [(r["url"], r["status"], r["mimeType"]) for r in responses] == [(url, 200, "text/html")]  # nothing else loaded
     page = LinkRows()
-    page.feed(done.stdout)
+    page.feed(browser.html())
     assert page.external == [], "the page must load nothing from elsewhere"
     assert page.meta_refresh and int(page.meta_refresh) > 0
     ready, failed = ready.lower(), failed.lower()
@@ -126,17 +102,23 @@ def test_the_status_page_in_chromium_shows_the_links_the_api_lists(stack, tmp_pa
     for link in api:
         cells = page.rows[link["clusterId"].lower()]
         assert cells[0] == link["clusterName"] and cells[1] == link["subscriptionId"]
-        assert cells[4] == link["phase"]
+        assert cells[3] == (link["dnsMode"] or "system") and cells[4] == link["phase"]  # else the doctor's reading
         assert cells[5] == (link["privateIp"] or "–") and cells[6] == (link["fqdn"] or "–")
     assert page.rows[ready][2:4] == ["private-link", "system"]
     assert "no hub is configured for region 'eastus'" in page.rows[failed][8]
     phases = [link["phase"] for link in api]
     assert page.counts["Ready"] == str(phases.count("Ready")) and page.counts["Failed"] == str(phases.count("Failed"))
-    assert 'id="capacity"' in done.stdout and "snet-private-endpoints" in done.stdout
-    assert "checks hold" in done.stdout
+    html = browser.html()
+    assert 'id="capacity"' in html and "snet-private-endpoints" in html and "checks hold" in html
 
-    shot = tmp_path / "status.png"
-    done = chromium(url, tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1400,900", "--hide-scrollbars")
-    assert done.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    shot = browser.screenshot()
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000
     if os.environ.get("HUBLINK_SCREENSHOT"):
-        shutil.copy(shot, Path(__file__).resolve().parent.parent / os.environ["HUBLINK_SCREENSHOT"])
+        (Path(__file__).resolve().parent.parent / os.environ["HUBLINK_SCREENSHOT"]).write_bytes(shot)
+
+
+def test_without_a_token_the_page_is_refused(stack, browser):
+    responses = browser.open(f"{stack.info['functions']}/api/status")
+    assert [r["status"] for r in responses] == [401]
+    nobody = browser.open(f"{stack.info['functions']}/api/status", {"Authorization": f"Bearer {stack.api_token('nobody')}"})
+    assert [r["status"] for r in nobody] == [403]
