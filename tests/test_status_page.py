@@ -122,3 +122,17 @@ def test_without_a_token_the_page_is_refused(stack, browser):
     assert [r["status"] for r in responses] == [401]
     nobody = browser.open(f"{stack.info['functions']}/api/status", {"Authorization": f"Bearer {stack.api_token('nobody')}"})
     assert [r["status"] for r in nobody] == [403]
+
+
+def test_the_doctor_route_through_the_host(stack):
+    """GET /api/doctor from the local Functions host: the report as JSON, for a Reader only."""
+    body = stack.api("GET", "doctor", caller="reader").json()
+    assert set(body) == {"ok", "summary", "checks"} and body["summary"]["checks"] == len(body["checks"]) > 0
+    spokes = {c["subject"] for c in body["checks"] if c["scope"] == "spoke" and c["name"] == "event-grid"}
+    assert spokes == {s["subscription_id"] for s in stack.info["spokes"]}
+    assert all(c["ok"] for c in body["checks"] if c["name"] in ("token", "permissions", "event-grid", "zone"))
+    one = stack.api("GET", f"doctor?subscription={SPOKE_SUBSCRIPTION_B1}", caller="reader").json()
+    assert {c["scope"] for c in one["checks"]} <= {"spoke", "cluster"}
+    unknown = stack.api("GET", "doctor?subscription=99999999-0000-4000-8000-000000000000", caller="reader")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "SubscriptionNotConfigured"
+    assert stack.api("GET", "doctor", caller="nobody").status_code == 403
