@@ -1,12 +1,13 @@
-"""Operator CLI on the same code as the function app.
+"""Operator CLI on the same code as the function app: `hublink` (pyproject.toml), or `python -m shared`.
 
-    python -m shared status [--phase Ready]      table of links (with each link's DNS mode)
-    python -m shared hubs [--json]               each region's hub subnets: used/total, capacity level
-    python -m shared reconcile <clusterId>       run reconcile now and print the outcome
-    python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
-    python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
-    python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
-    python -m shared settings                    the table of app settings (as the README shows it)
+    hublink status [--phase Ready] [--json]  table of links (with each link's DNS mode)
+    hublink hubs [--json]                    each region's hub subnets: used/total, capacity level
+    hublink reconcile <clusterId>            run reconcile now and print the outcome
+    hublink approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
+    hublink reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
+    hublink approve-link <clusterId> [--reason ...]               approve a link (manual mode)
+    hublink settings                         the table of app settings (as the README shows it)
+    hublink doctor [--json] [--subscription S]   prove what the product needs (exit 0 all hold, 1 not, 2 bad input)
 
 Settings come from the environment (the same app settings the function app reads).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from shared.errors import ConfigurationError, HubLinkError, http_status
@@ -53,8 +55,13 @@ def _table(rows: list[dict], cols: list[tuple[str, str]] = LINK_COLUMNS) -> str:
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
+def _prog() -> str:
+    """How the user called us, for usage lines: `hublink` (the console script) or `python -m shared`."""
+    return "hublink" if os.path.basename(sys.argv[0] or "").startswith("hublink") else "python -m shared"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared", description="aks-hublink operator CLI")
+    parser = argparse.ArgumentParser(prog=_prog(), description="aks-hublink operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
     status.add_argument("--phase", help="only links in this phase")
@@ -72,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
+    doctor = sub.add_parser("doctor", help="check the hub and every spoke: consent, roles, Event Grid, zones, subnets, clusters")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON (README: hublink doctor)")
+    doctor.add_argument("--subscription", help="only this spoke subscription")
     return parser
 
 
@@ -89,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         svc = get_runtime().service
+        if args.command == "doctor":
+            return _doctor(svc, args)
         if args.command == "status":
             rows = [s.public() for s in svc.list(args.phase)]
             if args.json:
@@ -124,6 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         _print({"error": {"code": code, "message": str(exc)}})
         return 1
     return 0
+
+
+def _doctor(svc, args: argparse.Namespace) -> int:
+    from shared.errors import InvalidInput
+
+    try:
+        report = svc.doctor(args.subscription)
+    except InvalidInput as exc:
+        print(f"hublink doctor: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.public(), indent=2) if args.json else report.text())
+    return report.exit_code
 
 
 def _print(body: object) -> None:
