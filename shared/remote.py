@@ -116,6 +116,12 @@ class RemoteApi:
         body = {"clusterId": cluster_id, "connectionName": connection_name, "reason": reason}
         return self.call("POST", f"connections/{'approve' if approve else 'reject'}", body)
 
+    def hubs(self) -> dict[str, Any]:
+        return self.call("GET", "hubs")
+
+    def doctor(self, subscription: str | None = None) -> dict[str, Any]:
+        return self.call("GET", "doctor", params={"subscription": subscription} if subscription else None)
+
     def link(self, cluster_id: str) -> dict[str, Any]:
         c = ClusterId.parse(cluster_id)
         return self.call("GET", f"links/{c.subscription_id}/{c.resource_group}/{c.name}")
@@ -132,6 +138,11 @@ def run(args: Any, api: RemoteApi) -> tuple[int, Any]:
             return 0, api.approve_link(args.cluster_id, args.reason)
         if args.command in ("approve", "reject"):
             return 0, api.decide(args.cluster_id, args.connection_name, args.command == "approve", args.reason)
+        if args.command == "hubs":
+            return 0, api.hubs()
+        if args.command == "doctor":
+            report = api.doctor(args.subscription)
+            return (0 if report.get("ok") else 1), report
     except RemoteError as exc:
         return 1, exc.body()
     raise ValueError(f"{args.command} runs locally only")

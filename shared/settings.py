@@ -214,6 +214,15 @@ DECLARED: tuple[Setting, ...] = (
         field="notify_timeout_s",
     ),
     _S(
+        "HUBLINK_SDK_LOG_LEVEL",
+        "choice",
+        "Level of the Azure SDK loggers (`azure.*`): at `info` they log every request, most of what the host "
+        "would forward to Application Insights.",
+        default="warning",
+        choices=("warning", "info", "debug"),
+        field="sdk_log_level",
+    ),
+    _S(
         "HUBLINK_API_BASE_URL",
         "text",
         "Base URL of this app's HTTP API shown in notices (default `https://$WEBSITE_HOSTNAME`, which Azure sets).",

@@ -84,6 +84,9 @@ SPOKE_ROLE_ACTIONS = [
     "Microsoft.Network/privateLinkServices/write",
     "Microsoft.Network/privateLinkServices/delete",
     "Microsoft.Network/privateLinkServices/privateEndpointConnections/write",
+    # read by `hublink doctor` only: the subscription's system topic and our event subscription on it
+    "Microsoft.EventGrid/systemTopics/read",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
 ]
 
 

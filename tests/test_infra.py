@@ -41,7 +41,11 @@ LOCAL_ONLY_SETTINGS = {
     "AzureWebJobsStorage": "a connection string needs shared keys, which the storage account disables",
 }
 # Role actions the end-to-end run may leave unused, each with the reason it is granted anyway.
-JUSTIFIED_UNUSED: dict[str, str] = {}
+_DOCTOR = "read by `hublink doctor` (tests/test_doctor.py), not by a link's life cycle"
+JUSTIFIED_UNUSED: dict[str, str] = {
+    "Microsoft.EventGrid/systemTopics/read": _DOCTOR,
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read": _DOCTOR,
+}
 
 
 @functools.cache
@@ -318,7 +322,7 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     assert foreign.private_endpoint_id.lower() == theirs.id.lower()
     rec.decide_connection(integrated, foreign.name, "Rejected", who="test")
     op.delete_cluster(integrated)
-    assert rec.reconcile(integrated).phase is Phase.ABSENT
+    assert rec.reconcile(integrated, deletion_reported=True).phase is Phase.ABSENT
     op.network(SPOKE_SUBSCRIPTION_B1).private_endpoints.begin_delete(theirs.id.split("/")[4], theirs.name).result()
 
     # Deletion, and an opt-out: both clean the hub side up.
@@ -378,3 +382,19 @@ def test_the_deployed_package_is_only_what_runs():
     shipped = tops - ignored - {"__pycache__"}
     assert shipped == {"function_app.py", "host.json", "shared", "requirements.txt"}, shipped
     assert (ROOT / "shared" / "__init__.py").is_file()
+
+
+def test_the_workbook_charts_every_metric_the_code_records():
+    """infra/app/monitoring.bicep deploys infra/app/workbook.json into the app's Application Insights."""
+    monitoring = bicep("app/monitoring.bicep")
+    workbook = resources_of_type(monitoring, "Microsoft.Insights/workbooks")["workbook"]
+    source = workbook["properties"]["sourceId"]["operator"]["operands"]
+    assert (source["operand_1"], source["operand_2"]) == ("appInsights", "id")
+    loaded = workbook["properties"]["serializedData"]["function"]
+    assert loaded == {"type": "load_text_content", "parameters": {"file_path": "workbook.json", "encoding": None}}
+    queries = " ".join(i["content"].get("query", "") for i in json.loads((INFRA / "app" / "workbook.json").read_text())["items"])
+    metrics = set(re.findall(r'create_\w+\(\s*"(hublink\.[a-z_.]+)"', (ROOT / "shared" / "otel.py").read_text()))
+    expected = {"hublink.links", "hublink.link.time_to_ready", "hublink.arm.calls", "hublink.arm.throttled", "hublink.notices"}
+    assert metrics == expected
+    assert all(f"'{m}'" in queries for m in metrics), sorted(m for m in metrics if f"'{m}'" not in queries)
+    assert "'hublink.reconcile'" in queries
