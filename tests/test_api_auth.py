@@ -62,6 +62,8 @@ def routes(cluster: dict) -> list[tuple[str, str, dict | None, str]]:
         ("GET", "links", None, READER),
         ("GET", f"links/{cid.subscription_id}/{cid.resource_group}/{cid.name}", None, READER),
         ("GET", "hubs", None, READER),
+        ("GET", "doctor", None, READER),
+        ("GET", "status", None, READER),
         ("POST", "links/reconcile", {"clusterId": cid.id}, OPERATOR),
         ("POST", "links/approve", {"clusterId": cid.id, "reason": REASON}, APPROVER),
         ("POST", "connections/approve", decide, APPROVER),
@@ -155,8 +157,10 @@ def test_nobody_gets_403_naming_the_role_on_every_route(stack, cluster):
 
 
 def test_a_reader_reads_but_cannot_retry_or_approve(stack, cluster):
-    read_all, read_link, read_hubs, retry, approve, *decide = routes(cluster)
-    for method, path, body, _ in (read_all, read_link, read_hubs):
+    reads = [r for r in routes(cluster) if r[3] == READER]
+    retry, approve, *decide = [r for r in routes(cluster) if r[3] != READER]
+    assert len(reads) == 5 and len(decide) == 2
+    for method, path, body, _ in reads:
         assert stack.api(method, path, caller="reader", json=body).status_code == 200
     before_seq, before = last_seq(stack), statuses(cluster)
     for (method, path, body, role), needed in zip((retry, approve, *decide), (OPERATOR, *[APPROVER] * 3), strict=True):
@@ -167,7 +171,7 @@ def test_a_reader_reads_but_cannot_retry_or_approve(stack, cluster):
 
 
 def test_an_operator_retries_but_cannot_approve(stack, cluster):
-    _, _, _, retry, *approvals = routes(cluster)
+    retry, *approvals = [r for r in routes(cluster) if r[3] != READER]
     resp = stack.api(retry[0], retry[1], caller="operator", json=retry[2])
     assert resp.status_code == 200 and resp.json()["phase"] == "AwaitingApproval", resp.text
     before_seq, before = last_seq(stack), statuses(cluster)
@@ -190,7 +194,7 @@ def spoofed_headers(stack) -> dict[str, str]:
 
 
 def test_spoofed_principal_headers_grant_nothing(stack, cluster):
-    method, path, body, _ = routes(cluster)[4]  # links/approve
+    [(method, path, body, _)] = [r for r in routes(cluster) if r[1] == "links/approve"]
     resp = stack.api(method, path, caller="nobody", json=body, headers=spoofed_headers(stack))
     assert resp.status_code == 403, resp.text
     resp = stack.api(method, path, caller=None, json=body, headers=spoofed_headers(stack))

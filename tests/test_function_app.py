@@ -81,6 +81,8 @@ ROLE_OF = {
     "list_links": READER,
     "get_link": READER,
     "list_hubs": READER,
+    "doctor": READER,
+    "status_page": READER,
     "approve_link": APPROVER,
     "approve_connection": APPROVER,
     "reject_connection": APPROVER,
