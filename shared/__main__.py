@@ -1,6 +1,7 @@
 """Operator CLI on the same code as the function app.
 
-    python -m shared status [--phase Ready]      table of links
+    python -m shared status [--phase Ready]      table of links (with each link's DNS mode)
+    python -m shared hubs [--json]               each region's hub subnets: used/total, capacity level
     python -m shared reconcile <clusterId>       run reconcile now and print the outcome
     python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
     python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
@@ -18,18 +19,35 @@ import sys
 
 from shared.errors import ConfigurationError, HubLinkError, http_status
 
+LINK_COLUMNS = [
+    ("phase", "PHASE"),
+    ("clusterName", "CLUSTER"),
+    ("resourceGroup", "GROUP"),
+    ("region", "REGION"),
+    ("accessPath", "PATH"),
+    ("dnsMode", "DNS"),
+    ("privateIp", "IP"),
+    ("fqdn", "FQDN"),
+    ("message", "MESSAGE"),
+]
+HUB_COLUMNS = [("region", "REGION"), ("level", "LEVEL"), ("subnet", "SUBNET"), ("prefix", "PREFIX"), ("usage", "USED/TOTAL")]
 
-def _table(rows: list[dict]) -> str:
-    cols = [
-        ("phase", "PHASE"),
-        ("clusterName", "CLUSTER"),
-        ("resourceGroup", "GROUP"),
-        ("region", "REGION"),
-        ("accessPath", "PATH"),
-        ("privateIp", "IP"),
-        ("fqdn", "FQDN"),
-        ("message", "MESSAGE"),
+
+def _hub_rows(hubs: list[dict]) -> list[dict]:
+    return [
+        {
+            "region": h["region"],
+            "level": h["level"],
+            "subnet": s["subnetId"].rsplit("/virtualNetworks/", 1)[-1],
+            "prefix": s["prefix"],
+            "usage": f"{s['used']}/{s['total']}",
+        }
+        for h in hubs
+        for s in h["subnets"]
     ]
+
+
+def _table(rows: list[dict], cols: list[tuple[str, str]] = LINK_COLUMNS) -> str:
     cells = [[h for _, h in cols]] + [[str(r.get(k) or "-") for k, _ in cols] for r in rows]
     widths = [min(60, max(len(row[i]) for row in cells)) for i in range(len(cols))]
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
@@ -41,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show every link")
     status.add_argument("--phase", help="only links in this phase")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    hubs = sub.add_parser("hubs", help="show each region's hub subnets: used/total addresses")
+    hubs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rec = sub.add_parser("reconcile", help="reconcile one cluster now")
     rec.add_argument("cluster_id")
     for verb in ("approve", "reject"):
@@ -76,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(_table(rows))
                 print(f"\n{len(rows)} link(s)")
+        elif args.command == "hubs":
+            hubs = svc.hubs()
+            print(json.dumps({"value": hubs}, indent=2) if args.json else _table(_hub_rows(hubs), HUB_COLUMNS))
         elif args.command == "approve-link":
             entry, outcome = svc.approve_link(
                 args.cluster_id, who=getpass.getuser(), via="cli", reason=args.reason, follow_up="approval"

@@ -135,6 +135,9 @@ def facts(event: dict[str, Any]) -> list[tuple[str, str]]:
         ("Decided connection", decision.get("connectionName")),
         ("Its endpoint", decision.get("privateEndpointId")),
         ("Decided by", decision.get("by")),
+        ("Decider's object id", decision.get("byId")),
+        ("Decider's tenant", decision.get("byTenant")),
+        ("Decider is", {"user": "a user", "application": "an application"}.get(decision.get("byType") or "")),
         ("When", event.get("timestamp")),
     ]
     return [(k, str(v)) for k, v in rows if v not in (None, "")]

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.errors import ConfigurationError
@@ -30,12 +30,7 @@ SUBNET_ID = re.compile(
 )
 ZONE_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
-    r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$",
-    re.IGNORECASE,
-)
-VNET_ZONE_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
-    r"(?P<zone>private\.[a-z0-9]+\.azmk8s\.io)$",
+    r"(?P<zone>(?:privatelink|private)\.[a-z0-9]+\.azmk8s\.io)$",
     re.IGNORECASE,
 )
 PLS_SUBNET_TAG = "hublink-pls-subnet"
@@ -45,10 +40,34 @@ OPT_TAG = "hublink"
 
 @dataclass(frozen=True)
 class Hub:
+    """One region's hub: its endpoint subnets (first with room wins), and its zones.
+
+    `subnet_id` is the first subnet (the only one in a single-subnet setting); endpoints are
+    created in the resource group of the subnet they use. `private_zone_id` is the hub's
+    `private.<region>.azmk8s.io` zone (clusters in a custom zone of that name, and VNet-integrated
+    ones); by default it sits next to the privatelink zone.
+    """
+
     region: str
     subnet_id: str
     dns_zone_id: str
-    vnet_integration_zone_id: str | None = None  # private.<region>.azmk8s.io (API Server VNet Integration clusters)
+    private_zone_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+
+    @property
+    def subnets(self) -> tuple[str, ...]:
+        return self.subnet_ids or (self.subnet_id,)
+
+    @property
+    def private_zone(self) -> str:
+        if self.private_zone_id:
+            return self.private_zone_id
+        group = self.dns_zone_id.rsplit("/providers/", 1)[0]
+        return f"{group}/providers/Microsoft.Network/privateDnsZones/private.{self.region}.azmk8s.io"
+
+    def in_subnet(self, subnet_id: str) -> Hub:
+        """This hub with its endpoint in `subnet_id` (its resource group is the endpoint's)."""
+        return replace(self, subnet_id=subnet_id)
 
     @property
     def subscription_id(self) -> str:
@@ -97,6 +116,8 @@ class Settings:
     failure_alert_after: int = default("failure_alert_after")
     notify_timeout_s: float = default("notify_timeout_s")
     api_base_url: str | None = None
+    stable_ip: str = default("stable_ip")
+    endpoints_per_vnet: int = default("endpoints_per_vnet")
 
     def tenant_of(self, subscription_id: str) -> str | None:
         return self.spokes.get(subscription_id.lower())
@@ -218,6 +239,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         )
     values["concurrency"] = int(values["concurrency"])
     values["failure_alert_after"] = int(values["failure_alert_after"])
+    values["endpoints_per_vnet"] = int(values["endpoints_per_vnet"])
     if r.problems:
         raise ConfigurationError(r.problems)
     return Settings(**values)
@@ -234,41 +256,49 @@ def _object(r: _Reader, name: str, shape: str) -> dict[str, Any]:
 
 def _hubs(r: _Reader) -> dict[str, Hub]:
     hubs: dict[str, Hub] = {}
-    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId, dnsZoneId}").items():
-        subnet = hub.get("subnetId") if isinstance(hub, dict) else None
-        zone = hub.get("dnsZoneId") if isinstance(hub, dict) else None
-        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
-            r.problems.append(f"HUBLINK_HUBS[{region!r}].subnetId must be a subnet resource id, got {subnet!r}")
-            continue
-        m = ZONE_ID.match(zone) if isinstance(zone, str) else None
-        if not m:
-            r.problems.append(
-                f"HUBLINK_HUBS[{region!r}].dnsZoneId must be the id of a private DNS zone "
-                f"privatelink.<region>.azmk8s.io, got {zone!r}"
-            )
-            continue
-        if m.group("zone").lower() != f"privatelink.{region_key(region)}.azmk8s.io":
-            r.problems.append(
-                f"HUBLINK_HUBS[{region!r}].dnsZoneId names zone {m.group('zone')!r}, "
-                f"expected privatelink.{region_key(region)}.azmk8s.io"
-            )
-            continue
-        hubs[region_key(region)] = Hub(region_key(region), subnet, zone, _vnet_zone(r, region, hub))
+    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId | subnetIds, dnsZoneId}").items():
+        entry = hub if isinstance(hub, dict) else {}
+        subnets = _hub_subnets(r, region, entry)
+        zone = _hub_zone(r, region, entry.get("dnsZoneId"), "dnsZoneId", "privatelink")
+        private = entry.get("vnetIntegrationDnsZoneId")
+        private = _hub_zone(r, region, private, "vnetIntegrationDnsZoneId", "private") if private else None
+        if subnets and zone and private is not False:
+            key = region_key(region)
+            hubs[key] = Hub(key, subnets[0], zone, private or None, tuple(subnets) if len(subnets) > 1 else ())
     return hubs
 
 
-def _vnet_zone(r: _Reader, region: str, hub: dict[str, Any]) -> str | None:
-    """The optional private.<region>.azmk8s.io zone of a hub (API Server VNet Integration clusters)."""
-    zone = hub.get("vnetIntegrationDnsZoneId")
-    if zone is None:
-        return None
-    m = VNET_ZONE_ID.match(zone) if isinstance(zone, str) else None
-    if not m or m.group("zone").lower() != f"private.{region_key(region)}.azmk8s.io":
+def _hub_subnets(r: _Reader, region: str, entry: dict[str, Any]) -> list[str]:
+    """`subnetId` and/or `subnetIds` (in that order, each once): the subnets a new endpoint may use."""
+    given = entry.get("subnetIds")
+    listed = given if isinstance(given, list) else []
+    if given is not None and not isinstance(given, list):
+        r.problems.append(f"HUBLINK_HUBS[{region!r}].subnetIds must be a JSON list of subnet resource ids")
+    candidates = ([entry["subnetId"]] if "subnetId" in entry else []) + listed
+    out: list[str] = []
+    for subnet in candidates:
+        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
+            r.problems.append(f"HUBLINK_HUBS[{region!r}] names {subnet!r}, which is not a subnet resource id")
+            return []
+        if subnet.lower() not in {s.lower() for s in out}:
+            out.append(subnet)
+    if not out:
+        r.problems.append(f"HUBLINK_HUBS[{region!r}] needs subnetId (or subnetIds): the hub subnet(s) for endpoints")
+    return out
+
+
+def _hub_zone(r: _Reader, region: str, zone: Any, name: str, prefix: str) -> str | bool:
+    """The zone id if it is `<prefix>.<region>.azmk8s.io`, else False (the problem recorded)."""
+    m = ZONE_ID.match(zone) if isinstance(zone, str) else None
+    expected = f"{prefix}.{region_key(region)}.azmk8s.io"
+    if not m:
         r.problems.append(
-            f"HUBLINK_HUBS[{region!r}].vnetIntegrationDnsZoneId must be the id of the private DNS zone "
-            f"private.{region_key(region)}.azmk8s.io, got {zone!r}"
+            f"HUBLINK_HUBS[{region!r}].{name} must be the id of a private DNS zone {prefix}.<region>.azmk8s.io, got {zone!r}"
         )
-        return None
+        return False
+    if m.group("zone").lower() != expected:
+        r.problems.append(f"HUBLINK_HUBS[{region!r}].{name} names zone {m.group('zone')!r}, expected {expected}")
+        return False
     return zone
 
 

@@ -145,6 +145,7 @@ class Controller:
         link = Link(
             cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store, budget_s=budget.remaining
         )
+        link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase
         snapshot = _snapshot(state)
         result = self._run(link, budget)

@@ -143,10 +143,6 @@ UNLINKABLE: dict[str, tuple[str, str]] = {
         "a Private Link Service named {name} exists and was not created by aks-hublink; it was left untouched",
         "delete or rename it, or tag the cluster hublink-pls-subnet=<a subnet in another resource group>, then retry",
     ),
-    "NoVnetIntegrationZone": (
-        "the hub of region {region} names no private.{region}.azmk8s.io zone for API Server VNet Integration clusters",
-        "set HUBLINK_HUBS[{region}].vnetIntegrationDnsZoneId (infra/main.bicep creates the zone), then retry",
-    ),
 }
 
 

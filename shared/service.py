@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.approvals import Approvals
+from shared.approvals import Approvals, Who
 from shared.clock import SYSTEM, Clock
 from shared.controller import Backoff, Controller, NoNotifier, Notifier
 from shared.errors import Refused
@@ -132,7 +132,7 @@ class Service:
         self,
         cluster_id: str,
         *,
-        who: str,
+        who: Who,
         reason: Any = "",
         via: str = "api",
         budget_s: float | None = None,
@@ -143,7 +143,7 @@ class Service:
         return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
 
     def decide_connection(
-        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+        self, cluster_id: str, connection_name: Any, status: str, *, who: Who, reason: Any = "", via: str = "api"
     ) -> AuditEntry:
         return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
 
@@ -156,6 +156,25 @@ class Service:
         if state is None:
             raise Refused(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
         return state
+
+    def hubs(self) -> list[dict[str, Any]]:
+        """Each region's hub: its subnets with used/total (read from Azure), and the last level recorded."""
+        from shared.capacity import current_level
+
+        out: list[dict[str, Any]] = []
+        for region, hub in sorted(self.settings.hubs.items()):
+            rooms = self.ports.endpoints.subnet_room(hub, self.settings.endpoints_per_vnet)
+            out.append(
+                {
+                    "region": region,
+                    "used": sum(r.used for r in rooms),
+                    "total": sum(r.total for r in rooms),
+                    "level": current_level(rooms),
+                    "recordedLevel": self.store.hub_level(region),
+                    "subnets": [r.public() for r in rooms],
+                }
+            )
+        return out
 
     def list(self, phase: str | None = None) -> list[LinkState]:
         """Every recorded link, optionally in one phase (case-insensitive), sorted by cluster id."""

@@ -49,8 +49,9 @@ DECLARED: tuple[Setting, ...] = (
         "HUBLINK_HUBS",
         "json",
         'One hub per region: `{"<region>": {"subnetId": "<hub subnet id>", "dnsZoneId": '
-        '"<privatelink.<region>.azmk8s.io zone id>", "vnetIntegrationDnsZoneId": "<private.<region>.azmk8s.io zone id, '
-        'for API Server VNet Integration clusters>"}}`.',
+        '"<privatelink.<region>.azmk8s.io zone id>"}}`. `subnetIds` (a list, after `subnetId` if both are given) '
+        "lets a region use several hub subnets, in one or several hub VNets: a new link takes the first with room. "
+        "`vnetIntegrationDnsZoneId` names the hub's `private.<region>.azmk8s.io` zone (default: next to `dnsZoneId`).",
         required=True,
         field="hubs",
     ),
@@ -210,6 +211,24 @@ DECLARED: tuple[Setting, ...] = (
         field="api_base_url",
     ),
     _S(
+        "HUBLINK_STABLE_IP",
+        "choice",
+        "Keep a link's first hub address: a recreated endpoint (after a stop/start) asks for the same IP, so "
+        "firewall and proxy rules stay true. If the address is taken meanwhile, the link moves to a new one and "
+        "a `link.ip_changed` notice names both.",
+        default="on",
+        choices=("on", "off"),
+        field="stable_ip",
+    ),
+    _S(
+        "HUBLINK_ENDPOINTS_PER_VNET",
+        "integer",
+        "Most private endpoints a hub VNet may hold (Azure's limit is 1000; 5000 with High Scale private endpoints).",
+        default=1000,
+        minimum=1,
+        field="endpoints_per_vnet",
+    ),
+    _S(
         "AzureWebJobsStorage",
         "secret",
         "Storage connection string (local); in Azure use the identity-based form below. This or the table endpoint is required.",
@@ -229,6 +248,15 @@ DECLARED: tuple[Setting, ...] = (
     ),
     _S("AzureWebJobsStorage__clientId", "text", "Client id of the identity used for storage.", field="storage_client_id"),
     _S("AzureWebJobsStorage__credential", "text", "`managedidentity` for identity-based storage access."),
+    _S(
+        "HUBLINK_API_AUTH",
+        "choice",
+        "Who the HTTP API trusts: `easyauth` answers only behind App Service Authentication "
+        "(`WEBSITE_AUTH_ENABLED=true`) and checks the verified caller's app roles; `local-unauthenticated` "
+        "treats every caller as a local developer holding every role (a machine without Easy Auth, never Azure).",
+        default="easyauth",
+        choices=("easyauth", "local-unauthenticated"),
+    ),
 )
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in DECLARED}

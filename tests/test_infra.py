@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from devcloud.world import HUB_ROLE_ACTIONS, SPOKE_ROLE_ACTIONS
 from shared.config import SETTINGS
+from stack.world import HUB_ROLE_ACTIONS, SPOKE_ROLE_ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"

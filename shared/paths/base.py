@@ -8,7 +8,8 @@ The controller and the steps know a cluster only through its path. A path says:
     target(link)           what the hub endpoint targets: resource id, groupIds, request message
     connections(...)       the target's private endpoint connections (where ours is approved)
     decide(...)            approve or reject one of them
-    placement(link, hub)   which DNS zone and record name the hub record goes to
+    placement(link, hub)   which DNS zone and record name the hub record goes to (shared.dns.hub_placement
+                           decides it from the cluster's DNS mode; a path may pass the name it knows)
     cleanup(link)          remove what prepare made (None when nothing is left)
 
 The paths: `private_link.PrivateLinkPath` (a private cluster's own private link: groupIds
@@ -26,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from shared.dns import DnsPlacement  # where the hub record goes; shared.dns.hub_placement decides it by DNS mode
+
 if TYPE_CHECKING:
     from shared.aks import Cluster, Connection
     from shared.config import Hub
@@ -42,15 +45,9 @@ class EndpointTarget:
     resource_id: str  # privateLinkServiceId: the cluster itself, or a Private Link Service
     group_ids: tuple[str, ...]  # ("management",) for a private cluster; () for a Private Link Service
     request_message: str
-
-
-@dataclass(frozen=True)
-class DnsPlacement:
-    """Where the hub's A record for the cluster goes."""
-
-    zone_id: str
-    record_name: str  # relative to the zone
-    fqdn: str
+    # The members a static address must name (the group's requiredMembers): ("management",) for a
+    # private cluster; empty when the product does not ask for a fixed address on this target.
+    member_names: tuple[str, ...] = ()
 
 
 class AccessPath(Protocol):

@@ -3,15 +3,15 @@
 The hub endpoint targets the managed cluster itself with groupIds ["management"]; its connection
 shows up on the cluster side, where the product approves it by a direct ARM PUT on
 .../managedClusters/{name}/privateEndpointConnections/{connection} (shared.aks); the hub record is
-the cluster's privateFQDN relative to privatelink.<region>.azmk8s.io (HUBLINK_HUBS' dnsZoneId).
+the name kubectl uses, placed by the cluster's DNS mode (shared.dns.hub_placement).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.dns import relative_name
-from shared.paths.base import DnsPlacement, EndpointTarget
+from shared.dns import hub_placement
+from shared.paths.base import EndpointTarget
 
 if TYPE_CHECKING:
     from shared.aks import Cluster, ClusterApi, Connection
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shared.ids import ClusterId
     from shared.link import Link
     from shared.model import LinkState
+    from shared.paths.base import DnsPlacement
     from shared.results import Result
 
 GROUP_ID = "management"  # the AKS API server's sub-resource
@@ -41,6 +42,7 @@ class PrivateLinkPath:
             resource_id=link.cluster.id,
             group_ids=(GROUP_ID,),
             request_message=f"aks-hublink: hub access to the API server of {link.cluster.short}",
+            member_names=(GROUP_ID,),  # privateLinkResources: management, requiredMembers ["management"]
         )
 
     def connections(self, cluster: ClusterId, tenant: str, state: LinkState) -> list[Connection]:
@@ -52,9 +54,8 @@ class PrivateLinkPath:
         return self.clusters.set_connection_status(cluster, tenant, connection_name, status, description)
 
     def placement(self, link: Link, hub: Hub) -> DnsPlacement:
-        fqdn = link.live.private_fqdn if link.live else None
-        assert fqdn, "the cluster step checks privateFQDN first"
-        return DnsPlacement(zone_id=hub.dns_zone_id, record_name=relative_name(fqdn, hub.zone_name), fqdn=fqdn)
+        assert link.live is not None
+        return hub_placement(link.live, hub)  # every DNS mode: system, custom privatelink/private, none
 
     def cleanup(self, link: Link) -> Result | None:
         return None

@@ -79,7 +79,6 @@ def test_named_reasons_fail_with_a_remedy_and_leave_nothing():
     cases = (
         ({"pls_subnets": {}}, {}, "NoPlsSubnet"),
         ({}, {"hublink-pls-subnet": OTHER_RG_SUBNET.replace("vnet-aks", "vnet-other")}, "InvalidPlsSubnet"),
-        ({"hubs": {"westeurope": replace(HUB, vnet_integration_zone_id=None)}}, {}, "NoVnetIntegrationZone"),
     )
     for kw, tags, code in cases:
         w, cid, _ = vnet_linked(tags, **kw)
