@@ -365,6 +365,10 @@ def test_pls_needs_linked_load_balancer_write_and_subnet_join(cloud, fast):
     cloud.world.roles[role.name] = role
     grant = RoleAssignment("hublink", role.name, f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}")
     cloud.world.assignments.append(grant)
+    # The product's own spoke role grants what a PLS needs: take its network actions away for this test.
+    spoke_role = cloud.world.roles["HubLink Spoke Approver"]
+    saved_actions = list(spoke_role.actions)
+    spoke_role.actions[:] = [a for a in saved_actions if not a.startswith("Microsoft.Network/")]
     product = next(a for a in cloud.world.applications if a.name == "hublink")
     from azure.identity import ClientSecretCredential
 
@@ -387,6 +391,7 @@ def test_pls_needs_linked_load_balancer_write_and_subnet_join(cloud, fast):
         assert {"Microsoft.Network/loadBalancers/write", "Microsoft.Network/virtualNetworks/subnets/join/action",
                 "Microsoft.Network/privateLinkServices/write"} <= done
     finally:
+        spoke_role.actions[:] = saved_actions
         cloud.world.assignments.remove(grant)
         del cloud.world.roles[role.name]
         cleanup(cloud, cluster, name)
