@@ -97,7 +97,8 @@ def summary(event: dict[str, Any]) -> str:
         f"(now {event.get('phase')}): {event.get('message') or 'no progress reported'}",
         "link.failing": f"{event.get('attempts')} attempts in a row failed; aks-hublink keeps retrying with backoff.",
         "link.failed": "Retrying cannot help until something changes: fix the reason below, then retry.",
-        "link.cleaned_up": f"{_sentence(event.get('reason'))} The hub endpoint and DNS record of this cluster are gone.",
+        "link.cleaned_up": f"{_sentence(event.get('reason'))} The hub endpoint and DNS record of this cluster"
+        f"{' and the Private Link Service in front of it' if event.get('accessPath') == 'vnet-integration' else ''} are gone.",
         "connection.approved": f"{decision.get('by')} approved connection {decision.get('connectionName')}: "
         f"{decision.get('reason') or 'no reason given'}",
         "connection.rejected": f"{decision.get('by')} rejected connection {decision.get('connectionName')}: "
