@@ -149,7 +149,12 @@ var vnetZonesToCreate = filter(hubs, h => empty(h.?vnetIntegrationDnsZoneId ?? '
 // (ARM evaluates both sides of &&, so the right side must not touch a missing dnsZoneId either.)
 var zonesElsewhere = filter(hubs, h => !empty(h.?dnsZoneId ?? '') && toLower(split(h.?dnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
 var vnetZonesElsewhere = filter(hubs, h => !empty(h.?vnetIntegrationDnsZoneId ?? '') && toLower(split(h.?vnetIntegrationDnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
-var hubGroupsAll = concat([for h in hubs: toLower(split(h.subnetId, '/providers/')[0])], flatten([for h in hubs: map(h.?subnetIds ?? [], s => toLower(split(s, '/providers/')[0]))]))
+var firstSubnetGroups = [for h in hubs: toLower(split(h.subnetId, '/providers/')[0])]
+// More hub subnets of a region (subnetIds): endpoints are created in their resource groups too.
+var moreSubnetIdLists = [for h in hubs: h.?subnetIds ?? []]
+var moreSubnetIds = flatten(moreSubnetIdLists)
+var moreSubnetGroups = [for s in moreSubnetIds: toLower(split(s, '/providers/')[0])]
+var hubGroupsAll = concat(firstSubnetGroups, moreSubnetGroups)
 var hubGroups = union(hubGroupsAll, [])
 var subnetSubscriptions = [for h in hubs: toLower('/subscriptions/${split(h.subnetId, '/')[2]}')]
 var zoneSubscriptions = [for id in hubZoneIds: toLower('/subscriptions/${split(id, '/')[2]}')]
