@@ -85,13 +85,14 @@ class HubEndpoints:
 
         name = cluster.endpoint_name
         static = None
-        if static_ip and target.group_ids and target.member_names:
-            # A fixed address is asked for per member of the group (AKS: group and member "management").
+        if static_ip and target.member_names:
+            # A fixed address names the group's member (AKS: group and member "management"; a Private Link
+            # Service target has neither, its path gives the member "").
             static = [
                 PrivateEndpointIPConfiguration(
-                    name=f"hublink-{member}"[:80],
-                    group_id=target.group_ids[0],
-                    member_name=member,
+                    name=f"hublink-{member or 'static'}"[:80],
+                    group_id=target.group_ids[0] if target.group_ids else None,
+                    member_name=member or None,
                     private_ip_address=static_ip,
                 )
                 for member in target.member_names[:1]
