@@ -24,6 +24,7 @@ LINK_COLUMNS = [
     ("clusterName", "CLUSTER"),
     ("resourceGroup", "GROUP"),
     ("region", "REGION"),
+    ("accessPath", "PATH"),
     ("dnsMode", "DNS"),
     ("privateIp", "IP"),
     ("fqdn", "FQDN"),

@@ -33,6 +33,7 @@ ZONE_ID = re.compile(
     r"(?P<zone>(?:privatelink|private)\.[a-z0-9]+\.azmk8s\.io)$",
     re.IGNORECASE,
 )
+PLS_SUBNET_TAG = "hublink-pls-subnet"
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 OPT_TAG = "hublink"
 
@@ -87,6 +88,7 @@ class Settings:
     hubs: Mapping[str, Hub]
     spokes: Mapping[str, str]  # subscription id (lower) -> tenant id
     client_id: str
+    pls_subnets: Mapping[str, str] = field(default_factory=dict)  # cluster VNet id (lower) -> PLS subnet id
     credential: str = default("credential")
     managed_identity_client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
@@ -209,7 +211,7 @@ class _Reader:
             return None
 
 
-_SPECIAL = {"hubs", "spokes", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
+_SPECIAL = {"hubs", "spokes", "pls_subnets", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
 
 
 def parse_settings(env: Mapping[str, str]) -> Settings:
@@ -219,6 +221,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     r.read(SETTINGS["HUBLINK_TIMER_SCHEDULE"])  # read by the Functions host; validated here too
     values["hubs"] = _hubs(r)
     values["spokes"] = _spokes(r)
+    values["pls_subnets"] = _pls_subnets(r)
     values["table_name"] = r.read(SETTINGS["HUBLINK_TABLE_NAME"])
     if not TABLE_NAME.fullmatch(values["table_name"]):
         r.problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, got {values['table_name']!r}")
@@ -297,6 +300,30 @@ def _hub_zone(r: _Reader, region: str, zone: Any, name: str, prefix: str) -> str
         r.problems.append(f"HUBLINK_HUBS[{region!r}].{name} names zone {m.group('zone')!r}, expected {expected}")
         return False
     return zone
+
+
+def _pls_subnets(r: _Reader) -> dict[str, str]:
+    """HUBLINK_PLS_SUBNETS: each VNet id maps to a subnet id inside that VNet."""
+    raw = r.json("HUBLINK_PLS_SUBNETS")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        r.problems.append("HUBLINK_PLS_SUBNETS must be a JSON object of VNet id -> subnet id")
+        return {}
+    out: dict[str, str] = {}
+    for vnet, subnet in raw.items():
+        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet) or vnet_of(subnet) != str(vnet).rstrip("/").lower():
+            r.problems.append(f"HUBLINK_PLS_SUBNETS[{vnet!r}] must be the id of a subnet of that VNet, got {subnet!r}")
+            continue
+        out[vnet_of(subnet)] = subnet
+    return out
+
+
+def vnet_of(subnet_id: str) -> str:
+    """The VNet id (lower case) of a subnet id."""
+    lower = subnet_id.rstrip("/").lower()
+    i = lower.rfind("/subnets/")
+    return lower[:i] if i >= 0 else ""
 
 
 def _spokes(r: _Reader) -> dict[str, str]:

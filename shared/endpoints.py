@@ -215,6 +215,12 @@ def _text(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
 
 
+def made_for(endpoint: Endpoint, cluster: ClusterId) -> bool:
+    """Whether we made this endpoint for this cluster (our tags), whatever it targets now."""
+    tags = {k.lower(): v for k, v in endpoint.tags.items()}
+    return tags.get(TAG_MANAGED_BY) == MANAGED_BY and tags.get(TAG_CLUSTER, "").lower() == cluster.key[:256]
+
+
 def points_at(endpoint: Endpoint, target_id: str) -> bool:
     """Whether the endpoint connects to `target_id` (ARM ids compare case-insensitively)."""
     return same_arm_id(endpoint.target_id, target_id)

@@ -88,7 +88,11 @@ class ForeignConnection:
 
 @dataclass
 class AuditEntry:
-    """One human decision (approve-link, approve-connection, reject-connection)."""
+    """One human decision (approve-link, approve-connection, reject-connection).
+
+    `by` is the verified caller's name; `by_id`, `by_tenant` and `by_type` (user | application, or
+    local / cli for the unauthenticated paths) identify it: over HTTP they come from the token App
+    Service Authentication verified (shared.authz), never from a header a caller could set."""
 
     action: str
     by: str
@@ -98,10 +102,20 @@ class AuditEntry:
     connection_name: str | None = None
     endpoint_id: str | None = None
     status: str | None = None
+    by_id: str | None = None
+    by_tenant: str | None = None
+    by_type: str | None = None
 
     def public(self) -> dict[str, str]:
         out = {"action": self.action, "by": self.by, "via": self.via, "at": self.at, "reason": self.reason}
-        extra = {"connectionName": self.connection_name, "endpointId": self.endpoint_id, "status": self.status}
+        extra = {
+            "connectionName": self.connection_name,
+            "endpointId": self.endpoint_id,
+            "status": self.status,
+            "byId": self.by_id,
+            "byTenant": self.by_tenant,
+            "byType": self.by_type,
+        }
         return out | {k: v for k, v in extra.items() if v is not None}
 
 
@@ -155,6 +169,7 @@ class LinkState:
     operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
     access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
+    link_service_id: str | None = None  # the Private Link Service we made for it (vnet-integration path)
     dns_mode: str | None = None  # how the cluster names its API server (shared.dns.MODES)
     own_zone_id: str | None = None  # a hub zone made for this cluster alone (mode none): ours to delete
     subnet_id: str | None = None  # the hub subnet our endpoint is in (a region may have several)
@@ -177,9 +192,11 @@ class LinkState:
             "clusterName": self.cluster_name,
             "tenantId": self.tenant_id,
             "region": self.region,
+            "accessPath": self.access_path,
             "phase": str(self.phase),
             "message": self.message,
             "hubEndpointId": self.endpoint_id,
+            "linkServiceId": self.link_service_id,
             "connectionName": self.connection_name,
             "connectionStatus": self.connection_status,
             "privateIp": self.private_ip,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.approvals import Approvals
+from shared.approvals import Approvals, Who
 from shared.clock import SYSTEM, Clock
 from shared.controller import Backoff, Controller, NoNotifier, Notifier
 from shared.errors import Refused
@@ -87,6 +87,7 @@ class Service:
         from shared.credentials import Credentials
         from shared.dns import HubDns
         from shared.endpoints import HubEndpoints
+        from shared.linkservice import LinkServices
         from shared.paths import default_paths
         from shared.state import LinkStore
 
@@ -97,7 +98,7 @@ class Service:
             clusters=clusters,
             endpoints=HubEndpoints(settings.azure, credentials, settings.hub_tenant_id),
             dns=HubDns(arm, settings.hub_tenant_id),
-            paths=default_paths(clusters),
+            paths=default_paths(clusters, LinkServices(settings.azure, credentials), settings.pls_subnets),
         )
         return cls(
             settings,
@@ -131,7 +132,7 @@ class Service:
         self,
         cluster_id: str,
         *,
-        who: str,
+        who: Who,
         reason: Any = "",
         via: str = "api",
         budget_s: float | None = None,
@@ -142,7 +143,7 @@ class Service:
         return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
 
     def decide_connection(
-        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+        self, cluster_id: str, connection_name: Any, status: str, *, who: Who, reason: Any = "", via: str = "api"
     ) -> AuditEntry:
         return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
 

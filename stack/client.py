@@ -6,8 +6,9 @@ import json
 import time
 
 
-def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = None):
-    """Start `python -m stack up` and return (process, info); the caller stops it with SIGTERM."""
+def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = None, world: str | None = None):
+    """Start `python -m stack up` and return (process, info); the caller stops it with SIGTERM.
+    `world`: a world JSON file (devcloud.world; default: devcloud's default world)."""
     import os
     import subprocess
     import sys
@@ -15,7 +16,7 @@ def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = 
 
     env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
     log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
-    args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()]
+    args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()] + ([f"--world={world}"] if world else [])
     proc = subprocess.Popen(
         [sys.executable, "-m", "stack", "up", *args],
         stdout=subprocess.PIPE,

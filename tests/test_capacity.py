@@ -13,11 +13,12 @@ import requests
 
 from devcloud.world import HUB_SUBSCRIPTION
 from shared import handlers
+from shared.authz import READER
 from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import build_runtime
-from tests.support import Operator, product_env
+from tests.support import Operator, easy_auth_headers, product_env
 
 HUB_RG = "rg-hub-network"
 
@@ -104,6 +105,7 @@ def shown_by_cli_and_api(env, monkeypatch, capsys, *subnet_ids: str) -> None:
 
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # behind App Service Authentication, as in Azure
     reset_runtime()
     try:
         capsys.readouterr()
@@ -113,7 +115,7 @@ def shown_by_cli_and_api(env, monkeypatch, capsys, *subnet_ids: str) -> None:
         for subnet in subnet_ids:
             [line] = [x for x in lines if subnet.rsplit("/virtualNetworks/", 1)[-1] in x]
             assert line.split()[1] == "exhausted" and line.split()[-1] == "3/3"
-        answer = handlers.http_hubs()
+        answer = handlers.http_hubs(easy_auth_headers(READER))
         assert answer.status == 200
         [hub] = answer.body["value"]
         assert [(s["used"], s["total"]) for s in hub["subnets"]] == [(3, 3)] * len(subnet_ids)

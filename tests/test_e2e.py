@@ -140,9 +140,9 @@ def test_http_errors(stack, method, path, kwargs, status, code):
     assert stack.control("GET", "/counters?principal=hublink")["total"] == before, "a bad request must not call ARM"
 
 
-@pytest.mark.parametrize("key", [None, "wrong-key"])
-def test_http_needs_a_function_key(stack, key):
-    resp = stack.api("GET", "links", key=key)
+@pytest.mark.parametrize("key", [None, "wrong-key", "function"])
+def test_http_needs_a_token_not_a_function_key(stack, key):
+    resp = stack.api("GET", "links", caller=None, key=key)
     assert resp.status_code == 401
 
 

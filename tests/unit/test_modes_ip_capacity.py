@@ -46,7 +46,9 @@ class Announcements:
 
 
 def cluster(**changes) -> Cluster:
-    base = Cluster(cluster_id(), "westeurope", "Succeeded", "Running", True, None, {}, "e1", "system", PUBLIC)
+    base = Cluster(
+        cluster_id(), "westeurope", "Succeeded", "Running", True, None, {}, "e1", private_dns_zone="system", public_fqdn=PUBLIC
+    )
     return replace(base, **changes)
 
 
