@@ -41,6 +41,7 @@ class Endpoint(Provisioned):
     connection_status: str | None  # the hub-side mirror of the cluster-side state
     nic_ids: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
+    static_ip: str | None = None  # the address its ipConfigurations asked for (None: dynamic)
 
 
 class HubEndpoints:
@@ -207,6 +208,7 @@ def endpoint_from_model(pe: Any) -> Endpoint:
         connection_status=state.status if state else None,
         nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
         tags=dict(pe.tags or {}),
+        static_ip=next((c.private_ip_address for c in pe.ip_configurations or [] if c.private_ip_address), None),
     )
 
 

@@ -183,6 +183,24 @@ def test_a_taken_address_moves_the_link_with_one_notice_and_no_dead_record():
     assert len(notes.sent) == 1
 
 
+def test_an_endpoint_that_failed_with_the_address_is_recreated_with_any():
+    notes = Announcements()
+    w = world(notifier=notes)
+    cid = cluster_id()
+    c = ClusterId.parse(cid)
+    w.clusters.add(cid)
+    w.controller.reconcile(cid)
+    recreate(w, cid)
+    w.endpoints.ip = "10.1.0.9"
+    w.controller.reconcile(cid)  # asked for 10.1.0.4 again
+    assert w.endpoints.created_in[-1][1] == "10.1.0.4" and w.endpoints.endpoints[c.endpoint_name].static_ip == "10.1.0.4"
+    w.endpoints.endpoints[c.endpoint_name] = replace(w.endpoints.endpoints[c.endpoint_name], provisioning_state="Failed")
+    w.endpoints.taken.add("10.1.0.4")  # what Azure said late, by failing the endpoint
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.endpoints.created_in[-1][1] is None and row(w, cid).stable_ip == "10.1.0.5"
+    assert not row(w, cid).stable_ip_failed and notes.kinds() == ["link.ip_changed"]
+
+
 def test_with_the_stable_ip_off_nothing_is_asked_for_or_kept():
     w = world(stable_ip=False)
     cid = cluster_id()
