@@ -114,8 +114,11 @@ class Controller:
         return tenant
 
     # -- entry point ---------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None) -> Outcome:
+    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds.
+
+        `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
+        confirms the deletion at once (otherwise a second read some seconds later must confirm it).
 
         Raises InvalidInput (SubscriptionNotConfigured for a subscription not in HUBLINK_SPOKES;
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
@@ -143,7 +146,17 @@ class Controller:
             )
         state = taken.state
         link = Link(
-            cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store, budget_s=budget.remaining
+            cluster,
+            tenant,
+            state,
+            taken.fresh,
+            self.ports,
+            self.policy,
+            self.clock,
+            log,
+            self.store,
+            budget_s=budget.remaining,
+            deletion_reported=deletion_reported,
         )
         link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase

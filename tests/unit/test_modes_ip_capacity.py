@@ -121,6 +121,8 @@ def test_none_mode_links_its_own_zone_to_every_hub_vnet_and_removes_it_with_the_
     assert w.dns.zones[zone_id.lower()][1] == tuple(hub_vnets(hub)) and len(hub_vnets(hub)) == 2
     assert w.dns.records["@"].ips == ("10.1.0.4",) and row(w, cid).public()["dnsMode"] == "none"
     del w.clusters.clusters[ClusterId.parse(cid).key]
+    w.controller.reconcile(cid)  # a first 404 is not proof of deletion
+    w.clock.advance(w.controller.policy.absence_confirm_s)
     assert w.controller.reconcile(cid).phase is Phase.ABSENT
     assert w.dns.zones == {} and w.dns.records == {}
 
