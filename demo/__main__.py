@@ -135,6 +135,8 @@ def _describe(e: dict[str, Any], through_pls: set[str] = frozenset()) -> str | N
         return f"hub endpoint deleted  {name}"
     if method == "PUT" and "/privateEndpointConnections/" in path:
         return f"connection approved   {name} (direct ARM PUT on the cluster)"
+    if "/privateDnsZones/" in path and "/A/" not in path:
+        return f"hub DNS zone {'written' if method == 'PUT' else 'deleted'}  {name}"
     if method == "PUT" and "/privateDnsZones/" in path:
         return f"A record written      {name}"
     if method == "DELETE" and "/privateDnsZones/" in path:
@@ -226,6 +228,7 @@ def run() -> int:
 
         timeline.restart_clock("4. aks-payments is stopped and started (its private link service is recreated)")
         before = cloud.link(cluster)
+        record_before = op.record(before["recordName"])
         op.stop_start(cluster)
         repaired = wait_for(lambda: (lk := cloud.link(cluster)) and lk["phase"] == "Ready"
                             and lk["connectionName"] != before["connectionName"] and lk,
@@ -233,6 +236,15 @@ def run() -> int:
         record = op.record(repaired["recordName"])
         checks.expect("endpoint recreated and approved, A record follows",
                       record["properties"]["aRecords"][0]["ipv4Address"] == repaired["privateIp"])
+        # Stable hub IP (HUBLINK_STABLE_IP=on): the recreated endpoint asked for the address it had.
+        hub = info["hub"]
+        asked = op.network().private_endpoints.get(hub["resource_group"], repaired["hubEndpointId"].rsplit("/", 1)[-1])
+        static = [(c.group_id, c.member_name, c.private_ip_address) for c in asked.ip_configurations or []]
+        timeline.say(f"hub IP kept            {before['privateIp']} -> {repaired['privateIp']} (the new endpoint asked "
+                     f"for it: ipConfigurations {static})")
+        checks.expect("same hub IP after stop/start, asked for by the new endpoint; A record never rewritten",
+                      repaired["privateIp"] == before["privateIp"] == (static[0][2] if static else None)
+                      and record["etag"] == record_before["etag"])
 
         timeline.restart_clock("5. aks-payments and aks-orders are deleted")
         op.delete_cluster(cluster, wait=False)

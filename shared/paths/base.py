@@ -49,7 +49,8 @@ class EndpointTarget:
     group_ids: tuple[str, ...]  # ("management",) for a private cluster; () for a Private Link Service
     request_message: str
     # The members a static address must name (the group's requiredMembers): ("management",) for a
-    # private cluster; empty when the product does not ask for a fixed address on this target.
+    # private cluster, ("",) for a target without groups (a Private Link Service: one configuration
+    # with no groupId/memberName); empty when the product does not ask for a fixed address on it.
     member_names: tuple[str, ...] = ()
 
 

@@ -27,6 +27,7 @@ LRO_POLL = r"/providers/Microsoft\.Network/locations/[^/]+/(operations|operation
 # step -> (method, path regex from the cell's names, lifecycle part the fault is injected in)
 STEPS = {
     "cluster read": ("GET", lambda n: rf"/managedClusters/{n.cluster}$", "create"),
+    "hub VNet read": ("GET", lambda n: r"/virtualNetworks/[^/]+$", "create"),  # room of the hub subnets
     "endpoint create": ("PUT", lambda n: rf"/privateEndpoints/{n.endpoint}$", "create"),
     "endpoint create LRO": ("GET", lambda n: LRO_POLL, "create"),
     "connection list": ("GET", lambda n: rf"/managedClusters/{n.cluster}/privateEndpointConnections$", "create"),
@@ -67,7 +68,7 @@ TOKEN_FAULTS = {"401": {"status": 401}, "500": {"status": 500}, "drop": {"action
 
 
 # `make test` runs one cell per step, every fault at least once; `make reliability` runs them all.
-QUICK = [("cluster read", "404"), ("endpoint create", "409 busy"), ("endpoint create LRO", "404"),
+QUICK = [("cluster read", "404"), ("hub VNet read", "503"), ("endpoint create", "409 busy"), ("endpoint create LRO", "404"),
          ("connection list", "404"), ("approve", "drop"), ("NIC read", "503"), ("record write", "429"),
          ("endpoint delete", "500"), ("endpoint delete LRO", "lro_failed"), ("record delete", "404"),
          ("token (spoke tenant)", "401"), ("token (hub tenant)", "drop"),
