@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from devcloud import apiversions
+from devcloud.faulthooks import PROCESSING_ACTIONS, FaultHooks
 from devcloud.httpserver import DropConnection, Request, Response, Route, Router, error_body
 from devcloud.identity import Identity, Principal
 from devcloud.scheduler import Scheduler
@@ -81,7 +82,7 @@ class FaultRule:
     id: str
     method: str = "*"
     path: str = ".*"
-    action: str = "status"  # status | drop | latency | lro_failed
+    action: str = "status"  # status | drop | latency | lro_failed | drop_after | hook (devcloud.faulthooks)
     status: int = 500
     code: str | None = None
     message: str | None = None
@@ -90,6 +91,8 @@ class FaultRule:
     times: int | None = None  # None = until removed
     probability: float = 1.0
     principal: str | None = None  # restrict to one application / identity name
+    hold: bool = False  # drop_after / hook: once processed, hold the answer until released (or hold_s)
+    hold_s: float = 30.0
     hits: int = 0
 
     def matches(self, req: Request, principal_name: str | None) -> bool:
@@ -323,6 +326,7 @@ class Arm:
         self.log: list[LogEntry] = []
         self._seq = 0
         self.faults: list[FaultRule] = []
+        self.hooks = FaultHooks()  # drop_after / hook rules: fired when processed, held until released
         self.limits = dict(DEFAULT_LIMITS)
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self.latency_s = 0.0
@@ -404,9 +408,16 @@ class Arm:
             req.context["lro_failed"] = {"code": rule.code or "InternalServerError",
                                          "message": rule.message or "The operation failed (injected by devcloud)."}
             return nxt(req)
-        if rule.action == "drop":
+        if rule.action == "drop":  # its hook fires too (nothing processed: status 0), held if asked
             self._record(req, route, None, None, 0, None)
+            self.hooks.fire(rule.id, 0, hold=rule.hold, hold_s=rule.hold_s)
             raise DropConnection()
+        if rule.action in PROCESSING_ACTIONS:  # ARM does the work; then the hook, then maybe the cut
+            resp = nxt(req)
+            self.hooks.fire(rule.id, resp.status, hold=rule.hold, hold_s=rule.hold_s)
+            if rule.action == "drop_after":
+                raise DropConnection()
+            return resp
         resp = rule.response()
         if not route.meta.get("arm"):  # identity endpoints answer in AAD's format
             aad = {"error": "temporarily_unavailable" if rule.status >= 500 else "invalid_client",
@@ -468,6 +479,8 @@ class Arm:
                                  f"Number of '{kind}' requests for subscription '{sub}' actor '{principal.object_id}' "
                                  f"exceeded. Please try again after '{max(1, round(wait))}' seconds.",
                                  {"Retry-After": str(max(1, int(wait + 0.999))), **headers}), principal, None
+        if tenant_level:  # tenant-level reads (/tenants, /subscriptions) count in ARM's tenant bucket (recorded)
+            headers = {k.replace("-subscription-", "-tenant-"): v for k, v in headers.items() if "-global-" not in k}
         ctx = ArmContext(self, req, principal, sub, tenant, route)
         action = route.meta["action"]
         if callable(action):

@@ -1,7 +1,10 @@
 """Start Azurite (Microsoft's storage emulator, from npm) on free loopback ports.
 
-Always with `--disableTelemetry` (otherwise it phones home) and `--inMemoryPersistence` (tests
-and the demo start from nothing and leave nothing on disk).
+Always with `--disableTelemetry` (otherwise it phones home). By default with
+`--inMemoryPersistence` (tests and the demo start from nothing and leave nothing on disk); with
+`persistent=True` its data lives in a temporary folder instead, so `stop()` then `start_again()`
+is a storage account that was unreachable for a while and comes back with everything it held, on
+the same ports (the storage-outage reliability check).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Azurite:
     queue_port: int
     table_port: int
     process: subprocess.Popen
+    workspace: str = ""
+    persistent: bool = False
 
     @property
     def connection_string(self) -> str:
@@ -40,7 +45,12 @@ class Azurite:
                 f"QueueEndpoint=http://127.0.0.1:{self.queue_port}/{ACCOUNT};"
                 f"TableEndpoint=http://127.0.0.1:{self.table_port}/{ACCOUNT};")
 
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
     def stop(self) -> None:
+        """End the emulator (SIGTERM: Azurite saves its data and closes its ports; then kill)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -50,6 +60,25 @@ class Azurite:
                 self.process.wait(timeout=5)
         if self.process.stderr:
             self.process.stderr.close()
+
+    def start_again(self, *, timeout_s: float = 30.0) -> Azurite:
+        """After `stop()`: the same account, ports and data (persistent only)."""
+        if not self.persistent:
+            raise RuntimeError("an in-memory Azurite loses its data when it stops: start it with persistent=True")
+        if self.running:
+            return self
+        self.process = _launch(self.ports(), self.workspace, persistent=True)
+        _wait_listening(self, timeout_s)
+        return self
+
+    def ports(self) -> dict[str, int]:
+        return {"blob": self.blob_port, "queue": self.queue_port, "table": self.table_port}
+
+    def remove(self) -> None:
+        """Stop and delete the data folder."""
+        self.stop()
+        if self.workspace:
+            shutil.rmtree(self.workspace, ignore_errors=True)
 
 
 def azurite_binary() -> str:
@@ -62,20 +91,21 @@ def azurite_binary() -> str:
     raise RuntimeError("Azurite is not installed: run `npm ci` at the repository root (make does it for you)")
 
 
-def start_azurite(*, timeout_s: float = 30.0) -> Azurite:
-    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
-    workspace = tempfile.mkdtemp(prefix="azurite-")
-    cmd = [azurite_binary(), "--disableTelemetry", "--inMemoryPersistence", "--silent", "--skipApiVersionCheck",
+def _launch(ports: dict[str, int], workspace: str, *, persistent: bool) -> subprocess.Popen:
+    storage = ["--location", workspace] if persistent else ["--inMemoryPersistence"]
+    cmd = [azurite_binary(), "--disableTelemetry", *storage, "--silent", "--skipApiVersionCheck",
            "--blobHost", "127.0.0.1", "--blobPort", str(ports["blob"]),
            "--queueHost", "127.0.0.1", "--queuePort", str(ports["queue"]),
            "--tableHost", "127.0.0.1", "--tablePort", str(ports["table"])]
-    proc = subprocess.Popen(cmd, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    az = Azurite(ports["blob"], ports["queue"], ports["table"], proc)
+    return subprocess.Popen(cmd, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def _wait_listening(az: Azurite, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    pending = set(ports.values())
+    pending = set(az.ports().values())
     while pending and time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Azurite exited early: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        if az.process.poll() is not None:
+            raise RuntimeError(f"Azurite exited early: {az.process.stderr.read().decode(errors='replace')[-2000:]}")
         for port in list(pending):
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -84,4 +114,12 @@ def start_azurite(*, timeout_s: float = 30.0) -> Azurite:
     if pending:
         az.stop()
         raise RuntimeError("Azurite did not start listening in time")
+
+
+def start_azurite(*, timeout_s: float = 30.0, persistent: bool = False) -> Azurite:
+    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    workspace = tempfile.mkdtemp(prefix="azurite-")
+    az = Azurite(ports["blob"], ports["queue"], ports["table"], _launch(ports, workspace, persistent=persistent),
+                 workspace, persistent)
+    _wait_listening(az, timeout_s)
     return az

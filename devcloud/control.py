@@ -21,13 +21,13 @@ from devcloud.eventgrid import EventGridError
 from devcloud.httpserver import Request, Response, error_body
 
 PREFIX = "/_devcloud"
-FAULT_ACTIONS = ("status", "drop", "latency", "lro_failed")
+FAULT_ACTIONS = ("status", "drop", "latency", "lro_failed", "drop_after", "hook")
 # FaultRule fields a client may set, with the JSON types each accepts (None = may be null).
 _FAULT_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,), "method": (str,), "path": (str,), "action": (str,), "status": (int,),
     "code": (str, type(None)), "message": (str, type(None)), "retry_after": (int, type(None)),
     "latency_s": (int, float), "times": (int, type(None)), "probability": (int, float),
-    "principal": (str, type(None)),
+    "principal": (str, type(None)), "hold": (bool,), "hold_s": (int, float),
 }
 
 
@@ -98,6 +98,8 @@ class ControlApi:
             ("POST", "/faults", self.add_fault),
             ("DELETE", "/faults", self.clear_faults),
             ("DELETE", "/faults/{id}", self.delete_fault),
+            ("GET", "/faults/{id}/fired", self.fault_fired),
+            ("POST", "/faults/{id}/release", self.release_fault),
             ("PUT", "/latency", self.set_latency),
             ("PUT", "/lro", self.set_lro),
             ("PUT", "/throttling", self.set_throttling),
@@ -130,7 +132,7 @@ class ControlApi:
         for key, value in body.items():
             if key not in _FAULT_TYPES:
                 raise BadRequest(f"unknown fault field {key!r}; known: {sorted(_FAULT_TYPES)}")
-            if isinstance(value, bool) or not isinstance(value, _FAULT_TYPES[key]):
+            if isinstance(value, bool) != (bool in _FAULT_TYPES[key]) or not isinstance(value, _FAULT_TYPES[key]):
                 raise BadRequest(f"fault field {key!r} has the wrong type: {value!r}")
         try:
             re.compile(body.get("path", ""))
@@ -147,6 +149,7 @@ class ControlApi:
 
     def clear_faults(self, req: Request) -> Response:
         self.arm.faults.clear()
+        self.arm.hooks.forget()
         return Response.empty(204)
 
     def delete_fault(self, req: Request) -> Response:
@@ -154,7 +157,25 @@ class ControlApi:
         if rule is None:
             return Response.json(404, error_body("FaultNotFound", f"no fault with id {req.params['id']!r}"))
         self.arm.faults.remove(rule)
+        self.arm.hooks.forget(rule.id)
         return Response.empty(204)
+
+    def fault_fired(self, req: Request) -> Response:
+        """`?count=1&wait=0`: the hook of a drop_after / hook rule, once it fired `count` times (long poll
+        up to `wait` seconds; `reached` says whether it did). The request it fired for may be held."""
+        if not any(r.id == req.params["id"] for r in self.arm.faults):
+            return Response.json(404, error_body("FaultNotFound", f"no fault with id {req.params['id']!r}"))
+        try:
+            count, wait = int(req.query.get("count", "1")), float(req.query.get("wait", "0"))
+        except ValueError as exc:
+            raise BadRequest("count must be an integer and wait a number of seconds") from exc
+        return Response.json(200, self.arm.hooks.wait(req.params["id"], count, min(max(wait, 0.0), 120.0)))
+
+    def release_fault(self, req: Request) -> Response:
+        """Let the held answers of a rule go (and later matches pass without holding)."""
+        if not any(r.id == req.params["id"] for r in self.arm.faults):
+            return Response.json(404, error_body("FaultNotFound", f"no fault with id {req.params['id']!r}"))
+        return Response.json(200, self.arm.hooks.release(req.params["id"]))
 
     # -- timing --------------------------------------------------------------------------------
     def set_latency(self, req: Request) -> Response:
@@ -319,8 +340,13 @@ class ControlApi:
             if scale <= 0:
                 raise BadRequest("timeScale must be > 0")
             eg.time_scale = scale
+        if "jitter" in body:
+            jitter = _number(body["jitter"], "jitter")
+            if jitter >= 1:
+                raise BadRequest("jitter is a fraction of each retry delay, >= 0 and < 1")
+            eg.jitter = jitter
         return Response.json(200, {"duplicate": eg.duplicate_probability, "reorder": eg.reorder,
-                                   "timeScale": eg.time_scale})
+                                   "timeScale": eg.time_scale, "jitter": eg.jitter})
 
     # -- identity ------------------------------------------------------------------------------
     def mint_token(self, req: Request) -> Response:

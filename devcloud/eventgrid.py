@@ -3,8 +3,13 @@
 Every resource event ARM emits for subscription S goes to the event subscriptions on S, one event
 per POST (a JSON array of one), with the headers Event Grid sends. Delivery behaves as Microsoft
 documents it, because the product's trigger must survive it: an endpoint gets 30 s to answer,
-failures are retried on a fixed back-off schedule, 400/401/403/413 are never retried (the event
-is dead-lettered), and order and exactly-once are not guaranteed. `time_scale` shrinks every
+failures are retried on Microsoft's published schedule (`retry_delay_s`: 10 s, 30 s, 1 min, 5 min,
+10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h) until the subscription's max delivery attempts
+(1-30, default 30) or its time to live (1-1,440 min) run out, then the event is dead-lettered;
+400/401/403/413 are never retried (dead-lettered at once), and order and exactly-once are not
+guaranteed. Microsoft adds jitter to the schedule without saying how much: `jitter` (a fraction,
+each delay drawn from [d * (1 - jitter), d * (1 + jitter)]) is a switch, off by default so tests
+see the documented steps. `time_scale` shrinks every
 duration (answer timeout, retry delays, time-to-live) so tests can exercise retries in
 milliseconds; `duplicate_*` and `reorder` make the at-least-once, unordered contract visible.
 Deliveries run on background threads, never inside the ARM request that emitted the event.
@@ -30,7 +35,9 @@ from devcloud.arm import utcnow_iso
 log = logging.getLogger("devcloud.eventgrid")
 
 ANSWER_TIMEOUT_S = 30.0
-RETRY_DELAYS_S = (10, 30, 60, 300, 600, 1800, 3600)  # then hourly, until max attempts or time-to-live
+# learn.microsoft.com/azure/event-grid/delivery-and-retry, "Retry schedule" (then every 12 h up to 24 h).
+RETRY_DELAYS_S = (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600)
+LATER_RETRY_S = 12 * 3600
 NOT_RETRIED = frozenset({400, 401, 403, 413})  # webhook errors Event Grid dead-letters at once
 SYSTEM_TOPIC_GROUP = "rg-hublink-events"  # infra/spoke.bicep's default eventsResourceGroupName
 VALIDATION_EVENT_TYPE = "Microsoft.EventGrid.SubscriptionValidationEvent"
@@ -157,6 +164,12 @@ class _Answer:
     latency_s: float
 
 
+def retry_delay_s(attempts: int, jitter: float = 0.0, rng: random.Random | None = None) -> float:
+    """Seconds before the next try after `attempts` failed ones (1 = after the first), as published."""
+    base = RETRY_DELAYS_S[attempts - 1] if attempts <= len(RETRY_DELAYS_S) else LATER_RETRY_S
+    return base * (rng or random).uniform(1 - jitter, 1 + jitter) if jitter else float(base)
+
+
 def _outcome(status: int) -> str:
     if 200 <= status <= 204:
         return "Succeeded"
@@ -174,6 +187,7 @@ class EventGrid:
         self.duplicate_probability = 0.0
         self.reorder = False  # hold events briefly, then deliver the batch in reverse order
         self.reorder_window_s = 0.2  # real seconds (not scaled): how long events are held
+        self.jitter = 0.0  # fraction of each retry delay drawn at random (Azure's amount is not published)
         self.deliveries: list[Delivery] = []
         self.dead_letters: list[dict[str, Any]] = []
         self._subs: dict[tuple[str, str], EventSubscription] = {}
@@ -264,6 +278,7 @@ class EventGrid:
         self.time_scale = 1.0
         self.duplicate_probability = 0.0
         self.reorder = False
+        self.jitter = 0.0
 
     def stop(self) -> None:
         self._stopped = True
@@ -326,7 +341,7 @@ class EventGrid:
         if p.attempts >= p.sub.max_delivery_attempts:
             self._dead_letter(p, "MaxDeliveryAttemptsExceeded")
             return
-        delay = RETRY_DELAYS_S[min(p.attempts - 1, len(RETRY_DELAYS_S) - 1)] * self.time_scale
+        delay = retry_delay_s(p.attempts, self.jitter) * self.time_scale
         # Past the time-to-live the next "attempt" only dead-letters, exactly when the TTL runs out.
         self.cloud.scheduler.call_later(min(delay, max(0.0, self._ttl_left_s(p))), lambda: self._attempt(p))
 

@@ -11,7 +11,8 @@ It does what `func start` and the Python worker do for the triggers the product 
   Unsubscribe, 400 for a missing event type header or a body that is not JSON objects); one event
   object (CloudEvents) or an array;
 - `POST /admin/functions/<name>` (master key) runs a non-HTTP function once with `{"input": ..}`;
-- timer triggers on their NCRONTAB schedule, one run at a time per function (the host's singleton);
+- timer triggers on their NCRONTAB schedule, one run at a time per function, on one instance of
+  the app at a time (the listener's singleton lock by blob lease, devcloud.singleton);
 - queue triggers polling Azure Storage queues (Azurite) with the host's back-off, base64
   messages, retries after `visibilityTimeout` and `<queue>-poison` after `maxDequeueCount`;
 - queue output bindings (`func.Out`), sent after the function succeeds.
@@ -74,6 +75,7 @@ from devcloud.funchost_storage import MissingConnection, QueueConnection, resolv
 from devcloud.funchost_timers import ScheduleStatusStore, host_id, uses_monitor
 from devcloud.httpserver import HttpServer, Request, Response, Router
 from devcloud.ncrontab import CronSchedule
+from devcloud.singleton import run_timer_listener
 
 log = logging.getLogger("devcloud.funchost")
 
@@ -313,7 +315,7 @@ class FunctionHost:
         self._loop_thread.start()
         for fn in self.functions.values():
             if fn.kind == "timer":
-                self._spawn(f"funchost-timer-{fn.name}", self._timer_loop, fn)
+                self._spawn(f"funchost-timer-{fn.name}", run_timer_listener, self, fn)  # singleton by blob lease
             elif fn.kind == "queue":
                 self._wake.setdefault(fn.queue_name, threading.Event())
                 self._spawn(f"funchost-queue-{fn.name}", self._queue_loop, fn)
@@ -667,11 +669,13 @@ class FunctionHost:
         return Response.empty(202)
 
     # -- timers -----------------------------------------------------------------------------
-    def _timer_loop(self, fn: _Fn) -> None:
+    def _timer_loop(self, fn: _Fn, stop: threading.Event | None = None) -> None:
         """Like the host's timer listener: the next run is the first occurrence after the previous
         run ends (missed occurrences are skipped); a run is past due when it starts later than one
         period after its occurrence. With the schedule monitor, a stored `Next` already past when
-        the listener starts (the app was down) runs at once, past due (devcloud.funchost_timers)."""
+        the listener starts (the app was down) runs at once, past due (devcloud.funchost_timers).
+        `stop`: the singleton lock was lost (devcloud.singleton), else the host's own stop."""
+        stop = stop or self._stop
         assert fn.schedule is not None and self.timer_status is not None
         status = self.timer_status.read(fn.name) if fn.use_monitor else None
         if status is not None and status["Next"] < datetime.now(UTC):
@@ -680,7 +684,7 @@ class FunctionHost:
         elif getattr(fn.trigger, "run_on_startup", False):
             self._run_timer(fn, None)
         due = fn.schedule.next_after(datetime.now(UTC))
-        while not self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+        while not stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
             self._run_timer(fn, due)
             due = fn.schedule.next_after(max(due, datetime.now(UTC)))
 

@@ -89,6 +89,10 @@ param backoffMaxSeconds int = 3600
 param driftIntervalSeconds int = 3600
 
 @minValue(1)
+@description('Optional. How long a cluster read answering 404 must stay so before a link is cleaned up, in seconds.')
+param absenceConfirmSeconds int = 20
+
+@minValue(1)
 @description('Optional. How often the spoke subscriptions are listed for missed clusters, in seconds.')
 param discoveryIntervalSeconds int = 3600
 
@@ -269,6 +273,7 @@ var productSettings = {
   HUBLINK_BACKOFF_BASE_S: string(backoffBaseSeconds)
   HUBLINK_BACKOFF_MAX_S: string(backoffMaxSeconds)
   HUBLINK_DRIFT_INTERVAL_S: string(driftIntervalSeconds)
+  HUBLINK_ABSENCE_CONFIRM_S: string(absenceConfirmSeconds)
   HUBLINK_DISCOVERY_INTERVAL_S: string(discoveryIntervalSeconds)
   HUBLINK_TIMER_SCHEDULE: timerSchedule
   HUBLINK_TEAMS_WEBHOOKS: string(notifications.?teamsWebhooks ?? [])

@@ -104,6 +104,7 @@ class Settings:
     backoff_base_s: float = default("backoff_base_s")
     backoff_max_s: float = default("backoff_max_s")
     drift_interval_s: float = default("drift_interval_s")
+    absence_confirm_s: float = default("absence_confirm_s")
     discovery_interval_s: float = default("discovery_interval_s")
     storage_connection_string: str | None = field(default=None, repr=False)
     table_service_uri: str | None = None

@@ -115,16 +115,21 @@ class Controller:
         return tenant
 
     # -- entry point ---------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None) -> Outcome:
+    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
         """`reconcile_once` in a span of its own (shared.telemetry; nothing when telemetry is off)."""
         with telemetry.current().reconcile(cluster_id) as span:
-            outcome = self.reconcile_once(cluster_id, budget_s=budget_s)
+            outcome = self.reconcile_once(cluster_id, budget_s=budget_s, deletion_reported=deletion_reported)
             path = outcome.state.access_path if outcome.state else None
             span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
             return outcome
 
-    def reconcile_once(self, cluster_id: str, *, budget_s: float | None = None) -> Outcome:
+    def reconcile_once(
+        self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False
+    ) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds.
+
+        `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
+        confirms the deletion at once (otherwise a second read some seconds later must confirm it).
 
         Raises InvalidInput (SubscriptionNotConfigured for a subscription not in HUBLINK_SPOKES;
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
@@ -152,7 +157,17 @@ class Controller:
             )
         state = taken.state
         link = Link(
-            cluster, tenant, state, taken.fresh, self.ports, self.policy, self.clock, log, self.store, budget_s=budget.remaining
+            cluster,
+            tenant,
+            state,
+            taken.fresh,
+            self.ports,
+            self.policy,
+            self.clock,
+            log,
+            self.store,
+            budget_s=budget.remaining,
+            deletion_reported=deletion_reported,
         )
         link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.authz import APPROVER, OPERATOR, READER, authorize
 from shared.errors import HubLinkError, InvalidInput, Refused, http_status
-from shared.events import cluster_from_event
+from shared.events import DELETE, cluster_from_event
 from shared.ids import ClusterId
 from shared.log import get_logger
 from shared.runtime import Runtime, get_runtime
@@ -54,7 +54,7 @@ def handle_event(event_type: str, subject: str | None, data: Any, event_id: str 
     if svc.spokes.get(cluster.subscription_id) is None:
         log.warning("event.unconfigured_subscription", cluster=cluster.id, event_id=event_id)
         return "ignored"
-    return str(svc.reconcile(cluster.id, follow_up="event").phase)
+    return str(svc.reconcile(cluster.id, follow_up="event", deletion_reported=event_type == DELETE).phase)
 
 
 def handle_continuation(body: bytes | str) -> str:

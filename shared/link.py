@@ -35,6 +35,7 @@ class Policy:
     hubs: Mapping[str, Hub]
     stable_ip: bool = True  # HUBLINK_STABLE_IP: a recreated endpoint asks for the link's first address
     endpoints_per_vnet: int = 1000  # HUBLINK_ENDPOINTS_PER_VNET
+    absence_confirm_s: float = 20.0  # HUBLINK_ABSENCE_CONFIRM_S: a 404 needs a read this much later
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -45,6 +46,7 @@ class Policy:
             settings.hubs,
             stable_ip=settings.stable_ip == "on",
             endpoints_per_vnet=settings.endpoints_per_vnet,
+            absence_confirm_s=settings.absence_confirm_s,
         )
 
     def hub_for(self, region: str) -> Hub | None:
@@ -85,6 +87,7 @@ class Link:
     placement: DnsPlacement | None = None  # where the hub record goes (choose_hub, from the path)
     # A notice about this link or its hub (the controller's Notifier.announce on this row: kind, key, fields).
     announce: Callable[..., bool] = lambda kind, key, **fields: False
+    deletion_reported: bool = False  # a ResourceDeleteSuccess event for the cluster started this reconcile
 
     # -- reads, once per invocation -----------------------------------------------------------
     def read(self, key: str, load: Any) -> Any:

@@ -113,9 +113,19 @@ class Service:
         )
 
     # -- reconcile -----------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, follow_up: str | None = None) -> Outcome:
-        """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for."""
-        outcome = self.controller.reconcile(cluster_id, budget_s=budget_s or self.event_budget_s)
+    def reconcile(
+        self,
+        cluster_id: str,
+        *,
+        budget_s: float | None = None,
+        follow_up: str | None = None,
+        deletion_reported: bool = False,
+    ) -> Outcome:
+        """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for.
+        `deletion_reported`: a ResourceDeleteSuccess event named it (a 404 then confirms the deletion)."""
+        outcome = self.controller.reconcile(
+            cluster_id, budget_s=budget_s or self.event_budget_s, deletion_reported=deletion_reported
+        )
         if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
             self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome

@@ -148,6 +148,15 @@ DECLARED: tuple[Setting, ...] = (
         field="drift_interval_s",
     ),
     _S(
+        "HUBLINK_ABSENCE_CONFIRM_S",
+        "number",
+        "A cluster read answering 404 is confirmed by another read at least this long after the first "
+        "(or by a ResourceDeleteSuccess event) before a link with history is cleaned up.",
+        default=20.0,
+        minimum=1,
+        field="absence_confirm_s",
+    ),
+    _S(
         "HUBLINK_DISCOVERY_INTERVAL_S",
         "number",
         "How often spoke subscriptions are listed for missed clusters.",

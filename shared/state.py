@@ -92,6 +92,10 @@ class LinkStore:
         elif remaining := self.held_by_other(state, owner):
             return Busy(max(1.0, remaining), state)
         state.lease_owner, state.lease_until = owner, self.clock.now() + timedelta(seconds=for_s)
+        if state.next_attempt_at is None or state.next_attempt_at > state.lease_until:
+            # Should this invocation die holding the lease (its process killed mid-write), the row is
+            # due when the lease runs out and the timer takes it up; a finished run sets its own time.
+            state.next_attempt_at = state.lease_until
         try:
             state = self.insert(state) if fresh else self.replace(state)
         except ConcurrentUpdate:

@@ -107,8 +107,17 @@ def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * 
     }
 
 
-def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -> tuple[dict[str, Any], Callable[[], None]]:
-    """Start the function app and subscribe it to every spoke's events; returns (info additions, stop)."""
+def start_product(
+    info: dict[str, Any], cloud: Any, *, hosts: int | None = None, **settings_overrides: str
+) -> tuple[dict[str, Any], Callable[[], None]]:
+    """Start the function app and subscribe it to every spoke's events; returns (info additions, stop).
+
+    `hosts`: run that many instances of the app (host processes with one Azurite and one round-robin
+    front end, devcloud.funchost_fleet) instead of one host process; `start_product_fleet` also
+    hands back the fleet, to kill and restart instances."""
+    if hosts is not None:
+        additions, fleet, stop = start_product_fleet(info, cloud, hosts, **settings_overrides)
+        return additions, stop
     from shared.events import subscription_filter
 
     info = {**info, **product_info(cloud.world)}
@@ -157,3 +166,60 @@ def start_product(info: dict[str, Any], cloud: Any, **settings_overrides: str) -
         "webhook_secret": secret,
     }
     return additions, stop
+
+
+def start_product_fleet(
+    info: dict[str, Any], cloud: Any, hosts: int, **settings_overrides: str
+) -> tuple[dict[str, Any], Any, Callable[[], None]]:
+    """The function app on `hosts` instances behind one front end; returns (info additions, fleet, stop)."""
+    from devcloud.funchost_fleet import start_function_host_fleet
+    from shared.events import subscription_filter
+
+    info = {**info, **product_info(cloud.world)}
+    function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
+    port = free_port()
+    secret = secrets.token_hex(16)
+    settings = {
+        **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
+        **settings_overrides,
+    }
+    fleet = start_function_host_fleet(
+        REPO_ROOT,
+        settings,
+        hosts,
+        function_key=function_key,
+        master_key=master_key,
+        eventgrid_key=eventgrid_key,
+        cert_file=cloud.certs.server_pem_file(),
+        ca_file=cloud.certs.ca_bundle,
+        port=port,
+    )
+    wanted = subscription_filter()
+    try:
+        for spoke in info["spokes"]:
+            cloud.eventgrid.add_subscription(
+                spoke["subscription_id"],
+                EVENT_SUBSCRIPTION,
+                fleet.webhook_url(EVENT_FUNCTION),
+                included_event_types=wanted["includedEventTypes"],
+                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName", "values": wanted["operationNames"]}],
+            )
+    except Exception:
+        fleet.stop()
+        raise
+
+    def stop() -> None:
+        for spoke in info["spokes"]:
+            cloud.eventgrid.remove_subscription(spoke["subscription_id"], EVENT_SUBSCRIPTION)
+        fleet.stop()
+
+    additions = {
+        **product_info(cloud.world),
+        "functions": fleet.url,
+        "function_key": function_key,
+        "master_key": master_key,
+        "eventgrid_webhook": fleet.webhook_url(EVENT_FUNCTION),
+        "webhook_secret": secret,
+        "hosts": hosts,
+    }
+    return additions, fleet, stop

@@ -290,7 +290,7 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
 
     # Deletion, and an opt-out: both clean the hub side up.
     op.delete_cluster(cross)
-    assert rec.reconcile(cross).phase is Phase.ABSENT
+    assert rec.reconcile(cross, deletion_reported=True).phase is Phase.ABSENT
     op.update_tags(same, {"hublink": "disabled"})
     assert rec.reconcile(same).phase is Phase.SKIPPED
     assert rec.store.get(ClusterId.parse(same)) is not None

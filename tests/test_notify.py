@@ -303,7 +303,7 @@ def test_drift_repaired_and_cleanup(op, make, sink):
     assert "Link repaired" in card_text(check_teams_payload(events(sink, "/teams")[1]))
 
     op.delete_cluster(cluster_id)
-    assert rec.reconcile(cluster_id).phase is Phase.ABSENT
+    assert rec.reconcile(cluster_id, deletion_reported=True).phase is Phase.ABSENT
     assert kinds(sink) == ["link.ready", "link.drift_repaired", "link.cleaned_up"]
     gone = events(sink)[2]
     assert gone["phase"] == "Absent" and gone["previousPhase"] == "Ready" and "no longer exists" in gone["reason"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -212,6 +213,10 @@ def test_cluster_deleted_cleans_record_endpoint_and_row(op, rec):
     assert rec.reconcile(cluster_id).phase is Phase.READY
     name = rec.store.get(ClusterId.parse(cluster_id)).record_name
     op.delete_cluster(cluster_id)
+    first = rec.reconcile(cluster_id)  # one 404 is not proof: the link stays until a later read confirms
+    assert first.phase is Phase.READY and 0 < first.requeue_after <= 3 and "404" in first.message
+    assert op.record(name) is not None and len(our_endpoints(op, cluster_id)) == 1
+    time.sleep(first.requeue_after)
     outcome = rec.reconcile(cluster_id)
     assert outcome.phase is Phase.ABSENT
     assert op.record(name) is None
@@ -219,6 +224,27 @@ def test_cluster_deleted_cleans_record_endpoint_and_row(op, rec):
     assert rec.store.get(ClusterId.parse(cluster_id)) is None
     # And again: nothing left to do, nothing written.
     assert rec.reconcile(cluster_id).phase is Phase.ABSENT
+
+
+@pytest.mark.parametrize("times", [1, 3])
+def test_a_transient_404_on_the_cluster_read_keeps_a_ready_link(cloud, op, rec, times):
+    """ARM answers 404 for a cluster that is there (once, or three times within the confirmation
+    window): the endpoint and the record stay, and the next read that finds the cluster resets it."""
+    cluster_id = op.create_cluster()
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+    state = rec.store.get(ClusterId.parse(cluster_id))
+    path = ClusterId.parse(cluster_id).id + "$"
+    cloud.arm.faults.append(FaultRule(id="gone404", method="GET", path=path, status=404, times=times))
+    for _ in range(times):
+        outcome = rec.reconcile(cluster_id)
+        assert outcome.phase is Phase.READY and outcome.requeue_after and "404" in outcome.message
+    assert cloud.arm.faults[0].hits == times
+    time.sleep(outcome.requeue_after)
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+    after = rec.store.get(ClusterId.parse(cluster_id))
+    assert after.absent_since is None and after.endpoint_id == state.endpoint_id
+    assert op.record(state.record_name) is not None and len(our_endpoints(op, cluster_id)) == 1
+    assert not [e for e in cloud.arm.entries(principal="hublink", method="DELETE")]
 
 
 def test_cluster_deleted_mid_onboarding(cloud, op, rec):

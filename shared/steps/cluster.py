@@ -24,9 +24,11 @@ def observe_cluster(link: Link) -> Result | None:
     """The cluster as it is now: gone, skipped, busy, stopped, or ready for its link."""
     link.mark("cluster")
     live = link.read("cluster", lambda: link.ports.clusters.get(link.cluster, link.tenant))
-    if live is None:
-        return cleanup(link, reason="the cluster no longer exists", gone=True)
     state = link.state
+    if live is None:
+        unconfirmed = absence_unconfirmed(link)
+        return unconfirmed or cleanup(link, reason="the cluster no longer exists", gone=True)
+    state.absent_since = None
     state.region, state.cluster_etag = live.location, live.etag
     path = path_for(link.ports.paths, live) if live.private else None
     skip = skip_reason(live, link.policy) or (None if path else "no access path reaches this cluster")
@@ -48,6 +50,26 @@ def observe_cluster(link: Link) -> Result | None:
     state.access_path = path.name  # type: ignore[union-attr]
     link.mark("cluster", done=True)
     return None
+
+
+def absence_unconfirmed(link: Link) -> Wait | None:
+    """None when the cluster's absence is confirmed; else a Wait for the read that confirms it.
+
+    Confirmed: a fresh row (nothing of ours was recorded, so a mistaken cleanup costs nothing), a
+    ResourceDeleteSuccess event for the cluster, or 404s in a row spanning HUBLINK_ABSENCE_CONFIRM_S.
+    A single 404 is not proof of deletion (ARM answers a transient 404 now and then, e.g. while a
+    read replica catches up), and tearing a Ready link down costs its users an outage.
+    """
+    state, now = link.state, link.clock.now()
+    if link.fresh or link.deletion_reported:
+        return None
+    if state.absent_since is None:
+        state.absent_since = now
+    left = link.policy.absence_confirm_s - (now - state.absent_since).total_seconds()
+    if left <= 0:
+        return None
+    link.log.info("link.cluster.absence_unconfirmed", since=state.absent_since.isoformat(), confirm_in=round(left, 1))
+    return Wait(left, f"the cluster read answered 404; reading again in {left:.0f}s before cleaning up")
 
 
 def skip_reason(live: Cluster, policy: Policy) -> str | None:

@@ -83,8 +83,38 @@ def test_faults_clear_and_control_routes_are_never_faulted(cloud, http, ctl):
     assert call_widget(cloud, http).status_code == 200
 
 
+def test_drop_after_processing_does_the_work_then_cuts_the_connection(cloud, http, ctl):
+    rule = http.post(f"{ctl}/faults", json={"method": "PUT", "path": "/widgets/lost$", "action": "drop_after",
+                                             "times": 1}).json()
+    with pytest.raises(requests.ConnectionError):
+        call_widget(cloud, http, method="PUT", name="lost")
+    [entry] = [e for e in cloud.arm.entries() if e.path.endswith("/widgets/lost")]
+    assert entry.status == 200 and entry.fault == f"{rule['id']}:drop_after"  # ARM processed it
+    fired = http.get(f"{ctl}/faults/{rule['id']}/fired").json()
+    assert fired["fired"] == 1 and fired["statuses"] == [200] and fired["reached"]
+    assert call_widget(cloud, http, method="PUT", name="lost").status_code == 200  # times=1 used up
+
+
+def test_a_hook_holds_the_processed_answer_until_released(cloud, http, ctl):
+    import threading
+
+    rule = http.post(f"{ctl}/faults", json={"method": "PUT", "path": "/widgets/held$", "action": "hook",
+                                             "hold": True, "times": 1}).json()
+    assert http.get(f"{ctl}/faults/{rule['id']}/fired", params={"wait": 0}).json()["reached"] is False
+    answers: list[int] = []
+    caller = threading.Thread(target=lambda: answers.append(call_widget(cloud, http, method="PUT", name="held").status_code))
+    caller.start()
+    fired = http.get(f"{ctl}/faults/{rule['id']}/fired", params={"count": 1, "wait": 10}).json()
+    assert fired["reached"] and fired["held"] == 1 and answers == []  # processed, the client still waits
+    assert any(e.path.endswith("/widgets/held") and e.status == 200 for e in cloud.arm.entries())
+    assert http.post(f"{ctl}/faults/{rule['id']}/release").json()["released"] is True
+    caller.join(timeout=10)
+    assert answers == [200]
+    assert http.get(f"{ctl}/faults/nope/fired").status_code == 404
+
+
 @pytest.mark.parametrize("body", [{"colour": "red"}, {"status": "500"}, {"action": "explode"}, {"path": "("},
-                                  {"probability": True}])
+                                  {"probability": True}, {"hold": 1}, {"action": "drop_after", "hold_s": "5"}])
 def test_fault_validation(http, ctl, body):
     r = http.post(f"{ctl}/faults", json=body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidRequestContent"
@@ -207,7 +237,7 @@ def test_eventgrid_routes(cloud, http, ctl, sink):
 
     r = http.put(f"{ctl}/eventgrid/behaviour", json={"duplicate": 0.0, "reorder": False, "timeScale": 0.01,
                                                      "duplicateNext": 1})
-    assert r.json() == {"duplicate": 0.0, "reorder": False, "timeScale": 0.01}
+    assert r.json() == {"duplicate": 0.0, "reorder": False, "timeScale": 0.01, "jitter": 0.0}
     assert cloud.eventgrid.time_scale == 0.01
     sink.clear()
     sink.fail_next(500)  # first attempt fails, retried after 0.1 s, then the duplicate
@@ -247,4 +277,6 @@ def test_eventgrid_subscription_errors(http, ctl, sink):
     assert r.status_code == 400 and r.json()["error"]["code"] == "EventGridError"
     assert http.put(f"{ctl}/eventgrid/behaviour", json={"duplicate": 2}).status_code == 400
     assert http.put(f"{ctl}/eventgrid/behaviour", json={"timeScale": 0}).status_code == 400
+    assert http.put(f"{ctl}/eventgrid/behaviour", json={"jitter": 1.5}).status_code == 400
+    assert http.put(f"{ctl}/eventgrid/behaviour", json={"jitter": 0.2}).json()["jitter"] == 0.2
     assert http.put(f"{ctl}/eventgrid/behaviour", json={"reorder": "yes"}).status_code == 400

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from devcloud.azurite import free_port
-from devcloud.eventgrid import EventGridError, ValidationHandshakeFailed, advanced_filter_matches
+from devcloud.eventgrid import EventGridError, ValidationHandshakeFailed, advanced_filter_matches, retry_delay_s
 from devcloud.httpserver import Response
 from devcloud.sink import Sink
 from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_A, principal_object_id
@@ -275,6 +275,32 @@ def test_time_to_live(eg, sink, emit):
     assert dead["deadLetterReason"] == "TimeToLiveExceeded"
     assert 1 <= dead["deliveryAttempts"] <= 4 and dead["lastDeliveryOutcome"] == "InternalServerError"
     assert [d.status for d in eg.deliveries] == [500] * dead["deliveryAttempts"]
+
+
+def test_retry_schedule_is_microsofts_published_one():
+    """delivery-and-retry: 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h."""
+    published = [10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 43200]
+    assert [retry_delay_s(n) for n in range(1, 12)] == published
+    # With the default 30 attempts and 24 h to live, the time to live ends the retries first.
+    assert sum(retry_delay_s(n) for n in range(1, 12)) > 24 * 3600 > sum(retry_delay_s(n) for n in range(1, 11))
+    import random
+
+    rng = random.Random(7)
+    drawn = [retry_delay_s(1, 0.2, rng) for _ in range(200)]
+    assert 8.0 <= min(drawn) < 9.0 and 11.0 < max(drawn) <= 12.0  # jitter: +-20% around the step
+
+
+def test_retries_follow_the_schedule_then_dead_letter(eg, sink, emit):
+    subscribe(eg, sink, max_delivery_attempts=5)
+    eg.time_scale = 0.002  # 10 s, 30 s, 1 min, 5 min -> 20, 60, 120, 600 ms
+    sink.fail_next(503, count=10)
+    emit("thing-schedule")
+    [dead] = wait_until(lambda: eg.dead_letters, timeout_s=10)
+    assert (dead["deadLetterReason"], dead["deliveryAttempts"]) == ("MaxDeliveryAttemptsExceeded", 5)
+    times = [d.time for d in eg.deliveries]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    for gap, step in zip(gaps, (10, 30, 60, 300), strict=True):
+        assert step * 0.002 * 0.9 <= gap < step * 0.002 + 0.1, (gaps, step)
 
 
 def test_removed_subscription_drops_pending_retries(eg, sink, emit):

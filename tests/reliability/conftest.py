@@ -22,11 +22,17 @@ SCALE = {
     "fuzz_http_examples": int(os.environ.get("RELIABILITY_FUZZ_HTTP_EXAMPLES", "40")),
     "matrix": os.environ.get("RELIABILITY_MATRIX", "quick"),  # quick | full
     "matrix_times": [int(n) for n in os.environ.get("RELIABILITY_MATRIX_TIMES", "1,4").split(",")],
+    "crashes": os.environ.get("RELIABILITY_CRASHES", "quick"),  # quick (2 cells) | full (every write step)
 }
 
 # Settings that keep retries quick: the reconciler's own backoff in tenths of a second.
-FAST_SETTINGS = {"HUBLINK_BACKOFF_BASE_S": "0.05", "HUBLINK_BACKOFF_MAX_S": "1", "HUBLINK_FAILURE_ALERT_AFTER": "3",
-                 "HUBLINK_NOTIFY_TIMEOUT_S": "3"}
+FAST_SETTINGS = {
+    "HUBLINK_BACKOFF_BASE_S": "0.05",
+    "HUBLINK_ABSENCE_CONFIRM_S": "5",
+    "HUBLINK_BACKOFF_MAX_S": "1",
+    "HUBLINK_FAILURE_ALERT_AFTER": "3",
+    "HUBLINK_NOTIFY_TIMEOUT_S": "3",
+}
 
 
 def product_env(cloud, azurite, **overrides: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from devcloud.client import RemoteCloud
 from devcloud.cloud import DevCloud
 from devcloud.sink import Sink
 from devcloud.world import World
-from stack.product import start_product
+from stack.product import start_product_fleet
 from stack.world import product_world
 
 FAST_LROS = {"managedClusters/create": 0.2, "managedClusters/update": 0.1, "managedClusters/delete": 0.2,
@@ -43,8 +43,14 @@ def _stderr_to(path: str) -> Iterator[None]:
 
 
 class Stack:
-    def __init__(self, world: World | None = None, **settings: str) -> None:
+    """`hosts`: instances of the function app behind one front end (devcloud.funchost_fleet), each a
+    process `fleet.kill(i)` / `fleet.restart(i)` act on; `persistent_storage`: an Azurite that can be
+    stopped and started again on the same data (`azurite.stop()` / `azurite.start_again()`)."""
+
+    def __init__(self, world: World | None = None, *, hosts: int = 1, persistent_storage: bool = False,
+                 **settings: str) -> None:
         self.world = world
+        self.hosts, self.persistent_storage = hosts, persistent_storage
         self.settings = {"HUBLINK_TABLE_NAME": "t" + uuid.uuid4().hex[:16], **settings}
         self.log_path = tempfile.NamedTemporaryFile(prefix="hublink-host-", suffix=".log", delete=False).name  # noqa: SIM115
         self._stops: list[Any] = []
@@ -55,15 +61,15 @@ class Stack:
             self._stops.append(self.cloud.stop)
             self.cloud.arm.lro_seconds.update(FAST_LROS)
             self.cloud.arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})
-            self.azurite = start_azurite()
-            self._stops.append(self.azurite.stop)
+            self.azurite = start_azurite(persistent=self.persistent_storage)
+            self._stops.append(self.azurite.remove)
             self.sink = Sink(self.cloud.certs).start()
             self._stops.append(self.sink.stop)
             info = self.cloud.connection_info()
             info.update({"storage_connection_string": self.azurite.connection_string,
                          "table_connection_string": self.azurite.connection_string, "notifications": self.sink.url})
             with _stderr_to(self.log_path):
-                additions, stop = start_product(info, self.cloud, **self.settings)
+                additions, self.fleet, stop = start_product_fleet(info, self.cloud, self.hosts, **self.settings)
             self._stops.append(stop)
             self.info = {**info, **additions}
             self.remote = RemoteCloud(self.info)
@@ -86,6 +92,11 @@ class Stack:
 
         return LinkStore(TableClient.from_connection_string(self.azurite.connection_string,
                                                             self.settings["HUBLINK_TABLE_NAME"]))
+
+    def restart_host(self, index: int = 0) -> None:
+        """Start the (killed) instance `index` again, its stderr to the host log like the others'."""
+        with _stderr_to(self.log_path):
+            self.fleet.restart(index)
 
     def host_log(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as fh:

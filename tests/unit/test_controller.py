@@ -182,3 +182,20 @@ def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
     assert seen and seen[0][0] and seen[0][1] is not None, "delivered while the row is still leased"
     row = w.store.rows[ClusterId.parse(cid).key]
     assert row.lease_owner is None and row.notices.pending == []
+
+
+def test_an_invocation_that_dies_holding_the_lease_leaves_its_row_due_when_the_lease_runs_out():
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    ready = w.store.get(ClusterId.parse(cid))
+    assert ready.next_attempt_at == w.clock.now() + timedelta(seconds=3600)  # the drift check
+    taken = w.store.acquire(ClusterId.parse(cid), "dies", 50.0)  # ...and its process is killed here
+    row = w.store.get(ClusterId.parse(cid))
+    assert row.lease_owner == "dies" and row.next_attempt_at == row.lease_until == taken.state.lease_until
+    assert w.store.due(w.clock.now()) == []
+    w.clock.advance(50.0)
+    assert [r.cluster_id for r in w.store.due(w.clock.now())] == [ClusterId.parse(cid).id]
+    assert w.controller.reconcile(cid).phase is Phase.READY  # the timer's run: the lease has run out
+    assert w.store.get(ClusterId.parse(cid)).next_attempt_at == w.clock.now() + timedelta(seconds=3600)

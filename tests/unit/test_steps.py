@@ -23,6 +23,9 @@ def row(w, cid):
     return w.store.rows.get(ClusterId.parse(cid).key)
 
 
+ABSENCE_CONFIRM_S = 20.0  # the default HUBLINK_ABSENCE_CONFIRM_S (tests.unit.fakes.world)
+
+
 # -- observe_cluster --------------------------------------------------------------------------------
 def test_a_cluster_never_seen_and_not_there_leaves_nothing():
     w = world()
@@ -30,13 +33,50 @@ def test_a_cluster_never_seen_and_not_there_leaves_nothing():
     assert outcome.phase is Phase.ABSENT and w.store.rows == {} and w.endpoints.calls.count("begin_delete") == 0
 
 
-def test_a_deleted_cluster_is_cleaned_up_record_endpoint_then_row():
+def test_a_deleted_cluster_is_cleaned_up_record_endpoint_then_row_once_its_absence_is_confirmed():
     w, cid, c = linked()
     w.controller.reconcile(cid)
     del w.clusters.clusters[c.key]
+    first = w.controller.reconcile(cid)
+    assert first.phase is Phase.READY and first.requeue_after == ABSENCE_CONFIRM_S and "404" in first.message
+    assert w.dns.records and w.endpoints.endpoints and row(w, cid).absent_since == w.clock.now()
+    w.clock.advance(ABSENCE_CONFIRM_S)
     outcome = w.controller.reconcile(cid)
     assert outcome.phase is Phase.ABSENT and outcome.message == "cleaned up: the cluster no longer exists"
     assert w.dns.records == {} and w.endpoints.endpoints == {} and w.store.rows == {}
+
+
+def test_a_single_404_keeps_a_ready_link_and_a_good_read_resets_the_confirmation():
+    w, cid, c = linked()
+    w.controller.reconcile(cid)
+    endpoint_before, records_before = dict(w.endpoints.endpoints), dict(w.dns.records)
+    live = w.clusters.clusters.pop(c.key)
+    for _ in range(3):  # three 404s within the window: still waiting for a confirming read
+        outcome = w.controller.reconcile(cid)
+        assert outcome.phase is Phase.READY and 0 < outcome.requeue_after <= ABSENCE_CONFIRM_S
+        w.clock.advance(ABSENCE_CONFIRM_S / 4)
+    w.clusters.clusters[c.key] = live
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert row(w, cid).absent_since is None and w.endpoints.calls.count("begin_delete") == 0
+    assert w.endpoints.endpoints == endpoint_before and w.dns.records == records_before
+    del w.clusters.clusters[c.key]
+    w.clock.advance(ABSENCE_CONFIRM_S * 2)  # a 404 long after the earlier streak starts a new window
+    assert w.controller.reconcile(cid).phase is Phase.READY and row(w, cid).absent_since == w.clock.now()
+
+
+def test_a_delete_event_confirms_the_absence_at_once():
+    w, cid, c = linked()
+    w.controller.reconcile(cid)
+    del w.clusters.clusters[c.key]
+    outcome = w.controller.reconcile(cid, deletion_reported=True)
+    assert outcome.phase is Phase.ABSENT and w.endpoints.endpoints == {} and w.store.rows == {}
+
+
+def test_a_delete_event_for_a_cluster_that_is_there_changes_nothing():
+    w, cid, _ = linked()
+    w.controller.reconcile(cid)
+    assert w.controller.reconcile(cid, deletion_reported=True).phase is Phase.READY
+    assert w.endpoints.calls.count("begin_delete") == 0 and w.dns.records
 
 
 def test_public_and_deselected_clusters_are_skipped():
@@ -138,7 +178,7 @@ def test_a_delete_that_outlasts_the_budget_is_requeued_at_the_poll_time():
     w.controller.reconcile(cid)
     del w.clusters.clusters[c.key]
     w.endpoints.finishes = False
-    outcome = w.controller.reconcile(cid, budget_s=5)
+    outcome = w.controller.reconcile(cid, budget_s=5, deletion_reported=True)
     assert outcome.requeue_after == 10.0 and row(w, cid).phase is Phase.DELETING and w.dns.records == {}
 
 

@@ -152,7 +152,7 @@ def test_deletion_removes_record_endpoint_pls_then_the_row():
     w, cid, c = vnet_linked()
     w.controller.reconcile(cid)
     del w.clusters.clusters[c.key]
-    outcome = w.controller.reconcile(cid)
+    outcome = w.controller.reconcile(cid, deletion_reported=True)  # the ResourceDeleteSuccess event
     assert outcome.phase is Phase.ABSENT, outcome.message
     assert w.dns.records == {} and w.endpoints.endpoints == {} and w.links.services == {} and w.store.rows == {}
 
