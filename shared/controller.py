@@ -123,9 +123,7 @@ class Controller:
             span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
             return outcome
 
-    def reconcile_once(
-        self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False
-    ) -> Outcome:
+    def reconcile_once(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds.
 
         `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
