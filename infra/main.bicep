@@ -285,6 +285,7 @@ var productSettings = {
   HUBLINK_SDK_LOG_LEVEL: sdkLogLevel
   HUBLINK_STABLE_IP: stableIp
   HUBLINK_ENDPOINTS_PER_VNET: string(endpointsPerVnet)
+  HUBLINK_API_AUTH: 'easyauth' // Azure always puts App Service Authentication in front (app/function.bicep authsettingsV2)
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'

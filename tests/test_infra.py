@@ -285,7 +285,7 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     assert foreign.private_endpoint_id.lower() == theirs.id.lower()
     rec.decide_connection(integrated, foreign.name, "Rejected", who="test")
     op.delete_cluster(integrated)
-    assert rec.reconcile(integrated).phase is Phase.ABSENT
+    assert rec.reconcile(integrated, deletion_reported=True).phase is Phase.ABSENT
     op.network(SPOKE_SUBSCRIPTION_B1).private_endpoints.begin_delete(theirs.id.split("/")[4], theirs.name).result()
 
     # Deletion, and an opt-out: both clean the hub side up.
