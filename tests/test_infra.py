@@ -45,6 +45,7 @@ _DOCTOR = "read by `hublink doctor` (tests/test_doctor.py), not by a link's life
 JUSTIFIED_UNUSED: dict[str, str] = {
     "Microsoft.EventGrid/systemTopics/read": _DOCTOR,
     "Microsoft.EventGrid/systemTopics/eventSubscriptions/read": _DOCTOR,
+    "Microsoft.Insights/metrics/read": _DOCTOR,
 }
 
 
