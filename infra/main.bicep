@@ -45,6 +45,11 @@ param appClientId string
 @description('Required. Object id of that app\'s service principal in the hub tenant (gets the hub role).')
 param appPrincipalId string
 
+@minLength(36)
+@maxLength(36)
+@description('Required. Client id of the operator API\'s app registration (app roles HubLink.Reader/Operator/Approver; infra/app/api-registration.json).')
+param apiClientId string
+
 // -- behaviour (defaults are the code's defaults, see shared/config.py) ------------------------
 @allowed(['opt-out', 'opt-in'])
 @description('Optional. opt-out: every private cluster unless tagged hublink=disabled; opt-in: only clusters tagged hublink=enabled.')
@@ -283,6 +288,7 @@ var productSettings = {
   HUBLINK_FAILURE_ALERT_AFTER: string(failureAlertAfter)
   HUBLINK_NOTIFY_TIMEOUT_S: string(notifyTimeoutSeconds)
   HUBLINK_SDK_LOG_LEVEL: sdkLogLevel
+  HUBLINK_API_AUDIENCE: 'api://${apiClientId}'
   HUBLINK_STABLE_IP: stableIp
   HUBLINK_ENDPOINTS_PER_VNET: string(endpointsPerVnet)
   HUBLINK_API_AUTH: 'easyauth' // Azure always puts App Service Authentication in front (app/function.bicep authsettingsV2)
@@ -306,6 +312,7 @@ module app 'app/function.bicep' = {
     deploymentContainerName: deploymentContainer
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     appSettings: productSettings
+    apiClientId: apiClientId
     apiBaseUrl: apiBaseUrl
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -377,6 +384,8 @@ output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 @description('Issuer of the managed identity\'s tokens: the federated credential on the app registration trusts it.')
 output FEDERATED_ISSUER string = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
 output HUBLINK_APP_CLIENT_ID string = appClientId
+output HUBLINK_API_CLIENT_ID string = apiClientId
+output API_AUDIENCE string = 'api://${apiClientId}'
 output HUB_ROLE_DEFINITION_ID string = hubRole.id
 output STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEAD_LETTER_CONTAINER string = deadLetterContainer

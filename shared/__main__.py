@@ -9,7 +9,10 @@
     hublink settings                         the table of app settings (as the README shows it)
     hublink doctor [--json] [--subscription S]   prove what the product needs (exit 0 all hold, 1 not, 2 bad input)
 
-Settings come from the environment (the same app settings the function app reads).
+Locally, settings come from the environment (the same app settings the function app reads) and
+decisions are recorded as the OS user. With `--remote https://<app>` (or HUBLINK_REMOTE_URL) the
+same commands call the deployed app's HTTP API as your own Entra ID identity (shared.remote): the
+app checks your app role and records who you are from your token.
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ def _prog() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=_prog(), description="aks-hublink operator CLI")
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        default=os.environ.get("HUBLINK_REMOTE_URL"),
+        help="call the deployed function app at URL as your Entra ID identity (DefaultAzureCredential)",
+    )
+    parser.add_argument(
+        "--audience",
+        default=os.environ.get("HUBLINK_REMOTE_AUDIENCE"),
+        help="the API's audience, api://<API app id> (HUBLINK_REMOTE_AUDIENCE; azd output API_AUDIENCE)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
     status.add_argument("--phase", help="only links in this phase")
@@ -71,11 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="reconcile one cluster now")
     rec.add_argument("cluster_id")
     for verb in ("approve", "reject"):
-        decide = sub.add_parser(verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user)")
+        decide = sub.add_parser(
+            verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user, or your identity with --remote)"
+        )
         decide.add_argument("cluster_id")
         decide.add_argument("connection_name")
         decide.add_argument("--reason", default="", help="why (kept in the audit record)")
-    link = sub.add_parser("approve-link", help="approve a link waiting in manual mode (recorded as the OS user)")
+    link = sub.add_parser(
+        "approve-link", help="approve a link waiting in manual mode (recorded as the OS user, or your identity with --remote)"
+    )
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
@@ -92,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(markdown_table())
         return 0
+    if args.remote:
+        return _remote(args)
 
     import getpass
 
@@ -136,6 +156,23 @@ def main(argv: list[str] | None = None) -> int:
         _print({"error": {"code": code, "message": str(exc)}})
         return 1
     return 0
+
+
+def _remote(args: argparse.Namespace) -> int:
+    """The same command against the deployed app's HTTP API, as the caller's own Entra ID identity."""
+    from shared.remote import RemoteApi, dumps, run
+
+    api = RemoteApi(args.remote, audience=args.audience, ca_bundle=os.environ.get("HUBLINK_CA_BUNDLE") or None)
+    code, body = run(args, api)
+    if code == 0 and not getattr(args, "json", True) and args.command in ("status", "hubs"):
+        if args.command == "status":
+            print(_table(body["value"]))
+            print(f"\n{body['count']} link(s)")
+        else:
+            print(_table(_hub_rows(body["value"]), HUB_COLUMNS))
+    else:
+        print(dumps(body))
+    return code
 
 
 def _doctor(svc, args: argparse.Namespace) -> int:

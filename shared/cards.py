@@ -1,9 +1,9 @@
 """Adaptive Cards (1.4) for Teams, drawn from the same JSON event the generic webhooks get.
 
 A card must let the person who reads it act without opening anything else: which cluster, where,
-in what state, portal links, and for anything that needs a person the exact HTTP call and CLI line
-(the function key stays a placeholder). Office 365 connectors are retired, so the card goes to a
-Teams Workflows webhook inside the message envelope `teams_message` builds.
+in what state, portal links, and for anything that needs a person the exact HTTP call (with the
+reader's own Entra ID token: the API takes no key) and CLI line. Office 365 connectors are retired,
+so the card goes to a Teams Workflows webhook inside the message envelope `teams_message` builds.
 
 Commands and error texts go in RichTextBlock/TextRun, which Teams shows verbatim (no markdown), so
 underscores and asterisks in names and curl lines survive.

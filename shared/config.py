@@ -65,6 +65,7 @@ class Settings:
     notify_timeout_s: float = default("notify_timeout_s")
     sdk_log_level: str = default("sdk_log_level")
     api_base_url: str | None = None
+    api_audience: str | None = None
     stable_ip: str = default("stable_ip")
     endpoints_per_vnet: int = default("endpoints_per_vnet")
 

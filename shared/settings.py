@@ -229,6 +229,13 @@ DECLARED: tuple[Setting, ...] = (
         field="api_base_url",
     ),
     _S(
+        "HUBLINK_API_AUDIENCE",
+        "text",
+        "The API's Entra ID audience (`api://<API app id>`), for the token in the calls notices show "
+        "(`az account get-access-token --resource ...`); a placeholder without it.",
+        field="api_audience",
+    ),
+    _S(
         "HUBLINK_STABLE_IP",
         "choice",
         "Keep a link's first hub address: a recreated endpoint (after a stop/start) asks for the same IP, so "
