@@ -5,6 +5,7 @@ lets the waiting link continue from the timer sweep alone."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -95,7 +96,10 @@ def test_subnets_fill_in_order_then_the_link_waits_and_continues_by_itself(
     finally:
         for cid in clusters:
             op.delete_cluster(cid)
-            svc.reconcile(cid)
+            svc.reconcile(cid)  # the first 404 starts the absence confirmation (3 s in tests)
+        time.sleep(3.2)
+        for cid in clusters:
+            assert svc.reconcile(cid).phase is Phase.ABSENT
 
 
 def shown_by_cli_and_api(env, monkeypatch, capsys, *subnet_ids: str) -> None:

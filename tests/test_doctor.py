@@ -19,7 +19,7 @@ from shared.errors import SubscriptionNotConfigured
 from shared.events import subscription_filter
 from shared.service import Service
 from stack.world import HUB_ROLE_ACTIONS, PRODUCT_APP, SPOKE_ROLE, SPOKE_ROLE_ACTIONS, product_world
-from tests.support import SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, Operator, fast_lros, product_env
+from tests.support import SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, Operator, fast_lros, product_env, wait_for
 
 SPOKE_B2 = "20000000-0000-4000-8000-0000000000b2"
 WEBHOOK = "/runtime/webhooks/eventgrid"
@@ -257,3 +257,31 @@ def test_the_access_path_says_why_it_cannot_link(healthy, doctor):
     assert (bad.scope, bad.subject.lower(), bad.name) == ("cluster", cluster.lower(), "cluster")
     assert bad.evidence.startswith("path vnet-integration, DNS mode system: cannot link because ")
     assert bad.fix and "What to do" not in bad.evidence and report.exit_code == 1
+
+
+def test_deliveries_that_all_fail(healthy, doctor, app):
+    """Event Grid's metrics for our subscription: attempts failing with no success fail the check."""
+    op = Operator(healthy)
+    healthy.eventgrid.time_scale = 0.001  # Event Grid's retry schedule in milliseconds
+    app.fail_next(500, count=1000)
+    cluster = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_A)
+    try:
+        wait_for(lambda: any(d.outcome != "Succeeded" for d in healthy.eventgrid.deliveries), what="a failed delivery")
+        report = doctor(SPOKE_SUBSCRIPTION_A)
+    finally:
+        app.clear()
+        op.delete_cluster(cluster)
+    [bad] = [c for c in failures(report) if c.name == "event-grid"]
+    assert "delivery attempts failed and none succeeded in 24 h" in bad.evidence
+    assert bad.fix.startswith("check the function app answers its Event Grid webhook")
+
+
+def test_deliveries_that_arrive_are_reported(healthy, doctor):
+    op = Operator(healthy)
+    cluster = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_A)
+    try:
+        wait_for(lambda: any(d.outcome == "Succeeded" for d in healthy.eventgrid.deliveries), what="a delivery")
+        [check] = [c for c in doctor(SPOKE_SUBSCRIPTION_A).checks if c.name == "event-grid"]
+    finally:
+        op.delete_cluster(cluster)
+    assert check.ok and " delivered in 24 h, the last in the hour from " in check.evidence

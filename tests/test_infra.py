@@ -45,6 +45,7 @@ _DOCTOR = "read by `hublink doctor` (tests/test_doctor.py), not by a link's life
 JUSTIFIED_UNUSED: dict[str, str] = {
     "Microsoft.EventGrid/systemTopics/read": _DOCTOR,
     "Microsoft.EventGrid/systemTopics/eventSubscriptions/read": _DOCTOR,
+    "Microsoft.Insights/metrics/read": _DOCTOR,
 }
 
 
@@ -306,6 +307,12 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     # Stop/start disconnects the endpoint: the repair recreates it and moves the A record.
     op.stop_start(cross)
     assert rec.reconcile(cross).phase is Phase.READY
+
+    # A cluster without a private DNS zone gets a hub zone of its own, linked to the hub VNet, removed with it.
+    bare = op.create_cluster(private_dns_zone="none")
+    assert rec.reconcile(bare).phase is Phase.READY
+    op.delete_cluster(bare)
+    assert rec.reconcile(bare, deletion_reported=True).phase is Phase.ABSENT
 
     # An API Server VNet Integration cluster: our PLS on kube-apiserver, a person decides a foreign
     # connection to it, and its deletion removes the PLS too.

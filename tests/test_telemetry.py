@@ -139,3 +139,20 @@ def test_nothing_of_opentelemetry_is_imported_unless_configured(cloud, azurite):
     otlp = imported(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")
     assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in otlp
     assert not any(m.startswith("azure.monitor") for m in otlp)
+
+
+@pytest.mark.parametrize(("setting", "level"), [(None, "WARNING"), ("info", "INFO"), ("debug", "DEBUG")])
+def test_azure_sdk_loggers_stay_at_warning_unless_a_setting_asks(cloud, azurite, setting, level):
+    import logging
+
+    from shared.runtime import build_runtime
+
+    overrides = {"HUBLINK_SDK_LOG_LEVEL": setting} if setting else {}
+    azure = logging.getLogger("azure")
+    saved = azure.level
+    try:
+        build_runtime(parse_settings(product_env(cloud, azurite, **overrides)))
+        assert logging.getLevelName(azure.level) == level
+        assert logging.getLogger("azure.core.pipeline.policies.http_logging_policy").getEffectiveLevel() == azure.level
+    finally:
+        azure.setLevel(saved)

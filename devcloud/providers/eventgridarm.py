@@ -6,6 +6,14 @@ from the same event subscriptions, in the REST reference's shape (api-version 20
     GET /subscriptions/{s}/providers/Microsoft.EventGrid/systemTopics
     GET /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.EventGrid/systemTopics/{t}/eventSubscriptions
 
+and the topic's Azure Monitor metrics, counted from devcloud's delivery log:
+
+    GET {system topic id}/providers/Microsoft.Insights/metrics?metricnames=DeliverySuccessCount,DeliveryAttemptFailCount
+        &timespan=<start>/<end>&interval=PT1H&aggregation=Total[&$filter=EventSubscriptionName eq '<name>']
+
+(metric names and the EventSubscriptionName dimension as Microsoft's Event Grid metrics reference
+lists them; the answer in the Metrics - List shape, one timeseries of hourly totals.)
+
 A system topic of type Microsoft.Resources.Subscriptions (source: the subscription; location
 "global") exists once an event subscription was made on the subscription. An event subscription's
 webhook destination shows only `endpointBaseUrl` (Azure never returns the query string, which
@@ -15,7 +23,9 @@ carries the key; `getFullUrl` does). Reads need `Microsoft.EventGrid/systemTopic
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devcloud.arm import ArmContext, ArmError
@@ -102,10 +112,56 @@ class SystemTopics:
         }
 
 
+METRICS = {"DeliverySuccessCount": "Delivered Events", "DeliveryAttemptFailCount": "Delivery Failed Events"}
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def metrics(cloud: Any, ctx: ArmContext) -> Response:
+    """Hourly totals of the topic's deliveries (success / failed attempts) over the asked timespan."""
+    q = ctx.request.query
+    names = [n.strip() for n in q.get("metricnames", "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRICS]
+    if not names or unknown:
+        raise ArmError(400, "BadRequest", f"Failed to find metric configuration for provider: Microsoft.EventGrid, "
+                                          f"resource Type: systemTopics, metric: {','.join(unknown) or '(none)'}")
+    end = datetime.now(UTC)
+    start = end - timedelta(hours=1)
+    if "/" in q.get("timespan", ""):
+        start, end = (_when(t) for t in q["timespan"].split("/", 1))
+    wanted = re.search(r"EventSubscriptionName eq '([^']+)'", q.get("$filter", ""), re.IGNORECASE)
+    hours = max(1, int((end - start).total_seconds() // 3600) + (1 if (end - start).total_seconds() % 3600 else 0))
+    with cloud.eventgrid._lock:
+        log = [d for d in cloud.eventgrid.deliveries if d.subscription_id == ctx.subscription_id.lower()
+               and (wanted is None or d.subscription.lower() == wanted.group(1).lower())]
+    topic = ctx.request.path[: ctx.request.path.lower().index("/providers/microsoft.insights/")]
+    value = []
+    for name in names:
+        ok = name == "DeliverySuccessCount"
+        totals = [0.0] * hours
+        for d in log:
+            at = datetime.fromtimestamp(d.time, UTC)
+            if start <= at < end and (d.outcome == "Succeeded") == ok:
+                totals[int((at - start).total_seconds() // 3600)] += 1
+        data = [{"timeStamp": (start + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), "total": t}
+                for i, t in enumerate(totals)]
+        meta = [{"name": {"value": "eventsubscriptionname", "localizedValue": "eventsubscriptionname"},
+                 "value": wanted.group(1)}] if wanted else []
+        value.append({"id": f"{topic}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
+                      "name": {"value": name, "localizedValue": METRICS[name]}, "unit": "Count",
+                      "timeseries": [{"metadatavalues": meta, "data": data}], "errorCode": "Success"})
+    return Response.json(200, {"cost": 0, "timespan": f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}",
+                               "interval": "PT1H", "value": value, "namespace": TOPIC_TYPE, "resourceregion": "global"})
+
+
 def register(cloud: Any) -> SystemTopics:
     topics = SystemTopics(cloud)
     sub = "/subscriptions/{subscriptionId}"
     cloud.arm.route("GET", f"{sub}/providers/{TOPIC_TYPE}", topics.list_topics, action=f"{TOPIC_TYPE}/read")
     one = f"{sub}/resourceGroups/{{resourceGroupName}}/providers/{TOPIC_TYPE}/{{systemTopicName}}"
     cloud.arm.route("GET", f"{one}/eventSubscriptions", topics.list_subscriptions, action=f"{SUBSCRIPTION_TYPE}/read")
+    cloud.arm.route("GET", f"{one}/providers/Microsoft.Insights/metrics", lambda ctx: metrics(cloud, ctx),
+                    action="Microsoft.Insights/metrics/read")
     return topics

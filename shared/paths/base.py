@@ -14,10 +14,14 @@ The controller and the steps know a cluster only through its path. A path says:
     cannot_link(live)      why the path cannot link this cluster as it is now (an Unlinkable), or None;
                            `hublink doctor` asks it before anything is tried
 
-Today's path is `private_link.PrivateLinkPath` (a private cluster's own private link: groupIds
+The paths: `private_link.PrivateLinkPath` (a private cluster's own private link: groupIds
 ["management"], approval on managedClusters/privateEndpointConnections, zone
-privatelink.<region>.azmk8s.io). A new kind of cluster is a new module implementing this
-Protocol, registered in `shared.paths.default_paths`; nothing else branches on it.
+privatelink.<region>.azmk8s.io) and `vnet_integration.VnetIntegrationPath` (an API Server VNet
+Integration cluster: our Private Link Service on kube-apiserver's frontend, no groupIds, approval
+on the PLS's privateEndpointConnections, zone private.<region>.azmk8s.io). A new kind of cluster
+is a new module implementing this Protocol, registered in `shared.paths.default_paths`; nothing
+else branches on it. An operation a path starts is an `Operation` whose `subject` names the
+`Link.reads` key its result replaces, so the controller waits on it like on the endpoint's.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ class EndpointTarget:
     group_ids: tuple[str, ...]  # ("management",) for a private cluster; () for a Private Link Service
     request_message: str
     # The members a static address must name (the group's requiredMembers): ("management",) for a
-    # private cluster; empty when the product does not ask for a fixed address on this target.
+    # private cluster, ("",) for a target without groups (a Private Link Service: one configuration
+    # with no groupId/memberName); empty when the product does not ask for a fixed address on it.
     member_names: tuple[str, ...] = ()
 
 

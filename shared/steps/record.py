@@ -53,7 +53,7 @@ def keep_address(link: Link, ip: str) -> None:
             previousPrivateIp=state.stable_ip,
             newPrivateIp=ip,
         )
-    state.stable_ip = ip
+    state.stable_ip, state.stable_ip_failed = ip, False
 
 
 def record_moved(link: Link, placement: DnsPlacement) -> bool:

@@ -203,6 +203,7 @@ class FakeHandle:
     target_id: str | None
     cluster: ClusterId | None
     finishes: bool = True
+    static_ip: str | None = None
     waited: list[float] = field(default_factory=list)
 
     def wait(self, timeout_s: float) -> bool:
@@ -224,6 +225,7 @@ class FakeHandle:
                 connection_status="Pending",
                 nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
                 tags=self.tags(),
+                static_ip=self.static_ip,
             )
             self.endpoints.endpoints[self.name] = ep
             if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
@@ -286,7 +288,9 @@ class FakeEndpoints:
         if static_ip and static_ip in self.taken:
             raise TerminalError(f"address {static_ip} is taken", code="PrivateIPAddressIsAllocated", status=400)
         self.ip = static_ip or self.next_ip()
-        handle = FakeHandle(self, "create", cluster.endpoint_name, target.resource_id, cluster, self.finishes)
+        handle = FakeHandle(
+            self, "create", cluster.endpoint_name, target.resource_id, cluster, self.finishes, static_ip=static_ip
+        )
         self.handles.append(handle)
         return Operation(f"create hub endpoint {cluster.endpoint_name}", "create", POLL_S, handle)
 
