@@ -63,7 +63,9 @@ class Settings:
     pending_alert_s: float = default("pending_alert_s")
     failure_alert_after: int = default("failure_alert_after")
     notify_timeout_s: float = default("notify_timeout_s")
+    sdk_log_level: str = default("sdk_log_level")
     api_base_url: str | None = None
+    api_audience: str | None = None
     stable_ip: str = default("stable_ip")
     endpoints_per_vnet: int = default("endpoints_per_vnet")
 
