@@ -2,13 +2,19 @@
 
 Importing this module reads no settings, so the host can index the functions and tests can
 inspect the wiring; the first invocation validates the settings.
+
+The HTTP routes are anonymous to the Functions host on purpose: a function key is a shared secret
+with no identity. App Service Authentication (Entra ID, infra/app/function.bicep) is the gate in
+front of them, and each route checks the verified caller's app role (shared.authz) before anything
+else. The Event Grid webhook is not an HTTP route: it keeps its system key and is excluded from
+App Service Authentication.
 """
 
 import azure.functions as func
 
 from shared import handlers
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
 @app.event_grid_trigger(arg_name="event")
@@ -27,9 +33,10 @@ def continue_link(message: func.QueueMessage) -> None:
 
 
 @app.timer_trigger(arg_name="timer", schedule="%HUBLINK_TIMER_SCHEDULE%", run_on_startup=False)
-def sweep(timer: func.TimerRequest) -> None:
-    """Backstop: everything due (retries, pending approvals, drift checks) and periodic discovery."""
-    handlers.sweep()
+def sweep(timer: func.TimerRequest, context: func.Context) -> None:
+    """Backstop: everything due (retries, pending approvals, drift checks) and periodic discovery.
+    The context carries the invocation id onto the sweep's threads, so their logs reach the host."""
+    handlers.sweep(context=context)
 
 
 def _json(answer: handlers.HttpAnswer) -> func.HttpResponse:
@@ -38,36 +45,36 @@ def _json(answer: handlers.HttpAnswer) -> func.HttpResponse:
 
 @app.route(route="links/reconcile", methods=["POST"])
 def reconcile_link(req: func.HttpRequest) -> func.HttpResponse:
-    """Retry one cluster now: {"clusterId": "<ARM id>"} -> the outcome and the link's state."""
-    return _json(handlers.http_reconcile(req.get_body()))
+    """Retry one cluster now (HubLink.Operator): {"clusterId": "<ARM id>"} -> the outcome and the link's state."""
+    return _json(handlers.http_reconcile(req.get_body(), req.headers))
 
 
 @app.route(route="links", methods=["GET"])
 def list_links(req: func.HttpRequest) -> func.HttpResponse:
-    """Every link, optionally ?phase=Ready|Pending|..."""
-    return _json(handlers.http_list(req.params.get("phase")))
+    """Every link, optionally ?phase=Ready|Pending|... (HubLink.Reader)."""
+    return _json(handlers.http_list(req.params.get("phase"), req.headers))
 
 
 @app.route(route="links/{subscriptionId}/{resourceGroup}/{clusterName}", methods=["GET"])
 def get_link(req: func.HttpRequest) -> func.HttpResponse:
-    """One link's state."""
+    """One link's state (HubLink.Reader)."""
     p = req.route_params
-    return _json(handlers.http_get(p["subscriptionId"], p["resourceGroup"], p["clusterName"]))
+    return _json(handlers.http_get(p["subscriptionId"], p["resourceGroup"], p["clusterName"], req.headers))
 
 
 @app.route(route="links/approve", methods=["POST"])
 def approve_link(req: func.HttpRequest) -> func.HttpResponse:
-    """Manual mode: a person approves a link waiting for approval: {"clusterId", "reason"?}."""
+    """Manual mode: a person approves a link waiting for approval (HubLink.Approver): {"clusterId", "reason"?}."""
     return _json(handlers.http_approve_link(req.get_body(), req.headers))
 
 
 @app.route(route="connections/approve", methods=["POST"])
 def approve_connection(req: func.HttpRequest) -> func.HttpResponse:
-    """Approve any pending connection of a linked cluster: {"clusterId", "connectionName", "reason"}."""
+    """Approve any pending connection of a linked cluster (HubLink.Approver): {"clusterId", "connectionName", "reason"}."""
     return _json(handlers.http_set_connection(req.get_body(), "Approved", req.headers))
 
 
 @app.route(route="connections/reject", methods=["POST"])
 def reject_connection(req: func.HttpRequest) -> func.HttpResponse:
-    """Reject any pending connection of a linked cluster: {"clusterId", "connectionName", "reason"}."""
+    """Reject any pending connection of a linked cluster (HubLink.Approver): {"clusterId", "connectionName", "reason"}."""
     return _json(handlers.http_set_connection(req.get_body(), "Rejected", req.headers))

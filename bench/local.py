@@ -14,11 +14,12 @@ from typing import Any
 from devcloud.azurite import start_azurite
 from devcloud.cloud import DevCloud
 from devcloud.world import World
+from stack.world import product_world
 
 
 @contextlib.contextmanager
 def local_cloud(world: World | None = None) -> Iterator[tuple[DevCloud, Any]]:
-    cloud = DevCloud(world).start()
+    cloud = DevCloud(world or product_world()).start()
     azurite = None
     try:
         azurite = start_azurite()
@@ -31,9 +32,9 @@ def local_cloud(world: World | None = None) -> Iterator[tuple[DevCloud, Any]]:
 
 def settings_env(cloud: DevCloud, azurite: Any, **overrides: str) -> dict[str, str]:
     """The product's app settings against this devcloud (client secret: token calls are not ARM calls)."""
-    from stack.product import in_process_settings
+    from stack.product import cloud_info, in_process_settings
 
-    return in_process_settings(cloud.connection_info(), azurite.connection_string, **overrides)
+    return in_process_settings(cloud_info(cloud), azurite.connection_string, **overrides)
 
 
 def runtime(cloud: DevCloud, azurite: Any, **overrides: str) -> Any:

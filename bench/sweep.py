@@ -28,6 +28,7 @@ from devcloud.arm import DEFAULT_LIMITS
 from devcloud.client import ARM_SCOPE, Operator
 from devcloud.world import HUB_TENANT, SPOKE_TENANT, RoleAssignment, World, default_world
 from shared.pacing import PACER
+from stack.world import add_product
 
 TIMER_PERIOD_S = 300  # infra/main.bicep: timerSchedule '0 */5 * * * *'
 PRODUCTION = {"HUBLINK_CONCURRENCY": "8", "HUBLINK_TIMER_BUDGET_S": "240", "HUBLINK_DRIFT_INTERVAL_S": "3600",
@@ -53,10 +54,9 @@ def build_world(subscriptions: int, links: int) -> World:
         world.subscriptions[sub] = {"tenant_id": tenant, "name": f"bench-spoke-{i}", "resource_groups": ["rg-aks"]}
         world.spokes.append({"tenant_id": tenant, "subscription_id": sub, "resource_group": "rg-aks"})
         world.assignments.append(RoleAssignment("admin", "Owner", f"/subscriptions/{sub}"))
-        world.assignments.append(RoleAssignment("hublink", "HubLink Spoke Approver", f"/subscriptions/{sub}"))
     prefix_len = 32 - max(8, (links + 16).bit_length())
     world.subnets[0].prefix = f"10.10.0.0/{prefix_len}"
-    return world
+    return add_product(world)  # the product's spoke role on every spoke
 
 
 class Admin:

@@ -184,7 +184,7 @@ def run() -> int:
 
         timeline.restart_clock("3. Someone else adds their own endpoint to aks-payments: it must stay Pending")
         foreign = op.create_foreign_endpoint(cluster, "pe-someone-else")
-        cloud.api("POST", "links/reconcile", json={"clusterId": cluster})
+        cloud.api("POST", "links/reconcile", caller="operator", json={"clusterId": cluster})  # HubLink.Operator
         link = wait_for(lambda: (lk := cloud.link(cluster)) and lk["foreignConnections"] and lk,
                         timeout=STEP_TIMEOUT_S, interval=0.1, what="foreign connection recorded")
         states = {c.private_endpoint.id.lower(): str(getattr(c.private_link_service_connection_state.status, "value",
@@ -214,8 +214,8 @@ def run() -> int:
         timeline.flush()
         timeline.stop()
 
-        print("\nStatus (GET /api/links):")
-        rows = cloud.api("GET", "links").json()["value"]
+        print("\nStatus (GET /api/links, as a HubLink.Reader):")
+        rows = cloud.api("GET", "links", caller="reader").json()["value"]
         print(f"  {'PHASE':<10} {'CLUSTER':<14} {'SUBSCRIPTION':<38} MESSAGE")
         for r in rows:
             print(f"  {r['phase']:<10} {r['clusterName']:<14} {r['subscriptionId']:<38} {r['message'][:60]}")

@@ -50,13 +50,17 @@ def _quietly(name: str, stop: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def run_up(world_path: str | None, *, extra_parts: Sequence[Part] | None = None) -> int:
-    """Start everything, print the READY line, wait for SIGINT/SIGTERM, stop everything. Returns the exit code."""
+def run_up(world_path: str | None, *, extra_parts: Sequence[Part] | None = None,
+           compose: Callable[[Any], Any] | None = None) -> int:
+    """Start everything, print the READY line, wait for SIGINT/SIGTERM, stop everything. Returns the exit code.
+
+    `compose` receives the world (the file's, or the default one) before devcloud starts and returns the
+    world to run: how whatever runs on devcloud brings its own registrations (the product's stack does)."""
     netguard.install()
     from devcloud.azurite import start_azurite
     from devcloud.cloud import DevCloud
     from devcloud.sink import Sink
-    from devcloud.world import World
+    from devcloud.world import World, default_world
 
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -64,7 +68,8 @@ def run_up(world_path: str | None, *, extra_parts: Sequence[Part] | None = None)
 
     with contextlib.ExitStack() as stack:
         try:
-            cloud = DevCloud(World.load(world_path) if world_path else None).start()
+            world = World.load(world_path) if world_path else default_world()
+            cloud = DevCloud(compose(world) if compose else world).start()
             stack.callback(_quietly("devcloud", cloud.stop))
             stack.callback(shutil.rmtree, cloud.certs.directory, ignore_errors=True)
             log.info("devcloud on %s", cloud.url)

@@ -255,7 +255,12 @@ class Operations:
         if op.status == "Failed":
             err = op.error or {"code": "Failed", "message": "The operation failed."}
             return arm_error(400, err.get("code", "Failed"), err.get("message", ""))
-        return Response.empty(204)
+        # AKS's 204 names its operationresults URL again in Location (recorded in Azure PowerShell's
+        # TestSimpleAzureKubernetes, 2025); Network's has none (TestPrivateEndpointCRUD, 2020).
+        if op.namespace != AKS_NAMESPACE:
+            return Response.empty(204)
+        location = self.headers(ctx, op, location=True, async_operation=False)["Location"]
+        return Response.empty(204, {"Location": location})
 
 
 # -- the request context handlers see ------------------------------------------------------------
@@ -494,7 +499,7 @@ class Arm:
         if _gateway_not_found(resp):  # ARM's gateway answers a missing resource without rate-limit headers
             headers = {}
         if kind in ("read", "poll") and not self.world.settings.get("read_ratelimit_header", True):
-            headers = {}  # recordings vary: Network's (2020) carry it on reads, AKS's (2022, 2023) do not
+            headers = {}  # a switch: recorded on every read (Azure PowerShell); azure-cli recordings filter it out
         for k, v in headers.items():
             resp.headers.setdefault(k, v)
         return resp, principal, action

@@ -170,15 +170,27 @@ class Operator:
                                 headers={"Authorization": f"Bearer {token}"}, verify=self.cloud.certs.ca_bundle,
                                 timeout=10)
 
-    def zone_id(self, region: str = "westeurope") -> str:
-        return self.cloud.world.hub["dns_zones"][region]
+    def zone_id(self, region: str = "westeurope", *, vnet_integration: bool = False) -> str:
+        """The hub's privatelink.<region>.azmk8s.io zone, or (vnet_integration) its private.<region>.azmk8s.io."""
+        return self.cloud.world.hub["vnet_integration_dns_zones" if vnet_integration else "dns_zones"][region]
 
-    def record(self, name: str, region: str = "westeurope") -> dict[str, Any] | None:
-        resp = self._dns("GET", f"{self.zone_id(region)}/A/{name}")
+    def record(self, name: str, region: str = "westeurope", *, vnet_integration: bool = False) -> dict[str, Any] | None:
+        resp = self._dns("GET", f"{self.zone_id(region, vnet_integration=vnet_integration)}/A/{name}")
         return resp.json() if resp.status_code == 200 else None
 
-    def records(self, region: str = "westeurope") -> list[dict[str, Any]]:
-        return self._dns("GET", f"{self.zone_id(region)}/A").json().get("value", [])
+    def records(self, region: str = "westeurope", *, vnet_integration: bool = False) -> list[dict[str, Any]]:
+        return self._dns("GET", f"{self.zone_id(region, vnet_integration=vnet_integration)}/A").json().get("value", [])
+
+    def create_pls_endpoint(self, pls_id: str, *, subnet_id: str, subscription: str, name: str | None = None) -> Any:
+        """Someone's manual endpoint to a Private Link Service, from `subnet_id` in `subscription`."""
+        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+
+        name = name or f"pe-foreign-{uuid.uuid4().hex[:6]}"
+        body = PrivateEndpoint(location="westeurope", subnet=Subnet(id=subnet_id),
+                               manual_private_link_service_connections=[PrivateLinkServiceConnection(
+                                   name=name, private_link_service_id=pls_id, request_message="someone else's endpoint")])
+        return self.network(subscription).private_endpoints.begin_create_or_update(
+            subnet_id.split("/")[4], name, body).result()
 
     def put_record(self, name: str, ip: str, region: str = "westeurope", metadata: dict[str, str] | None = None) -> None:
         resp = self._dns("PUT", f"{self.zone_id(region)}/A/{name}",
@@ -228,6 +240,7 @@ class RemoteCloud:
         self.url = info["arm"]
         self.certs = _Certs(info["ca_bundle"])
         self.world = _World(info)
+        self._api_creds: dict[str, ClientSecretCredential] = {}
 
     def connection_info(self) -> dict[str, Any]:
         return self.info
@@ -239,16 +252,32 @@ class RemoteCloud:
         assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
         return resp.json() if resp.content else None
 
-    def api(self, method: str, path: str, *, key: str | None = "function", **kwargs: Any) -> requests.Response:
+    def api_token(self, caller: str) -> str:
+        """A bearer token for the app's API (the READY line's `api`) as one of its service principals,
+        e.g. "approver": what `az account get-access-token --resource <audience>` gives a person."""
+        api = self.info["api"]
+        cred = self._api_creds.get(caller)
+        if cred is None:
+            p = api["principals"][caller]
+            cred = self._api_creds[caller] = ClientSecretCredential(
+                api["tenant_id"], p["client_id"], p["client_secret"], authority=self.info["authority"],
+                disable_instance_discovery=True, connection_verify=self.certs.ca_bundle)
+        return cred.get_token(api["audience"] + "/.default").token
+
+    def api(self, method: str, path: str, *, caller: str | None = "approver", token: str | None = None,
+            key: str | None = None, **kwargs: Any) -> requests.Response:
+        """Call the app's HTTP API with a token of `caller` (or `token` as given; caller=None: no token).
+        `key`: also send a function key ("function": the app's own), which by itself opens nothing."""
         headers = dict(kwargs.pop("headers", {}) or {})
-        if key == "function":
-            headers["x-functions-key"] = self.info["function_key"]
-        elif key:
-            headers["x-functions-key"] = key
+        token = token or (self.api_token(caller) if caller else None)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if key:
+            headers["x-functions-key"] = self.info["function_key"] if key == "function" else key
         return requests.request(method, f"{self.info['functions']}/api/{path.lstrip('/')}", headers=headers,
                                 verify=self.certs.ca_bundle, timeout=60, **kwargs)
 
     def link(self, cluster_id: str) -> dict[str, Any] | None:
         sub, rg, name = _parts(cluster_id)
-        resp = self.api("GET", f"links/{sub}/{rg}/{name}")
+        resp = self.api("GET", f"links/{sub}/{rg}/{name}", caller="reader")
         return resp.json() if resp.status_code == 200 else None

@@ -68,9 +68,9 @@ class DevCloud:
         return self.url
 
     def connection_info(self) -> dict[str, Any]:
-        """The `DEVCLOUD_READY` payload (without the parts `up` adds: Azurite, Functions host)."""
+        """The `DEVCLOUD_READY` payload (without the parts `up` adds: Azurite, and whatever runs on devcloud,
+        such as the product's stack, which adds its own keys)."""
         admin = next(a for a in self.world.applications if a.name == "admin")
-        product = next((a for a in self.world.applications if a.name == "hublink"), None)
         info: dict[str, Any] = {
             "arm": self.url,
             "authority": self.url,
@@ -83,8 +83,4 @@ class DevCloud:
             "identity_endpoint": f"{self.url}/msi/token",
             "identity_header": self.identity.identity_header,
         }
-        if product:
-            info["product"] = {"client_id": product.client_id, "client_secret": product.secret,
-                               "managed_identity_client_id": next(
-                                   (m.client_id for m in self.world.managed_identities), None)}
         return info

@@ -120,6 +120,7 @@ class ControlApi:
             ("GET", "/subnets", self.subnets),
             ("POST", "/subnets", self.add_subnet),
             ("GET", "/dns/resolve", self.resolve),
+            ("POST", "/tokens", self.mint_token),
         ]
 
     # -- faults --------------------------------------------------------------------------------
@@ -346,6 +347,26 @@ class ControlApi:
             eg.jitter = jitter
         return Response.json(200, {"duplicate": eg.duplicate_probability, "reorder": eg.reorder,
                                    "timeScale": eg.time_scale, "jitter": eg.jitter})
+
+    # -- identity ------------------------------------------------------------------------------
+    def mint_token(self, req: Request) -> Response:
+        """`{client_id, tenant_id, audience, lifetime_s?, forged?}`: a token no client could get from the
+        token endpoint (already expired with a negative lifetime, or signed by a key never published),
+        for tests of whoever validates tokens."""
+        body = _body(req)
+        for name in ("client_id", "tenant_id", "audience"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise BadRequest(f"{name} (a string) is required")
+        lifetime = body.get("lifetime_s")
+        if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int)):
+            raise BadRequest("lifetime_s must be an integer (negative: expired)")
+        try:
+            token = self.cloud.identity.mint(client_id=body["client_id"], tenant_id=body["tenant_id"],
+                                             audience=body["audience"], lifetime_s=lifetime,
+                                             forged=bool(body.get("forged")))
+        except KeyError as exc:
+            raise BadRequest(str(exc)) from exc
+        return Response.json(200, {"access_token": token, "token_type": "Bearer"})
 
     def deliveries(self, req: Request) -> Response:
         return Response.json(200, {"value": [d.as_dict() for d in list(self.eventgrid.deliveries)]})

@@ -271,6 +271,7 @@ class FunctionHost:
         self._loop_thread: threading.Thread | None = None
         self._listen = (host, port, ssl_context)
         self.server: HttpServer | None = None
+        self.easy_auth: Any = None  # devcloud.easyauth.EasyAuth when the app settings turn it on
         self.url = ""  # known once started
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -303,6 +304,7 @@ class FunctionHost:
         router.add("POST", "/runtime/webhooks/eventgrid", self._eventgrid)
         router.add("POST", "/admin/functions/{name}", self._admin_invoke)
         router.add("*", "/{path*}", self._http_trigger)
+        self._put_easy_auth_in_front(router)
         host, port, context = self._listen
         self.server = HttpServer(router, ssl_context=context, host=host, port=port,
                                  on_error=lambda req, exc: log.error("funchost failed on %s %s", req.method, req.path,
@@ -320,6 +322,16 @@ class FunctionHost:
         self.server.start()
         log.info("Functions host on %s: %s", self.url, ", ".join(f"{f.name} [{f.kind}]" for f in self.functions.values()))
         return self
+
+    def _put_easy_auth_in_front(self, router: Router) -> None:
+        """App Service Authentication before every route when WEBSITE_AUTH_ENABLED=true (devcloud.easyauth)."""
+        from devcloud.easyauth import EasyAuth
+
+        self.easy_auth = EasyAuth.from_settings(self.setting)
+        if self.easy_auth is not None:
+            router.middleware.append(self.easy_auth.middleware)
+            log.info("App Service Authentication in front: issuer %s, audiences %s, excluded %s", self.easy_auth.issuer,
+                     self.easy_auth.audiences, self.easy_auth.excluded)
 
     def stop(self) -> None:
         self._stop.set()

@@ -2,7 +2,11 @@
 
 Tokens are RS256 JWTs signed with a key made at start-up; devcloud's ARM verifies them with the
 same key, so a token is only as good as a real one would be: right signature, not expired, the
-right audience, and a `tid` that must match the subscription's tenant.
+right audience, and a `tid` that must match the subscription's tenant. A token for an application
+that exposes an API (world.Application.identifier_uris) carries, in `roles`, the app roles granted
+to the caller's service principal (world.app_role_assignments), as Entra's client-credentials
+tokens do. The lifetime is read when each token is issued (`token_lifetime_s`), so a test can make
+short-lived ones; `mint()` makes the tokens no client could get (expired, signed by another key).
 """
 
 from __future__ import annotations
@@ -47,25 +51,49 @@ class Identity:
         # Managed identity endpoint secret (App Service's IDENTITY_HEADER).
         self.identity_header = secrets.token_urlsafe(24)
         self.issued: list[str] = []  # every token and secret issued (tests scan logs for them)
+        self.token_lifetime_s = TOKEN_LIFETIME_S
 
     # -- issuing -------------------------------------------------------------------------------
-    def _sign(self, claims: dict[str, Any]) -> str:
-        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+    def _sign(self, claims: dict[str, Any], key: Any = None, kid: str | None = None) -> str:
+        token = jwt.encode(claims, key or self._key, algorithm="RS256", headers={"kid": kid or self.kid})
         self.issued.append(token)
         return token
 
     def issue(self, *, tenant_id: str, client_id: str, object_id: str, audience: str,
-              name: str, idtyp: str = "app", issuer: str | None = None) -> tuple[str, int]:
+              name: str, idtyp: str = "app", issuer: str | None = None,
+              lifetime_s: int | None = None, forged: bool = False) -> tuple[str, int]:
+        """A signed access token. `forged`: signed by a key devcloud never published (same kid)."""
         now = int(time.time())
+        lifetime = self.token_lifetime_s if lifetime_s is None else lifetime_s
         claims = {
             "aud": audience,
             "iss": issuer or f"https://sts.windows.net/{tenant_id}/",
-            "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_S,
+            "iat": min(now, now + lifetime), "nbf": min(now, now + lifetime), "exp": now + lifetime,
             "tid": tenant_id, "oid": object_id, "sub": object_id,
             "appid": client_id, "azp": client_id, "idtyp": idtyp,
             "name": name, "ver": "1.0", "uti": uuid.uuid4().hex,
         }
-        return self._sign(claims), now + TOKEN_LIFETIME_S
+        roles = self._roles(name, audience, tenant_id)
+        if roles:
+            claims["roles"] = roles
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if forged else None
+        return self._sign(claims, key), now + lifetime
+
+    def _roles(self, principal_name: str, audience: str, tenant_id: str) -> list[str]:
+        resource = self.world.api_for_audience(audience)
+        return self.world.app_roles_of(principal_name, resource, tenant_id) if resource else []
+
+    def mint(self, *, client_id: str, tenant_id: str, audience: str, lifetime_s: int | None = None,
+             forged: bool = False) -> str:
+        """A token for an application of the world as the token endpoint would issue it, with the
+        lifetime asked for (negative: already expired) or signed by a stranger's key."""
+        app = self.world.application(client_id)
+        if app is None:
+            raise KeyError(f"no application {client_id!r} in the world")
+        token, _ = self.issue(tenant_id=tenant_id, client_id=app.client_id, audience=audience.removesuffix("/.default"),
+                              name=app.name, object_id=principal_object_id(app.client_id, tenant_id),
+                              lifetime_s=lifetime_s, forged=forged)
+        return token
 
     def verify_arm_token(self, token: str) -> Principal:
         """Raises jwt.InvalidTokenError when the token is not one devcloud issued for ARM."""
@@ -135,10 +163,11 @@ class Identity:
             return _aad_error(401, "invalid_client", 7000218,
                               "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
         audience = scope[: -len("/.default")]
-        token, _ = self.issue(tenant_id=tenant, client_id=app.client_id, audience=audience, name=app.name,
-                              object_id=principal_object_id(app.client_id, tenant))
-        return Response.json(200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S - 1,
-                                   "ext_expires_in": TOKEN_LIFETIME_S - 1, "access_token": token})
+        token, expires_on = self.issue(tenant_id=tenant, client_id=app.client_id, audience=audience, name=app.name,
+                                       object_id=principal_object_id(app.client_id, tenant))
+        expires_in = max(0, expires_on - int(time.time()) - 1)
+        return Response.json(200, {"token_type": "Bearer", "expires_in": expires_in,
+                                   "ext_expires_in": expires_in, "access_token": token})
 
     def _check_assertion(self, assertion: str, trusted: list[str]) -> str | None:
         try:

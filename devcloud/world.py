@@ -4,6 +4,12 @@ A world is plain JSON (see `default_world()` for every field) so tests and the p
 scripts can describe their own. Roles are action lists, as Azure custom roles are, and role
 assignments name an application and a scope; the application's service principal in the
 scope's tenant is what the assignment applies to.
+
+Entra's app roles are data too: an application may expose an API (`identifier_uris`) and define
+`app_roles`; an `AppRoleAssignment` grants one of them to another application's service principal,
+and tokens issued for the exposing application's audience carry the granted values in `roles`.
+devcloud's default world is a customer's estate (a hub, spokes, an admin); whatever product runs
+on it brings its own registrations (this repository's: stack/world.py).
 """
 
 from __future__ import annotations
@@ -22,26 +28,6 @@ SPOKE_SUBSCRIPTION_B1 = "20000000-0000-4000-8000-0000000000b1"
 SPOKE_SUBSCRIPTION_B2 = "20000000-0000-4000-8000-0000000000b2"
 SPOKE_SUBSCRIPTION_A = "30000000-0000-4000-8000-0000000000a2"
 ADMIN_CLIENT_ID = "c0c0c0c0-0000-4000-8000-00000000ad01"
-PRODUCT_CLIENT_ID = "c0c0c0c0-0000-4000-8000-00000000b001"
-PRODUCT_IDENTITY_CLIENT_ID = "c0c0c0c0-0000-4000-8000-00000000e001"
-
-# What the product needs on the hub side and on each spoke. infra/ declares the same custom roles;
-# a test compares both with the actions devcloud records during an end-to-end run.
-HUB_ROLE_ACTIONS = [
-    "Microsoft.Network/privateEndpoints/read",
-    "Microsoft.Network/privateEndpoints/write",
-    "Microsoft.Network/privateEndpoints/delete",
-    "Microsoft.Network/virtualNetworks/subnets/join/action",
-    "Microsoft.Network/networkInterfaces/read",
-    "Microsoft.Network/privateDnsZones/A/read",
-    "Microsoft.Network/privateDnsZones/A/write",
-    "Microsoft.Network/privateDnsZones/A/delete",
-]
-SPOKE_ROLE_ACTIONS = [
-    "Microsoft.ContainerService/managedClusters/read",
-    "Microsoft.ContainerService/managedClusters/privateEndpointConnections/read",
-    "Microsoft.ContainerService/managedClusters/privateEndpointConnections/write",
-]
 
 
 def principal_object_id(client_id: str, tenant_id: str) -> str:
@@ -60,6 +46,13 @@ class Application:
     # Workload identity federation: managed identities (by principal id) whose tokens for
     # api://AzureADTokenExchange this app accepts as client assertions.
     federated_identities: list[str] = field(default_factory=list)
+    # An exposed API: the audiences a token for this application may name (besides its client id),
+    # and the app roles it defines: [{"value": "Some.Role", "id": "<guid>", "displayName": ..}].
+    identifier_uris: list[str] = field(default_factory=list)
+    app_roles: list[dict[str, Any]] = field(default_factory=list)
+
+    def audiences(self) -> list[str]:
+        return [self.client_id, *self.identifier_uris]
 
 
 @dataclass
@@ -85,6 +78,16 @@ class RoleAssignment:
 
 
 @dataclass
+class AppRoleAssignment:
+    """An app role of `resource` (an application name) granted to `principal` (an application name):
+    Entra's appRoleAssignedTo on the resource's service principal, in the resource's home tenant."""
+
+    principal: str
+    resource: str
+    role: str  # the app role's value
+
+
+@dataclass
 class Subnet:
     id: str
     prefix: str
@@ -107,6 +110,7 @@ class World:
     hub: dict[str, Any]
     spokes: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
+    app_role_assignments: list[AppRoleAssignment] = field(default_factory=list)
 
     # -- lookups -----------------------------------------------------------------------------
     def tenant_of(self, subscription_id: str) -> str | None:
@@ -133,6 +137,23 @@ class World:
     def assignments_for(self, principal_name: str) -> list[RoleAssignment]:
         return [a for a in self.assignments if a.principal == principal_name]
 
+    def application_named(self, name: str) -> Application | None:
+        return next((a for a in self.applications if a.name == name), None)
+
+    def api_for_audience(self, audience: str) -> Application | None:
+        """The application whose exposed API a token audience names (client id or identifier URI)."""
+        wanted = audience.rstrip("/").lower()
+        return next((a for a in self.applications if wanted in {x.rstrip("/").lower() for x in a.audiences()}), None)
+
+    def app_roles_of(self, principal_name: str, resource: Application, tenant_id: str) -> list[str]:
+        """The values of `resource`'s app roles granted to `principal_name`: only in the resource's
+        home tenant (a token from another tenant carries none), only roles the resource defines."""
+        if tenant_id.lower() != resource.home_tenant.lower():
+            return []
+        defined = {r["value"] for r in resource.app_roles}
+        return sorted({a.role for a in self.app_role_assignments
+                       if a.principal == principal_name and a.resource == resource.name and a.role in defined})
+
     # -- serialisation -----------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> World:
@@ -148,6 +169,7 @@ class World:
             hub=dict(d.get("hub", {})),
             spokes=list(d.get("spokes", [])),
             settings=dict(d.get("settings", {})),
+            app_role_assignments=[AppRoleAssignment(**a) for a in d.get("app_role_assignments", [])],
         )
 
     @classmethod
@@ -168,6 +190,7 @@ class World:
             "hub": self.hub,
             "spokes": self.spokes,
             "settings": self.settings,
+            "app_role_assignments": [vars(a) for a in self.app_role_assignments],
         }
 
 
@@ -199,7 +222,8 @@ def vnet_integration_network(subscription_id: str, resource_group: str) -> tuple
 
 
 def default_world() -> World:
-    """Hub tenant with the hub subscription; a second tenant with two spokes; one spoke in the hub tenant."""
+    """Hub tenant with the hub subscription; a second tenant with two spokes; one spoke in the hub tenant;
+    an admin application that owns every subscription. No product: it brings its own registrations."""
     hub_rg = "rg-hub-network"
     vnet = f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/{hub_rg}/providers/Microsoft.Network/virtualNetworks/vnet-hub"
     subnet_id = f"{vnet}/subnets/snet-private-endpoints"
@@ -220,28 +244,15 @@ def default_world() -> World:
     for i, s in enumerate(spokes):
         subscriptions[s["subscription_id"]] = {"tenant_id": s["tenant_id"], "name": f"spoke-{i + 1}",
                                                "resource_groups": [s["resource_group"]]}
-    identity = ManagedIdentity(name="id-hublink", client_id=PRODUCT_IDENTITY_CLIENT_ID,
-                               principal_id=principal_object_id(PRODUCT_IDENTITY_CLIENT_ID, HUB_TENANT),
-                               tenant_id=HUB_TENANT)
     assignments = [RoleAssignment("admin", "Owner", f"/subscriptions/{s}") for s in subscriptions]
-    assignments.append(RoleAssignment("hublink", "HubLink Hub Operator",
-                                      f"/subscriptions/{HUB_SUBSCRIPTION}/resourceGroups/{hub_rg}"))
-    assignments += [RoleAssignment("hublink", "HubLink Spoke Approver", f"/subscriptions/{s['subscription_id']}")
-                    for s in spokes]
     return World(
         tenants={HUB_TENANT: "contoso-hub", SPOKE_TENANT: "fabrikam-apps"},
         subscriptions=subscriptions,
-        applications=[
-            Application("admin", ADMIN_CLIENT_ID, "devcloud-admin-secret", HUB_TENANT),
-            Application("hublink", PRODUCT_CLIENT_ID, "devcloud-hublink-secret", HUB_TENANT,
-                        federated_identities=[identity.principal_id]),
-        ],
-        managed_identities=[identity],
+        applications=[Application("admin", ADMIN_CLIENT_ID, "devcloud-admin-secret", HUB_TENANT)],
+        managed_identities=[],
         roles={
             "Owner": RoleDefinition("Owner", ["*"]),
             "Reader": RoleDefinition("Reader", ["*/read"]),
-            "HubLink Hub Operator": RoleDefinition("HubLink Hub Operator", list(HUB_ROLE_ACTIONS)),
-            "HubLink Spoke Approver": RoleDefinition("HubLink Spoke Approver", list(SPOKE_ROLE_ACTIONS)),
         },
         assignments=assignments,
         subnets=[Subnet(subnet_id, "10.10.1.0/24"), *spoke_subnets],

@@ -31,6 +31,9 @@ param hubs array
 @description('Required. The spoke subscriptions to watch: {"<subscriptionId>": "<tenantId>"}.')
 param spokes object
 
+@description('Optional. Where aks-hublink puts the Private Link Service of an API Server VNet Integration cluster, per cluster VNet: {"<VNet id>": "<subnet id>"} (infra/spoke.bicep outputs PLS_SUBNET_IDS). A cluster tag hublink-pls-subnet=<subnet id> wins.')
+param plsSubnets object = {}
+
 // -- identity (created by infra/hooks/preprovision.sh, see docs/deploy.md) ---------------------
 @minLength(36)
 @maxLength(36)
@@ -229,6 +232,7 @@ var productSettings = {
   HUBLINK_HUB_TENANT_ID: tenant().tenantId
   HUBLINK_HUBS: hubsSetting
   HUBLINK_SPOKES: string(spokes)
+  HUBLINK_PLS_SUBNETS: string(plsSubnets)
   HUBLINK_CLIENT_ID: appClientId
   HUBLINK_CREDENTIAL: 'managed_identity'
   HUBLINK_MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId

@@ -61,7 +61,7 @@ resource spokeRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'aks-hublink-spoke-approver')
   properties: {
     roleName: empty(roleName) ? 'HubLink Spoke Approver (${subscription().subscriptionId})' : roleName
-    description: 'aks-hublink: read managed clusters and approve the hub\'s private endpoint connections to them.'
+    description: 'aks-hublink: read managed clusters, approve the hub\'s private endpoint connections to them, and run the Private Link Services in front of API Server VNet Integration clusters.'
     type: 'CustomRole'
     permissions: [
       {
@@ -69,6 +69,15 @@ resource spokeRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.ContainerService/managedClusters/read'
           'Microsoft.ContainerService/managedClusters/privateEndpointConnections/read'
           'Microsoft.ContainerService/managedClusters/privateEndpointConnections/write'
+          // API Server VNet Integration clusters: read kube-apiserver, put our Private Link Service on its
+          // frontend (a linked write on the load balancer, a join on the PLS subnet), approve on the PLS.
+          'Microsoft.Network/loadBalancers/read'
+          'Microsoft.Network/loadBalancers/write'
+          'Microsoft.Network/virtualNetworks/subnets/join/action'
+          'Microsoft.Network/privateLinkServices/read'
+          'Microsoft.Network/privateLinkServices/write'
+          'Microsoft.Network/privateLinkServices/delete'
+          'Microsoft.Network/privateLinkServices/privateEndpointConnections/write'
         ]
         notActions: []
       }

@@ -25,6 +25,7 @@ def _table(rows: list[dict]) -> str:
         ("clusterName", "CLUSTER"),
         ("resourceGroup", "GROUP"),
         ("region", "REGION"),
+        ("accessPath", "PATH"),
         ("privateIp", "IP"),
         ("fqdn", "FQDN"),
         ("message", "MESSAGE"),

@@ -30,6 +30,9 @@ class Cluster:
     private_fqdn: str | None
     tags: dict[str, str]
     etag: str | None
+    vnet_integration: bool = False  # API Server VNet Integration: the API server sits behind an ILB, no private link
+    apiserver_subnet_id: str | None = None  # its delegated subnet (BYO VNet); None: an AKS-managed VNet
+    node_resource_group: str | None = None  # where AKS keeps the cluster's infrastructure (kube-apiserver)
 
     @classmethod
     def from_arm(cls, body: dict[str, Any]) -> Cluster:
@@ -44,6 +47,9 @@ class Cluster:
             private_fqdn=props.get("privateFQDN"),
             tags={str(k).lower(): str(v) for k, v in (body.get("tags") or {}).items()},
             etag=body.get("eTag") or body.get("etag"),
+            vnet_integration=bool(access.get("enableVnetIntegration")),
+            apiserver_subnet_id=access.get("subnetId") or None,
+            node_resource_group=props.get("nodeResourceGroup") or None,
         )
 
 

@@ -1,7 +1,8 @@
 """Human in the loop: approve a link (HUBLINK_APPROVAL=manual), approve or reject any pending connection.
 
 Every decision is recorded in the link's row (`audit`: who, when, why, what, which endpoint) and
-logged; connection decisions are also announced (`connection.approved|rejected`). Writes go
+logged; who is a verified caller (shared.authz.Caller: object id, tenant, name, user or application)
+over HTTP, the OS user in the local CLI; connection decisions are also announced (`connection.approved|rejected`). Writes go
 through the row's lease (shared.state.LinkStore): ETag-conditional, and never while another
 invocation holds it (we wait a few seconds, then answer 409 Busy). Bad input (unknown link,
 connection or status, a connection that is not Pending) is refused before anything is written.
@@ -14,9 +15,10 @@ decision must hang on a row to be audited.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.authz import Caller
 from shared.clock import iso
 from shared.errors import HubLinkError, Refused
 from shared.ids import ClusterId
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 ApprovalError = Refused  # the name callers knew: a refused decision with its status and code
 
 STATUSES = {"approved": "Approved", "rejected": "Rejected"}
-PRINCIPAL_HEADERS = ("x-ms-client-principal-name", "x-ms-client-principal-id")  # App Service authentication
 BUSY_WAIT_S = 5.0  # how long a decision waits for a running reconcile to release the row
 LEASE_S = 60.0  # our own lease while the ARM call runs
 MAX_AUDIT = 50  # newest entries kept in the row (a table property holds 32K characters); all are logged
@@ -44,16 +45,14 @@ MAX_DESCRIPTION = 140  # what the connection's description shows in the portal
 log = get_logger("hublink.approvals")
 
 
-def caller(headers: Mapping[str, str] | None) -> str:
-    """Who is asking: App Service authentication's principal, else the function key (the host names no key).
+Who = Caller | str  # a verified caller, or a name (the local CLI's OS user)
 
-    The principal headers are trusted only as an audit label: the function key is what authorizes.
-    """
-    lower = {k.lower(): v for k, v in (headers or {}).items()}
-    for name in PRINCIPAL_HEADERS:
-        if (lower.get(name) or "").strip():
-            return lower[name].strip()[:200]
-    return "function-key" if headers is not None else "unknown"
+
+def identity(who: Who) -> dict[str, str | None]:
+    """The audit's view of who decided: name, object id, tenant, user or application."""
+    if isinstance(who, Caller):
+        return {"by": who.name, "by_id": who.object_id, "by_tenant": who.tenant_id or None, "by_type": who.kind}
+    return {"by": str(who)[:200], "by_id": None, "by_tenant": None, "by_type": None}
 
 
 class Approvals:
@@ -68,7 +67,7 @@ class Approvals:
     ) -> None:
         self.store, self.paths, self.clock, self.notifier, self.tenant_of = store, paths, clock, notifier, tenant_of
 
-    def approve_link(self, cluster_id: str, *, who: str, reason: Any = "", via: str = "api") -> AuditEntry:
+    def approve_link(self, cluster_id: str, *, who: Who, reason: Any = "", via: str = "api") -> AuditEntry:
         """Record that a person approved the link's current endpoint (the caller then reconciles it)."""
         cluster = ClusterId.parse(cluster_id)  # InvalidInput (400) for anything but a managed cluster id
         self.tenant_of(cluster)
@@ -85,11 +84,12 @@ class Approvals:
             del state.audit[:-MAX_AUDIT]
 
         self.store.update(cluster, change, wait_s=BUSY_WAIT_S, missing=_no_row(cluster))
-        log.info("link.approved", cluster=cluster.id, by=who, via=via, endpoint=entries[0].endpoint_id, reason=reason)
+        e = entries[0]
+        log.info("link.approved", cluster=cluster.id, by=e.by, by_id=e.by_id, via=via, endpoint=e.endpoint_id, reason=reason)
         return entries[0]
 
     def decide_connection(
-        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+        self, cluster_id: str, connection_name: Any, status: str, *, who: Who, reason: Any = "", via: str = "api"
     ) -> AuditEntry:
         """Approve or reject one Pending private endpoint connection of a linked cluster."""
         cluster = ClusterId.parse(cluster_id)
@@ -107,7 +107,12 @@ class Approvals:
         state = taken.state
         try:
             path.decide(
-                cluster, tenant, state, conn.name, wanted, f"{wanted} by {who} via aks-hublink: {reason}"[:MAX_DESCRIPTION]
+                cluster,
+                tenant,
+                state,
+                conn.name,
+                wanted,
+                f"{wanted} by {identity(who)['by']} via aks-hublink: {reason}"[:MAX_DESCRIPTION],
             )
         except HubLinkError:
             self.store.release(state, owner)
@@ -116,13 +121,14 @@ class Approvals:
         entry = self._entry(
             f"{verb}-connection", who, via, reason, connection_name=conn.name, endpoint_id=conn.endpoint_id, status=wanted
         )
-        state = self._record(cluster, state, owner, conn, entry, who=who, via=via, reason=reason)
+        state = self._record(cluster, state, owner, conn, entry)
         log.info(
             f"connection.{wanted.lower()}",
             cluster=cluster.id,
             connection=conn.name,
             endpoint=conn.endpoint_id,
-            by=who,
+            by=entry.by,
+            by_id=entry.by_id,
             via=via,
             reason=reason,
         )
@@ -130,29 +136,22 @@ class Approvals:
             log.info("link.notices.record_deferred", cluster=cluster.id)
         return entry
 
-    def _record(
-        self,
-        cluster: ClusterId,
-        state: LinkState,
-        owner: str,
-        conn: Connection,
-        entry: AuditEntry,
-        *,
-        who: str,
-        via: str,
-        reason: str,
-    ) -> LinkState:
+    def _record(self, cluster: ClusterId, state: LinkState, owner: str, conn: Connection, entry: AuditEntry) -> LinkState:
         """Audit the decision, drop the connection from the foreign ones, announce it, release the lease."""
         wanted = entry.status or ""
         decision = {
             "connectionName": conn.name,
             "privateEndpointId": conn.endpoint_id,
             "status": wanted,
-            "by": who,
-            "via": via,
-            "reason": reason,
+            "by": entry.by,
+            "byId": entry.by_id,
+            "byTenant": entry.by_tenant,
+            "byType": entry.by_type,
+            "via": entry.via,
+            "reason": entry.reason,
             "at": entry.at,
         }
+        decision = {k: v for k, v in decision.items() if v is not None}
 
         def record(s: LinkState) -> None:
             s.audit.append(entry)
@@ -195,8 +194,8 @@ class Approvals:
             )
         return state, path, conn
 
-    def _entry(self, action: str, who: str, via: str, reason: str, **what: str | None) -> AuditEntry:
-        return AuditEntry(action=action, by=who, via=via, at=iso(self.clock.now()) or "", reason=reason, **what)
+    def _entry(self, action: str, who: Who, via: str, reason: str, **what: str | None) -> AuditEntry:
+        return AuditEntry(action=action, via=via, at=iso(self.clock.now()) or "", reason=reason, **identity(who), **what)
 
 
 def _wanted(status: str, connection_name: Any) -> str:

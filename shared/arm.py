@@ -23,8 +23,8 @@ from shared.errors import TransientError, map_azure_errors, raise_for_response
 from shared.pacing import PACER
 
 if TYPE_CHECKING:
-    from shared.config import Settings
     from shared.credentials import Credentials
+    from shared.sdk import AzureAccess
 
 log = logging.getLogger("hublink.arm")
 
@@ -84,10 +84,10 @@ def build_session(verify: str | bool, *, total: int = 3, max_wait: float = 3.0) 
 class ArmClient:
     """GET/PUT/DELETE on ARM paths with a token for the path's tenant."""
 
-    def __init__(self, settings: Settings, credentials: Credentials, *, session: requests.Session | None = None) -> None:
-        self.base = settings.arm_endpoint
+    def __init__(self, access: AzureAccess, credentials: Credentials, *, session: requests.Session | None = None) -> None:
+        self.base = access.arm_endpoint
         self.credentials = credentials
-        self.session = session or build_session(settings.verify)
+        self.session = session or build_session(access.verify)
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.sdk import AzureAccess, StorageAccess
 from shared.settings import BY_FIELD, SETTINGS, Setting, default
 
 __all__ = ["SETTINGS", "Hub", "Settings", "parse_settings", "OPT_TAG"]
@@ -32,6 +33,12 @@ ZONE_ID = re.compile(
     r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$",
     re.IGNORECASE,
 )
+VNET_ZONE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
+    r"(?P<zone>private\.[a-z0-9]+\.azmk8s\.io)$",
+    re.IGNORECASE,
+)
+PLS_SUBNET_TAG = "hublink-pls-subnet"
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 OPT_TAG = "hublink"
 
@@ -41,6 +48,7 @@ class Hub:
     region: str
     subnet_id: str
     dns_zone_id: str
+    vnet_integration_zone_id: str | None = None  # private.<region>.azmk8s.io (API Server VNet Integration clusters)
 
     @property
     def subscription_id(self) -> str:
@@ -61,6 +69,7 @@ class Settings:
     hubs: Mapping[str, Hub]
     spokes: Mapping[str, str]  # subscription id (lower) -> tenant id
     client_id: str
+    pls_subnets: Mapping[str, str] = field(default_factory=dict)  # cluster VNet id (lower) -> PLS subnet id
     credential: str = default("credential")
     managed_identity_client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
@@ -99,7 +108,17 @@ class Settings:
     @property
     def verify(self) -> str | bool:
         """What to pass as `verify` / `connection_verify`: the CA bundle, or the system store."""
-        return self.ca_bundle or True
+        return self.azure.verify
+
+    @property
+    def azure(self) -> AzureAccess:
+        """What the ARM adapters need: where ARM is and which CA to trust."""
+        return AzureAccess(self.arm_endpoint, self.ca_bundle)
+
+    @property
+    def storage(self) -> StorageAccess:
+        """What the row store and the continuation queue need."""
+        return StorageAccess(self.storage_connection_string, self.table_service_uri, self.queue_service_uri, self.table_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -172,7 +191,7 @@ class _Reader:
             return None
 
 
-_SPECIAL = {"hubs", "spokes", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
+_SPECIAL = {"hubs", "spokes", "pls_subnets", "teams_webhooks", "webhooks", "api_base_url", "table_name"}
 
 
 def parse_settings(env: Mapping[str, str]) -> Settings:
@@ -182,6 +201,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
     r.read(SETTINGS["HUBLINK_TIMER_SCHEDULE"])  # read by the Functions host; validated here too
     values["hubs"] = _hubs(r)
     values["spokes"] = _spokes(r)
+    values["pls_subnets"] = _pls_subnets(r)
     values["table_name"] = r.read(SETTINGS["HUBLINK_TABLE_NAME"])
     if not TABLE_NAME.fullmatch(values["table_name"]):
         r.problems.append(f"HUBLINK_TABLE_NAME must be 3-63 letters/digits starting with a letter, got {values['table_name']!r}")
@@ -234,8 +254,47 @@ def _hubs(r: _Reader) -> dict[str, Hub]:
                 f"expected privatelink.{region_key(region)}.azmk8s.io"
             )
             continue
-        hubs[region_key(region)] = Hub(region_key(region), subnet, zone)
+        hubs[region_key(region)] = Hub(region_key(region), subnet, zone, _vnet_zone(r, region, hub))
     return hubs
+
+
+def _vnet_zone(r: _Reader, region: str, hub: dict[str, Any]) -> str | None:
+    """The optional private.<region>.azmk8s.io zone of a hub (API Server VNet Integration clusters)."""
+    zone = hub.get("vnetIntegrationDnsZoneId")
+    if zone is None:
+        return None
+    m = VNET_ZONE_ID.match(zone) if isinstance(zone, str) else None
+    if not m or m.group("zone").lower() != f"private.{region_key(region)}.azmk8s.io":
+        r.problems.append(
+            f"HUBLINK_HUBS[{region!r}].vnetIntegrationDnsZoneId must be the id of the private DNS zone "
+            f"private.{region_key(region)}.azmk8s.io, got {zone!r}"
+        )
+        return None
+    return zone
+
+
+def _pls_subnets(r: _Reader) -> dict[str, str]:
+    """HUBLINK_PLS_SUBNETS: each VNet id maps to a subnet id inside that VNet."""
+    raw = r.json("HUBLINK_PLS_SUBNETS")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        r.problems.append("HUBLINK_PLS_SUBNETS must be a JSON object of VNet id -> subnet id")
+        return {}
+    out: dict[str, str] = {}
+    for vnet, subnet in raw.items():
+        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet) or vnet_of(subnet) != str(vnet).rstrip("/").lower():
+            r.problems.append(f"HUBLINK_PLS_SUBNETS[{vnet!r}] must be the id of a subnet of that VNet, got {subnet!r}")
+            continue
+        out[vnet_of(subnet)] = subnet
+    return out
+
+
+def vnet_of(subnet_id: str) -> str:
+    """The VNet id (lower case) of a subnet id."""
+    lower = subnet_id.rstrip("/").lower()
+    i = lower.rfind("/subnets/")
+    return lower[:i] if i >= 0 else ""
 
 
 def _spokes(r: _Reader) -> dict[str, str]:

@@ -18,8 +18,8 @@ from shared.errors import map_azure_errors
 from shared.log import get_logger
 
 if TYPE_CHECKING:
-    from shared.config import Settings
     from shared.credentials import Credentials
+    from shared.sdk import StorageAccess
 
 QUEUE_NAME = "hublink-continue"  # fixed: the queue trigger binding names it too (function_app.py)
 MAX_DELAY_S = 7 * 24 * 3600  # Storage queues accept visibility delays up to 7 days
@@ -27,8 +27,8 @@ log = get_logger("hublink.continuation")
 
 
 class Continuations:
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
-        self.settings = settings
+    def __init__(self, storage: StorageAccess, credentials: Credentials) -> None:
+        self.storage = storage
         self.credentials = credentials
         self._client: Any = None
         self._lock = threading.Lock()
@@ -40,12 +40,10 @@ class Continuations:
 
         with self._lock:
             if self._client is None:
-                s = self.settings
+                s = self.storage
                 policy = TextBase64EncodePolicy()  # the Functions queue trigger expects base64 by default
-                if s.storage_connection_string:
-                    client = QueueClient.from_connection_string(
-                        s.storage_connection_string, QUEUE_NAME, message_encode_policy=policy
-                    )
+                if s.connection_string:
+                    client = QueueClient.from_connection_string(s.connection_string, QUEUE_NAME, message_encode_policy=policy)
                 else:
                     client = QueueClient(
                         s.queue_service_uri, QUEUE_NAME, credential=self.credentials.for_storage(), message_encode_policy=policy

@@ -188,11 +188,12 @@ class Controller:
                     if budget.remaining() < result.after_s:
                         return result
                     self.clock.sleep(result.after_s)
-                    link.forget("endpoint")
-                    link.poll_due = True
+                    link.forget(op.subject)
+                    link.poll_due = op.subject == "endpoint"
                     continue
                 if not op.wait(budget.remaining()):
-                    return replace(result, after_s=link.until_next_poll() or op.poll_s, operation=None)
+                    grid = link.until_next_poll() if op.subject == "endpoint" else None
+                    return replace(result, after_s=grid or op.poll_s, operation=None)
                 link.finished(op, op.result())
             except TransientError as exc:
                 return Transient(exc)

@@ -10,29 +10,29 @@ the heaviest import of the app and most invocations (timer ticks on Ready links)
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import TerminalError, map_azure_errors, not_found_means_read_again
 from shared.ids import ClusterId, same_arm_id
+from shared.model import Provisioned
 from shared.results import Operation
+from shared.sdk import DEFAULT_POLL_S, AzureAccess, NetworkClients
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
 
-    from shared.config import Hub, Settings
+    from shared.config import Hub
     from shared.credentials import Credentials
     from shared.paths import EndpointTarget
 
-DEFAULT_POLL_S = 10.0  # what Azure Network answers in Retry-After for private endpoint operations
 TAG_CLUSTER = "hublink-cluster"
 TAG_MANAGED_BY = "managed-by"
 MANAGED_BY = "aks-hublink"
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Provisioned):
     id: str
     name: str
     provisioning_state: str
@@ -41,45 +41,17 @@ class Endpoint:
     nic_ids: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def succeeded(self) -> bool:
-        return self.provisioning_state.lower() == "succeeded"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
-
-    @property
-    def failed(self) -> bool:
-        return self.provisioning_state.lower() == "failed"
-
 
 class HubEndpoints:
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
-        self.settings = settings
-        self.credentials = credentials
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+    """Our private endpoints in the hub, and the NICs that carry their addresses."""
+
+    def __init__(self, access: AzureAccess, credentials: Credentials, hub_tenant_id: str) -> None:
+        self.access = access
+        self.hub_tenant_id = hub_tenant_id
+        self._clients = NetworkClients(access, credentials)
 
     def client(self, subscription_id: str) -> Any:
-        from azure.mgmt.network import NetworkManagementClient
-
-        with self._lock:
-            client = self._clients.get(subscription_id)
-            if client is None:
-                from shared.pacing import PACER
-
-                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
-                if self.settings.ca_bundle:
-                    kwargs["connection_verify"] = self.settings.ca_bundle
-                client = NetworkManagementClient(
-                    self.credentials.for_tenant(self.settings.hub_tenant_id),
-                    subscription_id,
-                    base_url=self.settings.arm_endpoint,
-                    **kwargs,
-                )
-                self._clients[subscription_id] = client
-            return client
+        return self._clients.get(subscription_id, self.hub_tenant_id)
 
     def get(self, hub: Hub, name: str) -> Endpoint | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -90,11 +62,6 @@ class HubEndpoints:
             except ResourceNotFoundError:
                 return None
         return endpoint_from_model(pe)
-
-    def _polling(self, within_s: float) -> Any:
-        from shared.polling import PacedPolling
-
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.settings.arm_endpoint})
 
     def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget, *, within_s: float) -> Operation:
         """Start creating the endpoint; its poller polls at the Retry-After for at most `within_s` seconds."""
@@ -117,7 +84,7 @@ class HubEndpoints:
         what = f"create hub endpoint {name}"
         with map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
-                hub.resource_group, name, body, polling=self._polling(within_s)
+                hub.resource_group, name, body, polling=self.access.polling(within_s)
             )
         return Operation(what, "create", poll_delay(poller), _Poller(poller, what))
 
@@ -125,7 +92,7 @@ class HubEndpoints:
         what = f"delete hub endpoint {name}"
         with not_found_means_read_again(what), map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_delete(
-                hub.resource_group, name, polling=self._polling(within_s)
+                hub.resource_group, name, polling=self.access.polling(within_s)
             )
         return Operation(what, "delete", poll_delay(poller), _Poller(poller, what))
 
@@ -197,6 +164,12 @@ def endpoint_from_model(pe: Any) -> Endpoint:
 def _text(value: Any) -> str:
     """An SDK enum's value: str() of azure-mgmt-network's ProvisioningState.UPDATING is 'ProvisioningState.UPDATING'."""
     return str(getattr(value, "value", value) or "")
+
+
+def made_for(endpoint: Endpoint, cluster: ClusterId) -> bool:
+    """Whether we made this endpoint for this cluster (our tags), whatever it targets now."""
+    tags = {k.lower(): v for k, v in endpoint.tags.items()}
+    return tags.get(TAG_MANAGED_BY) == MANAGED_BY and tags.get(TAG_CLUSTER, "").lower() == cluster.key[:256]
 
 
 def points_at(endpoint: Endpoint, target_id: str) -> bool:

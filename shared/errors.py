@@ -7,7 +7,8 @@
     │                           409 AnotherOperationInProgress (carries `retry_after` when known)
     └── TerminalError           retrying cannot help until something changes: 400, 401, 403 (names
         │                       the missing action), a region without hub, a DNS conflict
-        └── DnsConflict         the A record exists and belongs to someone else
+        ├── DnsConflict         the A record exists and belongs to someone else
+        └── Unlinkable          a cluster the product cannot link, for a named reason (UNLINKABLE)
 
 Callers catch `TransientError` / `TerminalError`; nothing else leaks out of `shared`, because the
 ARM, SDK and Table clients all pass through `map_azure_errors` or `raise_for_response` here.
@@ -95,6 +96,71 @@ class TerminalError(HubLinkError):
 
 class DnsConflict(TerminalError):
     """The record name is taken by a record this product did not create."""
+
+
+class Unlinkable(TerminalError):
+    """A cluster the product cannot link, for one of the named reasons in UNLINKABLE.
+
+    The message says what is wrong and what a person can do about it (the Failed notice shows it);
+    `remedy` is that second part alone.
+    """
+
+    def __init__(self, code: str, **facts: str) -> None:
+        reason, remedy = UNLINKABLE[code]
+        self.remedy = remedy.format(**facts)
+        super().__init__(f"{reason.format(**facts)}. What to do: {self.remedy}", code=code, status=400)
+
+
+# The named reasons a cluster cannot be linked: code -> (what is wrong, what a person can do).
+# Each is a terminal Failed with a notice; the step raising it has created nothing of ours.
+UNLINKABLE: dict[str, tuple[str, str]] = {
+    "NoPlsSubnet": (
+        "no Private Link Service subnet is known for the cluster's VNet {vnet}",
+        'add it to HUBLINK_PLS_SUBNETS ({{"<VNet id>": "<subnet id>"}}; infra/spoke.bicep plsSubnets creates one) '
+        "or tag the cluster hublink-pls-subnet=<subnet id>, then retry",
+    ),
+    "InvalidPlsSubnet": (
+        "the Private Link Service subnet {subnet} ({source}) is not a subnet of the cluster's VNet {vnet}",
+        "name a subnet of {vnet} with private-link-service network policies disabled, then retry",
+    ),
+    "ManagedVnetNotSupported": (
+        "the cluster's API server is in an AKS-managed VNet: Microsoft's procedure for reaching a VNet-integrated "
+        "API server through a Private Link Service is for clusters in your own VNet only",
+        "create the cluster in your own VNet (apiServerAccessProfile.subnetId and the agent pools' vnetSubnetID); "
+        "it is then linked automatically",
+    ),
+    "NodeResourceGroupLocked": (
+        "Azure refused the Private Link Service on kube-apiserver: the node resource group {group} is locked down "
+        "(nodeResourceGroupProfile.restrictionLevel ReadOnly) and its deny assignment blocks the load balancer link",
+        "set the cluster's node resource group restriction level to Unrestricted "
+        "(az aks update --nrg-lockdown-restriction-level Unrestricted), then retry",
+    ),
+    "PlsLimitPerLoadBalancer": (
+        "kube-apiserver already has as many Private Link Services as Azure allows on one load balancer (8)",
+        "delete a Private Link Service on its frontend that is no longer used, then retry",
+    ),
+    "PlsNameCollision": (
+        "a Private Link Service named {name} exists and was not created by aks-hublink; it was left untouched",
+        "delete or rename it, or tag the cluster hublink-pls-subnet=<a subnet in another resource group>, then retry",
+    ),
+    "NoVnetIntegrationZone": (
+        "the hub of region {region} names no private.{region}.azmk8s.io zone for API Server VNet Integration clusters",
+        "set HUBLINK_HUBS[{region}].vnetIntegrationDnsZoneId (infra/main.bicep creates the zone), then retry",
+    ),
+}
+
+
+# Azure's refusals that mean one of the named reasons (the codes devcloud answers, see its docstrings).
+REFUSALS = {
+    "DenyAssignmentAuthorizationFailed": "NodeResourceGroupLocked",
+    "PrivateLinkServiceLimitPerLoadBalancerReached": "PlsLimitPerLoadBalancer",
+}
+
+
+def refusal(exc: TerminalError, **facts: str) -> TerminalError:
+    """The named reason an Azure refusal means (REFUSALS), or the refusal itself."""
+    code = REFUSALS.get(exc.code or "")
+    return Unlinkable(code, **facts) if code else exc
 
 
 class ConcurrentUpdate(TransientError):

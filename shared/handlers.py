@@ -2,17 +2,19 @@
 function_app.py so the triggers stay a few lines.
 
 Each turns its input into a cluster id (or a decision) and calls the service; none looks at what
-an event says beyond "this cluster may have changed". Every refused request is answered from the
-one error table, `shared.errors.http_status`.
+an event says beyond "this cluster may have changed". Every HTTP route first asks shared.authz for
+the verified caller and the app role it needs (401/403 before anything is parsed, read or written).
+Every refused request is answered from the one error table, `shared.errors.http_status`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.authz import APPROVER, OPERATOR, READER, authorize
 from shared.errors import HubLinkError, InvalidInput, Refused, http_status
 from shared.events import DELETE, cluster_from_event
 from shared.ids import ClusterId
@@ -36,6 +38,7 @@ __all__ = [
 
 log = get_logger("hublink.triggers")
 MAX_BODY_BYTES = 16 * 1024
+Headers = Mapping[str, str] | None
 
 
 def handle_event(event_type: str, subject: str | None, data: Any, event_id: str | None = None) -> str:
@@ -63,9 +66,12 @@ def handle_continuation(body: bytes | str) -> str:
         return "ignored"
 
 
-def sweep(*, runtime: Runtime | None = None, discover: bool | None = None) -> SweepReport:
-    """Timer backstop: reconcile what is due; now and then list spokes for clusters we never heard of."""
-    return (runtime or get_runtime()).service.sweep(discover=discover)
+def sweep(*, runtime: Runtime | None = None, discover: bool | None = None, context: Any = None) -> SweepReport:
+    """Timer backstop: reconcile what is due; now and then list spokes for clusters we never heard of.
+    `context` is the Functions invocation: its id goes onto the sweep's pool threads."""
+    from shared.invocation import thread_initializer
+
+    return (runtime or get_runtime()).service.sweep(discover=discover, thread_init=thread_initializer(context))
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
@@ -109,70 +115,69 @@ def _cluster_id(value: Any) -> str:
     return ClusterId.parse(value).id  # InvalidInput, code InvalidClusterId (400)
 
 
-def http_reconcile(body: bytes) -> HttpAnswer:
-    """POST /api/links/reconcile {"clusterId"}: reconcile now; the outcome and the link's state."""
+def http_reconcile(body: bytes, headers: Headers = None) -> HttpAnswer:
+    """POST /api/links/reconcile {"clusterId"} (HubLink.Operator): reconcile now; the outcome and the link's state."""
 
     def run() -> dict[str, Any]:
+        authorize(headers, OPERATOR)  # 401/403 before the body is even parsed
         cluster_id = _body(body)["clusterId"]  # refused before any setting is read
         return get_runtime().service.reconcile(cluster_id, follow_up="http").public()
 
     return _answer(run)
 
 
-def http_list(phase: str | None) -> HttpAnswer:
-    """GET /api/links[?phase=]: every link."""
+def http_list(phase: str | None, headers: Headers = None) -> HttpAnswer:
+    """GET /api/links[?phase=] (HubLink.Reader): every link."""
 
     def run() -> dict[str, Any]:
+        authorize(headers, READER)
         rows = get_runtime().service.list(phase)
         return {"value": [s.public() for s in rows], "count": len(rows)}
 
     return _answer(run)
 
 
-def http_get(subscription_id: str, resource_group: str, cluster_name: str) -> HttpAnswer:
-    """GET /api/links/{subscriptionId}/{resourceGroup}/{clusterName}: one link's state."""
+def http_get(subscription_id: str, resource_group: str, cluster_name: str, headers: Headers = None) -> HttpAnswer:
+    """GET /api/links/{subscriptionId}/{resourceGroup}/{clusterName} (HubLink.Reader): one link's state."""
     cluster_id = (
         f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
         f"/providers/Microsoft.ContainerService/managedClusters/{cluster_name}"
     )
 
     def run() -> dict[str, Any]:
+        authorize(headers, READER)
         checked = _cluster_id(cluster_id)
         return get_runtime().service.get(checked).public()
 
     return _answer(run)
 
 
-def http_approve_link(body: bytes, headers: Any = None, *, who: str | None = None, via: str = "http") -> HttpAnswer:
-    """POST /api/links/approve {"clusterId", "reason"?}: a person approves a link waiting in manual mode."""
-    from shared.approvals import caller
+def http_approve_link(body: bytes, headers: Headers = None) -> HttpAnswer:
+    """POST /api/links/approve {"clusterId", "reason"?} (HubLink.Approver): approve a link waiting in manual mode."""
 
     def run() -> dict[str, Any]:
+        caller = authorize(headers, APPROVER)
         data = _body(body)
         entry, outcome = get_runtime().service.approve_link(
-            data["clusterId"], who=who or caller(headers), via=via, reason=data.get("reason"), follow_up="approval"
+            data["clusterId"], who=caller, via="http", reason=data.get("reason"), follow_up="approval"
         )
         return {"approved": entry.public(), "outcome": outcome.public()}
 
     return _answer(run)
 
 
-def http_set_connection(
-    body: bytes, status: str, headers: Any = None, *, who: str | None = None, via: str = "http", reason_required: bool = True
-) -> HttpAnswer:
-    """POST /api/connections/approve|reject {"clusterId", "connectionName", "reason"}: decide any pending connection."""
-    from shared.approvals import caller
+def http_set_connection(body: bytes, status: str, headers: Headers = None) -> HttpAnswer:
+    """POST /api/connections/approve|reject {"clusterId", "connectionName", "reason"} (HubLink.Approver)."""
 
     def run() -> dict[str, Any]:
+        caller = authorize(headers, APPROVER)
         data = _body(body)
         name, reason = data.get("connectionName"), data.get("reason")
         if not isinstance(name, str) or not name:
             raise Refused(400, "MissingConnectionName", 'body needs "connectionName" (a string)')
-        if reason_required and (not isinstance(reason, str) or not reason.strip()):
+        if not isinstance(reason, str) or not reason.strip():
             raise Refused(400, "MissingReason", 'body needs "reason": why, for the audit record')
-        entry = get_runtime().service.decide_connection(
-            data["clusterId"], name, status, who=who or caller(headers), via=via, reason=reason
-        )
+        entry = get_runtime().service.decide_connection(data["clusterId"], name, status, who=caller, via="http", reason=reason)
         return {"decision": entry.public()}
 
     return _answer(run)

@@ -87,7 +87,11 @@ class Link:
         self.reads.pop(key, None)
 
     def finished(self, operation: Operation, value: Any) -> None:
-        """An operation on our hub endpoint ended: what it produced is the endpoint's state now."""
+        """An operation ended: what it produced is its subject's state now (the hub endpoint, or what a path made)."""
+        if operation.subject != "endpoint":
+            self.reads[operation.subject] = value if operation.kind == "create" else None
+            self.log.info("link.operation.finished", what=operation.what, kind=operation.kind)
+            return
         self.state.operation_at = None
         self.reads["endpoint"] = value if operation.kind == "create" else None
         self.just_created = operation.kind == "create"

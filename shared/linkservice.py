@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import TerminalError, map_azure_errors
+from shared.endpoints import poll_delay
+from shared.errors import TerminalError, map_azure_errors, not_found_means_read_again
 from shared.ids import ClusterId, same_arm_id
+from shared.model import Provisioned
+from shared.results import Operation
+from shared.sdk import AzureAccess, NetworkClients
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
 
-    from shared.config import Settings
     from shared.credentials import Credentials
 
 LB_NAME = "kube-apiserver"
 TAG_CLUSTER = "hublink-cluster"
 TAG_MANAGED_BY = "managed-by"
 MANAGED_BY = "aks-hublink"
-DEFAULT_POLL_S = 10.0
+SUBJECT = "pls"  # the Link.reads key of our PLS (an Operation on it replaces that read)
 
 
 def pls_name(cluster: ClusterId) -> str:
@@ -64,7 +66,7 @@ class PlsConnection:
 
 
 @dataclass(frozen=True)
-class LinkService:
+class LinkService(Provisioned):
     id: str
     name: str
     provisioning_state: str
@@ -77,14 +79,6 @@ class LinkService:
 
     def ours(self, cluster: ClusterId) -> bool:
         return self.tags.get(TAG_MANAGED_BY) == MANAGED_BY and self.tags.get(TAG_CLUSTER, "").lower() == cluster.key[:256]
-
-    @property
-    def succeeded(self) -> bool:
-        return self.provisioning_state.lower() == "succeeded"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
 
     def on(self, frontend: Frontend) -> bool:
         return any(same_arm_id(f, frontend.id) for f in self.frontend_ids)
@@ -122,33 +116,12 @@ def link_service_from_model(pls: Any) -> LinkService:
 class LinkServices:
     """kube-apiserver lookups and our PLS, per spoke subscription (each with its tenant's credential)."""
 
-    def __init__(self, settings: Settings, credentials: Credentials) -> None:
-        self.settings = settings
-        self.credentials = credentials
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+    def __init__(self, access: AzureAccess, credentials: Credentials) -> None:
+        self.access = access
+        self._clients = NetworkClients(access, credentials)
 
     def client(self, subscription_id: str, tenant_id: str) -> Any:
-        from azure.mgmt.network import NetworkManagementClient
-
-        with self._lock:
-            client = self._clients.get((subscription_id, tenant_id))
-            if client is None:
-                from shared.pacing import PACER
-
-                kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
-                if self.settings.ca_bundle:
-                    kwargs["connection_verify"] = self.settings.ca_bundle
-                client = NetworkManagementClient(
-                    self.credentials.for_tenant(tenant_id), subscription_id, base_url=self.settings.arm_endpoint, **kwargs
-                )
-                self._clients[(subscription_id, tenant_id)] = client
-            return client
-
-    def _polling(self, within_s: float) -> Any:
-        from shared.polling import PacedPolling
-
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.settings.arm_endpoint})
+        return self._clients.get(subscription_id, tenant_id)
 
     def apiserver_frontend(self, cluster: ClusterId, node_resource_group: str, tenant_id: str) -> Frontend | None:
         """The first frontend of `kube-apiserver` in the node resource group; None when there is none."""
@@ -185,10 +158,17 @@ class LinkServices:
         location: str,
         hub_subscription: str,
         within_s: float,
-    ) -> LROPoller:
-        """Create (or repair) our PLS in the PLS subnet's resource group, on the cluster's frontend."""
+        keep: LinkService | None = None,
+    ) -> Operation:
+        """Create (or repair) our PLS in the PLS subnet's resource group, on the cluster's frontend.
+
+        The hub subscription is put in `visibility` and `autoApproval`; subscriptions a person added to
+        our PLS (`keep`, the PLS as it is) stay.
+        """
         from azure.mgmt.network import models as m
 
+        visible = sorted({hub_subscription.lower(), *(keep.visibility if keep else ())})
+        approved = sorted({hub_subscription.lower(), *(keep.auto_approval if keep else ())} - {"*"})
         body = m.PrivateLinkService(
             location=location,
             tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
@@ -196,42 +176,83 @@ class LinkServices:
             ip_configurations=[
                 m.PrivateLinkServiceIpConfiguration(name="hublink-nat", subnet=m.Subnet(id=subnet_id), primary=True)
             ],
-            visibility=m.PrivateLinkServicePropertiesVisibility(subscriptions=[hub_subscription]),
-            auto_approval=m.PrivateLinkServicePropertiesAutoApproval(subscriptions=[hub_subscription]),
+            visibility=m.PrivateLinkServicePropertiesVisibility(subscriptions=visible),
+            auto_approval=m.PrivateLinkServicePropertiesAutoApproval(subscriptions=approved),
         )
         name, rg = pls_name(cluster), subnet_id.split("/")[4]
-        with map_azure_errors(f"create private link service {name}"):
-            return self.client(cluster.subscription_id, tenant_id).private_link_services.begin_create_or_update(
-                rg, name, body, polling=self._polling(within_s)
+        what = f"create private link service {name}"
+        with map_azure_errors(what):
+            poller = self.client(cluster.subscription_id, tenant_id).private_link_services.begin_create_or_update(
+                rg, name, body, polling=self.access.polling(within_s)
             )
+        return Operation(what, "create", poll_delay(poller), _Poller(poller, what), subject=SUBJECT)
 
-    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> LROPoller:
+    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> Operation:
         name = pls_name(cluster)
-        with map_azure_errors(f"delete private link service {name}"):
-            return self.client(cluster.subscription_id, tenant_id).private_link_services.begin_delete(
-                resource_group, name, polling=self._polling(within_s)
+        what = f"delete private link service {name}"
+        with not_found_means_read_again(what), map_azure_errors(what):
+            poller = self.client(cluster.subscription_id, tenant_id).private_link_services.begin_delete(
+                resource_group, name, polling=self.access.polling(within_s)
             )
+        return Operation(what, "delete", poll_delay(poller), _Poller(poller, what), subject=SUBJECT)
 
     def approve(
         self, cluster: ClusterId, resource_group: str, tenant_id: str, connection: PlsConnection, endpoint_id: str
     ) -> PlsConnection:
         """Approve ONE connection, and only when it is our own endpoint's (matched by id)."""
-        from azure.mgmt.network import models as m
-
         if not connection.belongs_to(endpoint_id):
             raise TerminalError(
                 f"refusing to approve connection {connection.name}: it is not the hub endpoint's", code="ForeignConnection"
             )
-        state = m.PrivateLinkServiceConnectionState(status="Approved", description=f"aks-hublink: hub access to {cluster.short}")
-        body = m.PrivateEndpointConnection(name=connection.name, private_link_service_connection_state=state)
-        with map_azure_errors(f"approve connection {connection.name}"):
-            got = self.client(cluster.subscription_id, tenant_id).private_link_services.update_private_endpoint_connection(
-                resource_group, pls_name(cluster), connection.name, body
-            )
-        state = got.private_link_service_connection_state
-        return PlsConnection(
-            got.name or connection.name,
-            connection.endpoint_id,
-            _text(state.status) if state else "",
-            (state.description or "") if state else "",
+        return self.decide(
+            cluster, resource_group, tenant_id, connection.name, "Approved", f"aks-hublink: hub access to {cluster.short}"
         )
+
+    def decide(
+        self, cluster: ClusterId, resource_group: str, tenant_id: str, connection_name: str, status: str, description: str
+    ) -> PlsConnection:
+        """Set one connection of our PLS to Approved or Rejected (a synchronous PUT).
+
+        The automatic approval goes through `approve` (ours only); a person's decision on any pending
+        connection comes here from shared.approvals.
+        """
+        from azure.mgmt.network import models as m
+
+        state = m.PrivateLinkServiceConnectionState(status=status, description=description)
+        body = m.PrivateEndpointConnection(name=connection_name, private_link_service_connection_state=state)
+        what = f"set connection {connection_name} of private link service {pls_name(cluster)} to {status}"
+        with not_found_means_read_again(what), map_azure_errors(what):
+            got = self.client(cluster.subscription_id, tenant_id).private_link_services.update_private_endpoint_connection(
+                resource_group, pls_name(cluster), connection_name, body
+            )
+        answer = got.private_link_service_connection_state
+        return PlsConnection(
+            got.name or connection_name,
+            (got.private_endpoint.id if got.private_endpoint else "") or "",
+            _text(answer.status) if answer else "",
+            (answer.description or "") if answer else "",
+        )
+
+
+class _Poller:
+    """The azure-core poller behind a PLS Operation (its result is our LinkService, or None for a delete)."""
+
+    def __init__(self, poller: LROPoller, what: str) -> None:
+        self.poller, self.what = poller, what
+
+    def wait(self, timeout_s: float) -> bool:
+        from shared.polling import OutOfBudget
+
+        with not_found_means_read_again(f"{self.what}: operation status"), map_azure_errors(self.what):
+            try:
+                self.poller.wait(timeout=max(0.0, timeout_s))
+            except OutOfBudget:
+                return False
+            if not self.poller.done():
+                return False
+            self.poller.result()
+        return True
+
+    def result(self) -> LinkService | None:
+        value = self.poller.result()
+        return link_service_from_model(value) if value is not None else None

@@ -21,6 +21,25 @@ from typing import Any
 from shared.clock import iso as _iso
 
 
+class Provisioned:
+    """What the product reads of an Azure resource's provisioningState (endpoints, Private Link
+    Services): a mixin for the adapters' small frozen dataclasses that carry `provisioning_state`."""
+
+    provisioning_state: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.provisioning_state.lower() == "succeeded"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.provisioning_state.lower() in ("updating", "creating", "deleting")
+
+    @property
+    def failed(self) -> bool:
+        return self.provisioning_state.lower() == "failed"
+
+
 class Phase(StrEnum):
     PENDING = "Pending"
     PROVISIONING = "Provisioning"
@@ -69,7 +88,11 @@ class ForeignConnection:
 
 @dataclass
 class AuditEntry:
-    """One human decision (approve-link, approve-connection, reject-connection)."""
+    """One human decision (approve-link, approve-connection, reject-connection).
+
+    `by` is the verified caller's name; `by_id`, `by_tenant` and `by_type` (user | application, or
+    local / cli for the unauthenticated paths) identify it: over HTTP they come from the token App
+    Service Authentication verified (shared.authz), never from a header a caller could set."""
 
     action: str
     by: str
@@ -79,10 +102,20 @@ class AuditEntry:
     connection_name: str | None = None
     endpoint_id: str | None = None
     status: str | None = None
+    by_id: str | None = None
+    by_tenant: str | None = None
+    by_type: str | None = None
 
     def public(self) -> dict[str, str]:
         out = {"action": self.action, "by": self.by, "via": self.via, "at": self.at, "reason": self.reason}
-        extra = {"connectionName": self.connection_name, "endpointId": self.endpoint_id, "status": self.status}
+        extra = {
+            "connectionName": self.connection_name,
+            "endpointId": self.endpoint_id,
+            "status": self.status,
+            "byId": self.by_id,
+            "byTenant": self.by_tenant,
+            "byType": self.by_type,
+        }
         return out | {k: v for k, v in extra.items() if v is not None}
 
 
@@ -136,6 +169,7 @@ class LinkState:
     operation_at: datetime | None = None  # when Azure accepted the endpoint operation still running (polls count from it)
     steps: dict[str, StepProgress] = field(default_factory=dict)
     access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
+    link_service_id: str | None = None  # the Private Link Service we made for it (vnet-integration path)
     absent_since: datetime | None = None  # first of the cluster reads answering 404 in a row (unconfirmed absence)
     lease_owner: str | None = None
     lease_until: datetime | None = None
@@ -155,9 +189,11 @@ class LinkState:
             "clusterName": self.cluster_name,
             "tenantId": self.tenant_id,
             "region": self.region,
+            "accessPath": self.access_path,
             "phase": str(self.phase),
             "message": self.message,
             "hubEndpointId": self.endpoint_id,
+            "linkServiceId": self.link_service_id,
             "connectionName": self.connection_name,
             "connectionStatus": self.connection_status,
             "privateIp": self.private_ip,

@@ -45,9 +45,10 @@ class Operation:
     """
 
     what: str
-    kind: str  # "create" | "delete"
+    kind: str  # "create" | "delete" | "observe"
     poll_s: float
     handle: OperationHandle | None = field(default=None, compare=False, repr=False)
+    subject: str = "endpoint"  # what it works on: the Link.reads key its result replaces ("endpoint", "pls")
 
     def wait(self, timeout_s: float) -> bool:
         return self.handle.wait(timeout_s) if self.handle is not None else False

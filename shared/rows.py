@@ -82,6 +82,9 @@ def _load_audit(doc: list[dict[str, str]] | None) -> list[AuditEntry]:
             connection_name=d.get("connectionName"),
             endpoint_id=d.get("endpointId"),
             status=d.get("status"),
+            by_id=d.get("byId"),
+            by_tenant=d.get("byTenant"),
+            by_type=d.get("byType"),
         )
         for d in doc or []
     ]

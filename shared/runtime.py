@@ -48,7 +48,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
     settings = settings or Settings.from_env()
     credentials = Credentials(settings)
-    continuations = Continuations(settings, credentials)
+    continuations = Continuations(settings.storage, credentials)
     service = Service.from_settings(
         settings, credentials=credentials, notifier=Notifier.from_settings(settings), continuations=continuations
     )

@@ -12,9 +12,10 @@ shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_stat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.approvals import Approvals
+from shared.approvals import Approvals, Who
 from shared.clock import SYSTEM, Clock
 from shared.controller import Backoff, Controller, NoNotifier, Notifier
 from shared.errors import Refused
@@ -86,21 +87,22 @@ class Service:
         from shared.credentials import Credentials
         from shared.dns import HubDns
         from shared.endpoints import HubEndpoints
+        from shared.linkservice import LinkServices
         from shared.paths import default_paths
         from shared.state import LinkStore
 
         credentials = credentials or Credentials(settings)
-        arm = ArmClient(settings, credentials)
+        arm = ArmClient(settings.azure, credentials)
         clusters = ClusterApi(arm)
         ports = Ports(
             clusters=clusters,
-            endpoints=HubEndpoints(settings, credentials),
+            endpoints=HubEndpoints(settings.azure, credentials, settings.hub_tenant_id),
             dns=HubDns(arm, settings.hub_tenant_id),
-            paths=default_paths(clusters),
+            paths=default_paths(clusters, LinkServices(settings.azure, credentials), settings.pls_subnets),
         )
         return cls(
             settings,
-            store=LinkStore.from_settings(settings, credentials, clock=clock),
+            store=LinkStore.connect(settings.storage, credentials, clock=clock),
             ports=ports,
             clock=clock,
             notifier=notifier,
@@ -125,16 +127,22 @@ class Service:
             self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome
 
-    def sweep(self, *, discover: bool | None = None) -> SweepReport:
+    def sweep(self, *, discover: bool | None = None, thread_init: Callable[[], None] | None = None) -> SweepReport:
         due = self.discovery.due(self.clock.monotonic()) if discover is None else discover
-        return sweep(self, budget_s=self.settings.timer_budget_s, concurrency=self.settings.concurrency, discover=due)
+        return sweep(
+            self,
+            budget_s=self.settings.timer_budget_s,
+            concurrency=self.settings.concurrency,
+            discover=due,
+            thread_init=thread_init,
+        )
 
     # -- people ----------------------------------------------------------------------------------
     def approve_link(
         self,
         cluster_id: str,
         *,
-        who: str,
+        who: Who,
         reason: Any = "",
         via: str = "api",
         budget_s: float | None = None,
@@ -145,7 +153,7 @@ class Service:
         return entry, self.reconcile(cluster_id, budget_s=budget_s, follow_up=follow_up)
 
     def decide_connection(
-        self, cluster_id: str, connection_name: Any, status: str, *, who: str, reason: Any = "", via: str = "api"
+        self, cluster_id: str, connection_name: Any, status: str, *, who: Who, reason: Any = "", via: str = "api"
     ) -> AuditEntry:
         return self.approvals.decide_connection(cluster_id, connection_name, status, who=who, reason=reason, via=via)
 

@@ -49,9 +49,18 @@ DECLARED: tuple[Setting, ...] = (
         "HUBLINK_HUBS",
         "json",
         'One hub per region: `{"<region>": {"subnetId": "<hub subnet id>", "dnsZoneId": '
-        '"<privatelink.<region>.azmk8s.io zone id>"}}`.',
+        '"<privatelink.<region>.azmk8s.io zone id>", "vnetIntegrationDnsZoneId": "<private.<region>.azmk8s.io zone id, '
+        'for API Server VNet Integration clusters>"}}`.',
         required=True,
         field="hubs",
+    ),
+    _S(
+        "HUBLINK_PLS_SUBNETS",
+        "json",
+        "Where the Private Link Service of an API Server VNet Integration cluster goes, per cluster VNet: "
+        '`{"<VNet id>": "<subnet id in that VNet>"}` (infra/spoke.bicep `plsSubnets` creates such subnets, '
+        "private-link-service network policies disabled). A cluster tag `hublink-pls-subnet=<subnet id>` wins.",
+        field="pls_subnets",
     ),
     _S(
         "HUBLINK_SPOKES",
@@ -229,6 +238,15 @@ DECLARED: tuple[Setting, ...] = (
     ),
     _S("AzureWebJobsStorage__clientId", "text", "Client id of the identity used for storage.", field="storage_client_id"),
     _S("AzureWebJobsStorage__credential", "text", "`managedidentity` for identity-based storage access."),
+    _S(
+        "HUBLINK_API_AUTH",
+        "choice",
+        "Who the HTTP API trusts: `easyauth` answers only behind App Service Authentication "
+        "(`WEBSITE_AUTH_ENABLED=true`) and checks the verified caller's app roles; `local-unauthenticated` "
+        "treats every caller as a local developer holding every role (a machine without Easy Auth, never Azure).",
+        default="easyauth",
+        choices=("easyauth", "local-unauthenticated"),
+    ),
 )
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in DECLARED}

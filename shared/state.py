@@ -24,8 +24,8 @@ from shared.rows import from_entity, to_entity
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-    from shared.config import Settings
     from shared.credentials import Credentials
+    from shared.sdk import StorageAccess
 
 log = logging.getLogger("hublink.state")
 
@@ -147,14 +147,14 @@ class LinkStore:
             self.clock.sleep(0.1)
 
     @classmethod
-    def from_settings(cls, settings: Settings, credentials: Credentials, *, clock: Clock = SYSTEM) -> LinkStore:
+    def connect(cls, storage: StorageAccess, credentials: Credentials, *, clock: Clock = SYSTEM) -> LinkStore:
         from azure.data.tables import TableClient
 
-        if settings.storage_connection_string:
-            table = TableClient.from_connection_string(settings.storage_connection_string, settings.table_name)
+        if storage.connection_string:
+            table = TableClient.from_connection_string(storage.connection_string, storage.table_name)
         else:
             table = TableClient(
-                endpoint=settings.table_service_uri, table_name=settings.table_name, credential=credentials.for_storage()
+                endpoint=storage.table_service_uri, table_name=storage.table_name, credential=credentials.for_storage()
             )
         store = cls(table, clock=clock)
         store.ensure_table()

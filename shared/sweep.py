@@ -3,6 +3,7 @@ and send again the notices that failed on links nobody reconciles soon."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,16 @@ class Discovery:
         return False
 
 
-def sweep(svc: Service, *, budget_s: float, concurrency: int, discover: bool) -> SweepReport:
+def sweep(
+    svc: Service,
+    *,
+    budget_s: float,
+    concurrency: int,
+    discover: bool,
+    thread_init: Callable[[], None] | None = None,
+) -> SweepReport:
+    """One timer run. `thread_init` runs on each pool thread first (shared.invocation: the
+    invocation id the Functions host needs to keep those threads' log lines)."""
     clock = svc.clock
     started = clock.monotonic()
     deadline = started + budget_s
@@ -58,7 +68,7 @@ def sweep(svc: Service, *, budget_s: float, concurrency: int, discover: bool) ->
                 ids.append(cid)
                 seen.add(cid.lower())
                 report.discovered += 1
-    _run_bounded(svc, ids, deadline, concurrency, report)
+    _run_bounded(svc, ids, deadline, concurrency, report, thread_init)
     report.redelivered = _redeliver(svc, {i.lower() for i in ids}, deadline)
     log.info(
         "sweep.done",
@@ -88,7 +98,14 @@ def _redeliver(svc: Service, done: set[str], deadline: float) -> int:
     return count
 
 
-def _run_bounded(svc: Service, ids: list[str], deadline: float, concurrency: int, report: SweepReport) -> None:
+def _run_bounded(
+    svc: Service,
+    ids: list[str],
+    deadline: float,
+    concurrency: int,
+    report: SweepReport,
+    thread_init: Callable[[], None] | None,
+) -> None:
     def one(cid: str) -> str:
         remaining = deadline - svc.clock.monotonic()
         if remaining < 2:
@@ -96,7 +113,7 @@ def _run_bounded(svc: Service, ids: list[str], deadline: float, concurrency: int
         outcome = svc.reconcile(cid, budget_s=min(svc.event_budget_s, remaining), follow_up="timer")
         return str(outcome.phase)
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep") as pool:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep", initializer=thread_init) as pool:
         futures = {pool.submit(one, cid): cid for cid in ids}
         for fut in as_completed(futures):
             try:

@@ -1,8 +1,10 @@
 """`python -m stack up [--world FILE] [--hosts N] [--app-setting NAME=VALUE]...`: devcloud, Azurite, the webhook
 sink and the product's function app in the local Functions host, in one process.
 
-Prints devcloud's `DEVCLOUD_READY {json}` line (with the function app's `functions`, keys and
-webhook secret added) and runs until SIGINT or SIGTERM.
+The world is devcloud's (or the file's) with the product's registrations added (stack.world). Prints
+devcloud's `DEVCLOUD_READY {json}` line with the product's parts added (`product`, `api`: the API's
+audience, tenant and one service principal per role; the function app's `functions`, keys and
+webhook secret) and runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ def function_app(
 
 def main(argv: Sequence[str] | None = None) -> int:
     from devcloud.__main__ import run_up
+    from stack.world import add_product
 
     parser = argparse.ArgumentParser(prog="python -m stack", description="aks-hublink on devcloud")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="devcloud up plus the function app; print DEVCLOUD_READY {json}")
-    up.add_argument("--world", metavar="FILE", help="world JSON (default: devcloud's default world)")
+    up.add_argument("--world", metavar="FILE", help="world JSON (default: devcloud's default world); the product is added to it")
     up.add_argument(
         "--app-setting",
         metavar="NAME=VALUE",
@@ -55,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--app-setting takes NAME=VALUE, got {item!r}")
         overrides[name] = value
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return run_up(args.world, extra_parts=[functools.partial(function_app, overrides=overrides, hosts=args.hosts)])
+    return run_up(
+        args.world,
+        extra_parts=[functools.partial(function_app, overrides=overrides, hosts=args.hosts)],
+        compose=add_product,
+    )
 
 
 if __name__ == "__main__":

@@ -6,9 +6,12 @@ import json
 import time
 
 
-def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = None, hosts: int | None = None):
-    """Start `python -m stack up` (`--hosts N`: N instances of the app) and return (process, info); the
-    caller stops it with SIGTERM."""
+def start_stack(
+    timeout: float = 60.0, *, app_settings: dict[str, str] | None = None, world: str | None = None, hosts: int | None = None
+):
+    """Start `python -m stack up` and return (process, info); the caller stops it with SIGTERM.
+    `world`: a world JSON file (devcloud.world; default: devcloud's default world); `hosts`: N
+    instances of the function app behind one front end (`--hosts N`)."""
     import os
     import subprocess
     import sys
@@ -16,7 +19,7 @@ def start_stack(timeout: float = 60.0, *, app_settings: dict[str, str] | None = 
 
     env = {**os.environ, "DEVCLOUD_NETGUARD": "1"}
     log = tempfile.NamedTemporaryFile(prefix="devcloud-up-", suffix=".log", delete=False)  # noqa: SIM115
-    args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()]
+    args = [f"--app-setting={k}={v}" for k, v in (app_settings or {}).items()] + ([f"--world={world}"] if world else [])
     args += [f"--hosts={hosts}"] if hosts is not None else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "stack", "up", *args],

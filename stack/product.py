@@ -4,7 +4,9 @@ Used by `python -m stack up` (and so by `make up`, `make demo` and the end-to-en
 with the same settings it has in Azure: its own least-privilege app registration, reached without
 a secret through the managed identity endpoint and workload identity federation; state and the
 continuation queue in Azurite; and an Event Grid subscription on every spoke subscription with
-the filter infra/spoke.bicep deploys, so creating a cluster through ARM makes the link appear.
+the filter infra/spoke.bicep deploys, so creating a cluster through ARM makes the link appear. Its
+HTTP API sits behind App Service Authentication as in Azure (devcloud.easyauth, `easy_auth_settings`):
+callers need a token for the API's audience (`info["api"]`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,30 @@ from typing import Any
 
 from devcloud.azurite import free_port
 from devcloud.funchost import start_function_host_process
+from stack.world import product_info
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENT_SUBSCRIPTION = "hublink-clusters"
 EVENT_FUNCTION = "on_cluster_event"
+
+
+def cloud_info(cloud: Any) -> dict[str, Any]:
+    """A running DevCloud's connection info with the product's part (stack.world.product_info) added."""
+    return {**cloud.connection_info(), **product_info(cloud.world)}
+
+
+def easy_auth_settings(info: dict[str, Any]) -> dict[str, str]:
+    """What App Service Authentication is configured with in Azure (infra/app/function.bicep authsettingsV2),
+    as the app settings the local Functions host reads (devcloud.easyauth)."""
+    api = info["api"]
+    return {
+        "WEBSITE_AUTH_ENABLED": "true",
+        "WEBSITE_AUTH_OPENID_ISSUER": f"{info['authority']}/{api['tenant_id']}/v2.0",
+        "WEBSITE_AUTH_CLIENT_ID": api["client_id"],
+        "WEBSITE_AUTH_ALLOWED_AUDIENCES": json.dumps([api["audience"], api["client_id"]]),
+        "WEBSITE_AUTH_EXCLUDED_PATHS": "/runtime/webhooks/eventgrid",
+        "FUNCHOST_AUTH_CA_BUNDLE": info["ca_bundle"],
+    }
 
 
 def topology_settings(info: dict[str, Any]) -> dict[str, str]:
@@ -40,6 +62,10 @@ def topology_settings(info: dict[str, Any]) -> dict[str, str]:
             }
         ),
         "HUBLINK_SPOKES": json.dumps({s["subscription_id"]: s["tenant_id"] for s in info["spokes"]}),
+        # What infra/spoke.bicep's PLS_SUBNET_IDS output gives the hub: the PLS subnet of each spoke VNet.
+        "HUBLINK_PLS_SUBNETS": json.dumps(
+            {v["vnet_id"]: v["pls_subnet_id"] for s in info["spokes"] if (v := s.get("vnet_integration"))}
+        ),
         "HUBLINK_CLIENT_ID": info["product"]["client_id"],
         "HUBLINK_ARM_ENDPOINT": info["arm"],
         "HUBLINK_AUTHORITY": info["authority"],
@@ -64,6 +90,7 @@ def product_settings(info: dict[str, Any], *, timer_schedule: str = "*/15 * * * 
     """App settings for the function app against this devcloud (what infra/ sets in Azure)."""
     return {
         **topology_settings(info),
+        **easy_auth_settings(info),
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "HUBLINK_CREDENTIAL": "managed_identity",
         "HUBLINK_MANAGED_IDENTITY_CLIENT_ID": info["product"]["managed_identity_client_id"],
@@ -85,14 +112,27 @@ def start_product(
 ) -> tuple[dict[str, Any], Callable[[], None]]:
     """Start the function app and subscribe it to every spoke's events; returns (info additions, stop).
 
-    `hosts`: run that many instances of the app (host processes with one Azurite and one round-robin
-    front end, devcloud.funchost_fleet) instead of one host process; `start_product_fleet` also
-    hands back the fleet, to kill and restart instances."""
-    if hosts is not None:
-        additions, fleet, stop = start_product_fleet(info, cloud, hosts, **settings_overrides)
-        return additions, stop
+    `hosts`: run that many instances of the app (host processes on one Azurite behind one
+    round-robin front end, devcloud.funchost_fleet) instead of one host process."""
+    additions, _, stop = _start(info, cloud, hosts, settings_overrides)
+    return additions, stop
+
+
+def start_product_fleet(
+    info: dict[str, Any], cloud: Any, hosts: int, **settings_overrides: str
+) -> tuple[dict[str, Any], Any, Callable[[], None]]:
+    """The function app on `hosts` instances behind one front end; returns (info additions, the fleet
+    (to kill and restart instances), stop)."""
+    return _start(info, cloud, hosts, settings_overrides)
+
+
+def _start(
+    info: dict[str, Any], cloud: Any, hosts: int | None, settings_overrides: dict[str, str]
+) -> tuple[dict[str, Any], Any, Callable[[], None]]:
+    from devcloud.funchost_fleet import start_function_host_fleet
     from shared.events import subscription_filter
 
+    info = {**info, **product_info(cloud.world)}
     # Hex keys: a urlsafe token may start with '-' and read as an option on the host's command line.
     function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
     port = free_port()  # chosen up front so the app's notices can name its own URL
@@ -101,15 +141,14 @@ def start_product(
         **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
         **settings_overrides,
     }
-    host = start_function_host_process(
-        REPO_ROOT,
-        settings,
-        function_key=function_key,
-        master_key=master_key,
-        eventgrid_key=eventgrid_key,
-        cert_file=cloud.certs.server_pem_file(),
-        port=port,
-    )
+    keys = {"function_key": function_key, "master_key": master_key, "eventgrid_key": eventgrid_key}
+    cert_file = cloud.certs.server_pem_file()
+    if hosts is None:
+        host = start_function_host_process(REPO_ROOT, settings, cert_file=cert_file, port=port, **keys)
+    else:
+        host = start_function_host_fleet(
+            REPO_ROOT, settings, hosts, cert_file=cert_file, ca_file=cloud.certs.ca_bundle, port=port, **keys
+        )
     wanted = subscription_filter()
     try:
         for spoke in info["spokes"]:
@@ -130,65 +169,13 @@ def start_product(
         host.stop()
 
     additions = {
+        **product_info(cloud.world),
         "functions": host.url,
         "function_key": function_key,
         "master_key": master_key,
         "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION),
         "webhook_secret": secret,
     }
-    return additions, stop
-
-
-def start_product_fleet(
-    info: dict[str, Any], cloud: Any, hosts: int, **settings_overrides: str
-) -> tuple[dict[str, Any], Any, Callable[[], None]]:
-    """The function app on `hosts` instances behind one front end; returns (info additions, fleet, stop)."""
-    from devcloud.funchost_fleet import start_function_host_fleet
-    from shared.events import subscription_filter
-
-    function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
-    port = free_port()
-    secret = secrets.token_hex(16)
-    settings = {
-        **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
-        **settings_overrides,
-    }
-    fleet = start_function_host_fleet(
-        REPO_ROOT,
-        settings,
-        hosts,
-        function_key=function_key,
-        master_key=master_key,
-        eventgrid_key=eventgrid_key,
-        cert_file=cloud.certs.server_pem_file(),
-        ca_file=cloud.certs.ca_bundle,
-        port=port,
-    )
-    wanted = subscription_filter()
-    try:
-        for spoke in info["spokes"]:
-            cloud.eventgrid.add_subscription(
-                spoke["subscription_id"],
-                EVENT_SUBSCRIPTION,
-                fleet.webhook_url(EVENT_FUNCTION),
-                included_event_types=wanted["includedEventTypes"],
-                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName", "values": wanted["operationNames"]}],
-            )
-    except Exception:
-        fleet.stop()
-        raise
-
-    def stop() -> None:
-        for spoke in info["spokes"]:
-            cloud.eventgrid.remove_subscription(spoke["subscription_id"], EVENT_SUBSCRIPTION)
-        fleet.stop()
-
-    additions = {
-        "functions": fleet.url,
-        "function_key": function_key,
-        "master_key": master_key,
-        "eventgrid_webhook": fleet.webhook_url(EVENT_FUNCTION),
-        "webhook_secret": secret,
-        "hosts": hosts,
-    }
-    return additions, fleet, stop
+    if hosts is not None:
+        additions["hosts"] = hosts
+    return additions, host, stop

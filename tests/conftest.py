@@ -29,7 +29,9 @@ def azurite():
 
 @pytest.fixture(scope="session")
 def cloud_session():
-    cloud = DevCloud().start()
+    from stack.world import product_world
+
+    cloud = DevCloud(product_world()).start()  # devcloud's default world with the product registered
     yield cloud
     cloud.stop()
 

@@ -13,10 +13,23 @@ from stack.client import start_stack, stop_stack
 
 def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
-    from stack.product import in_process_settings
+    from stack.product import cloud_info, in_process_settings
 
     fast = {"HUBLINK_BACKOFF_BASE_S": "1", "HUBLINK_ABSENCE_CONFIRM_S": "3"}  # a deleted cluster: gone in 3 s
-    return in_process_settings(cloud.connection_info(), azurite.connection_string, **{**fast, **overrides})
+    return in_process_settings(cloud_info(cloud), azurite.connection_string, **{**fast, **overrides})
+
+
+def easy_auth_headers(
+    *roles: str, name: str = "alice@contoso.example", object_id: str = "0a0a0a0a-0000-4000-8000-00000000a11c", user: bool = True
+) -> dict[str, str]:
+    """The headers App Service Authentication sets for a verified caller holding `roles`: for calling
+    function_app's HTTP functions in-process as the platform would (tests/test_api_auth.py goes through
+    the real module in the local host)."""
+    from devcloud.easyauth import principal_headers
+
+    claims: dict[str, Any] = {"oid": object_id, "tid": HUB_TENANT, "name": name, "roles": list(roles)}
+    claims.update({"upn": name, "idtyp": "user"} if user else {"idtyp": "app", "appid": object_id})
+    return {k.upper(): v for k, v in principal_headers(claims).items()}
 
 
 def fast_lros(cloud: Any) -> dict[str, Any]:
@@ -31,6 +44,9 @@ def fast_lros(cloud: Any) -> dict[str, Any]:
             "managedClusters/start": 0.1,
             "privateEndpoints/create": 0.3,
             "privateEndpoints/delete": 0.2,
+            "privateLinkServices/create": 0.2,
+            "privateLinkServices/update": 0.2,
+            "privateLinkServices/delete": 0.2,
         }
     )
     cloud.arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})
@@ -45,6 +61,7 @@ def restore_lros(cloud: Any, saved: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "easy_auth_headers",
     "indexed_functions",
     "Operator",
     "RemoteCloud",

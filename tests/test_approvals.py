@@ -15,13 +15,15 @@ from devcloud.sink import Sink
 from shared import approvals
 from shared.__main__ import main
 from shared.approvals import ApprovalError
+from shared.authz import APPROVER
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import get_runtime, reset_runtime
-from tests.support import product_env
+from tests.support import HUB_TENANT, easy_auth_headers, product_env
 from tests.test_notify import card_text, check_teams_payload
 
 REASON = "CHG-1234: the platform team's jump host"
+CAROL = "5f0c0000-0000-4000-8000-00000000ca01"  # her object id
 
 
 @pytest.fixture
@@ -38,6 +40,7 @@ def configure(cloud, azurite, sink, op, monkeypatch):
         )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
+        monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # as App Service sets it: the API trusts Easy Auth's headers
         reset_runtime()
         return get_runtime().service
 
@@ -46,8 +49,10 @@ def configure(cloud, azurite, sink, op, monkeypatch):
 
 
 def http(name: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    """Call one of function_app's HTTP functions the way the host does."""
+    """Call one of function_app's HTTP functions the way the host does, behind App Service Authentication
+    (`headers`: what it sets for the verified caller; by default an approver)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = easy_auth_headers(APPROVER) if headers is None else headers
     # app.get_functions() may run once per process (test_function_app checks the routes); call the function itself
     resp = getattr(function_app, name)(func.HttpRequest("POST", f"https://localhost/api/{name}", headers=headers or {}, body=raw))
     return resp.status_code, json.loads(resp.get_body())
@@ -108,7 +113,7 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
     status, body = http(
         "approve_link",
         {"clusterId": first, "reason": REASON},
-        {"X-MS-CLIENT-PRINCIPAL-NAME": "bob@contoso", "X-MS-CLIENT-PRINCIPAL-ID": "0000-bob"},
+        easy_auth_headers(APPROVER, name="bob@contoso", object_id="0000-bob"),
     )
     assert status == 200, body
     assert body["approved"]["by"] == "bob@contoso" and body["approved"]["via"] == "http"
@@ -171,7 +176,7 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     status, body = http(
         "approve_connection",
         {"clusterId": cluster_id, "connectionName": to_approve, "reason": REASON},
-        {"x-ms-client-principal-id": "5f0c-carol"},
+        easy_auth_headers(APPROVER, name="5f0c-carol", object_id=CAROL),
     )
     assert status == 200, body
     assert main(["reject", cluster_id, to_reject, "--reason", "nobody asked for this"]) == 0
@@ -193,6 +198,9 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
         "endpointId": approve_me.id,
         "status": "Approved",
         "at": approved.at,
+        "byId": CAROL,
+        "byTenant": HUB_TENANT,
+        "byType": "user",
     }
     assert (rejected.action, rejected.by, rejected.via, rejected.status) == (
         "reject-connection",
@@ -210,6 +218,9 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
         "privateEndpointId": approve_me.id,
         "status": "Approved",
         "by": "5f0c-carol",
+        "byId": CAROL,
+        "byTenant": HUB_TENANT,
+        "byType": "user",
         "via": "http",
         "reason": REASON,
         "at": approved.at,

@@ -122,3 +122,31 @@ def test_bounds_are_enforced_from_the_declarations():
         parse_settings(dict(GOOD, HUBLINK_NOTIFY_TIMEOUT_S="0.01", HUBLINK_TIMER_SCHEDULE="every minute"))
     assert any("HUBLINK_NOTIFY_TIMEOUT_S must be at least 0.1" in p for p in err.value.problems)
     assert any("HUBLINK_TIMER_SCHEDULE" in p for p in err.value.problems)
+
+
+def test_pls_subnets_and_the_vnet_integration_zone_are_validated():
+    vnet = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-aks"
+    hubs = json.loads(GOOD["HUBLINK_HUBS"])
+    zone = f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/private.westeurope.azmk8s.io"
+    good = dict(
+        GOOD,
+        HUBLINK_HUBS=json.dumps({"westeurope": {**hubs["westeurope"], "vnetIntegrationDnsZoneId": zone}}),
+        HUBLINK_PLS_SUBNETS=json.dumps({vnet: f"{vnet}/subnets/snet-pls"}),
+    )
+    s = parse_settings(good)
+    assert (
+        s.pls_subnets == {vnet.lower(): f"{vnet}/subnets/snet-pls"} and s.hub_for("westeurope").vnet_integration_zone_id == zone
+    )
+    assert parse_settings(GOOD).pls_subnets == {} and parse_settings(GOOD).hub_for("westeurope").vnet_integration_zone_id is None
+    bad = dict(
+        good,
+        HUBLINK_HUBS=json.dumps(
+            {"westeurope": {**hubs["westeurope"], "vnetIntegrationDnsZoneId": zone.replace("west", "north")}}
+        ),
+        HUBLINK_PLS_SUBNETS=json.dumps({vnet: f"{vnet.replace('vnet-aks', 'other')}/subnets/snet-pls", "x": 3}),
+    )
+    with pytest.raises(ConfigurationError) as err:
+        parse_settings(bad)
+    problems = err.value.problems
+    assert len(problems) == 3, problems
+    assert sum("HUBLINK_PLS_SUBNETS" in p for p in problems) == 2 and any("vnetIntegrationDnsZoneId" in p for p in problems)

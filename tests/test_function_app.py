@@ -8,7 +8,15 @@ import azure.functions as func
 import pytest
 
 import function_app
-from tests.support import indexed_functions
+from shared.authz import APPROVER, OPERATOR, READER
+from tests.support import easy_auth_headers, indexed_functions
+
+
+@pytest.fixture
+def behind_easy_auth(monkeypatch):
+    """The platform's own switch, as App Service sets it when authentication is on."""
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+    monkeypatch.delenv("HUBLINK_API_AUTH", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +62,49 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
         ("reject_connection", "connections/reject", ["POST"]),
     ],
 )
-def test_http_routes_need_a_function_key(functions, name, route, methods):
+def test_http_routes_are_gated_by_easy_auth_not_a_function_key(functions, name, route, methods):
     trigger = functions[name].get_trigger().get_dict_repr()
     assert trigger["route"] == route
     assert [str(getattr(m, "value", m)) for m in trigger["methods"]] == methods
-    assert str(getattr(trigger["authLevel"], "value", trigger["authLevel"])) == "function"
+    # A function key is a shared secret with no identity: App Service Authentication is the gate.
+    assert str(getattr(trigger["authLevel"], "value", trigger["authLevel"])) == "anonymous"
+
+
+ROLE_OF = {
+    "reconcile_link": OPERATOR,
+    "list_links": READER,
+    "get_link": READER,
+    "approve_link": APPROVER,
+    "approve_connection": APPROVER,
+    "reject_connection": APPROVER,
+}
+BELOW = {READER: [], OPERATOR: [READER], APPROVER: [READER, OPERATOR]}
+
+
+def call(name: str, headers: dict[str, str], body: bytes = b'{"clusterId": 5}') -> tuple[int, dict]:
+    route = {"subscriptionId": "s", "resourceGroup": "g", "clusterName": "c"}
+    resp = getattr(function_app, name)(func.HttpRequest("POST", f"/api/{name}", headers=headers, body=body, route_params=route))
+    return resp.status_code, json.loads(resp.get_body())
+
+
+@pytest.mark.parametrize("name", sorted(ROLE_OF))
+def test_each_route_needs_its_role_and_fails_closed(monkeypatch, name):
+    for var in ("HUBLINK_HUBS", "HUBLINK_SPOKES", "AzureWebJobsStorage", "WEBSITE_AUTH_ENABLED", "HUBLINK_API_AUTH"):
+        monkeypatch.delenv(var, raising=False)
+    # Not behind App Service Authentication: a principal header proves nothing, so 401 whatever it says.
+    status, body = call(name, easy_auth_headers(APPROVER))
+    assert (status, body["error"]["code"]) == (401, "AuthenticationNotConfigured")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+    assert call(name, {})[0] == 401
+    assert call(name, {"X-MS-CLIENT-PRINCIPAL-NAME": "mallory", "X-MS-CLIENT-PRINCIPAL-ID": "1"})[0] == 401
+    for lower in [None, *BELOW[ROLE_OF[name]]]:
+        status, body = call(name, easy_auth_headers(*([lower] if lower else [])))
+        assert (status, body["error"]["code"]) == (403, "Forbidden") and ROLE_OF[name] in body["error"]["message"]
+    # With the role (or a higher one) the call gets past the gate: to the 400 of its bad input, or (GET,
+    # no settings here) to the configuration error.
+    for enough in (ROLE_OF[name], APPROVER):
+        status, body = call(name, easy_auth_headers(enough))
+        assert status in (400, 500) and body["error"]["code"] in ("InvalidClusterId", "InvalidConfiguration"), body
 
 
 @pytest.mark.parametrize(
@@ -80,17 +126,19 @@ def test_http_routes_need_a_function_key(functions, name, route, methods):
         (b"\xff\xfe", "InvalidJson"),
     ],
 )
-def test_bad_reconcile_requests_are_400_without_touching_anything(monkeypatch, body, code):
+def test_bad_reconcile_requests_are_400_without_touching_anything(monkeypatch, behind_easy_auth, body, code):
     # No settings at all: a bad request must be refused before anything is configured or read.
     for var in ("HUBLINK_HUBS", "HUBLINK_SPOKES", "AzureWebJobsStorage"):
         monkeypatch.delenv(var, raising=False)
-    resp = function_app.reconcile_link(func.HttpRequest("POST", "/api/links/reconcile", body=body))
+    headers = easy_auth_headers(OPERATOR)
+    resp = function_app.reconcile_link(func.HttpRequest("POST", "/api/links/reconcile", headers=headers, body=body))
     assert resp.status_code == 400
     assert json.loads(resp.get_body())["error"]["code"] == code
 
 
-def test_oversized_body_is_413():
-    resp = function_app.reconcile_link(func.HttpRequest("POST", "/api/links/reconcile", body=b" " * 20000))
+def test_oversized_body_is_413(behind_easy_auth):
+    headers = easy_auth_headers(OPERATOR)
+    resp = function_app.reconcile_link(func.HttpRequest("POST", "/api/links/reconcile", headers=headers, body=b" " * 20000))
     assert resp.status_code == 413
 
 

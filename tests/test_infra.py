@@ -3,7 +3,8 @@ code reads, filters exactly the events the code acts on, and grants exactly what
 
 Least privilege is proven, not assumed: the product runs a full life cycle against devcloud
 (discovery, onboarding across tenants, foreign connections approved and rejected, a stop/start
-repair, deletion) and every action ARM authorized for it must be in the custom roles, and every
+repair, deletion, an API Server VNet Integration cluster through our Private Link Service) and
+every action ARM authorized for it must be in the custom roles, and every
 action in the roles must have been used.
 """
 
@@ -19,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from devcloud.world import HUB_ROLE_ACTIONS, SPOKE_ROLE_ACTIONS
 from shared.config import SETTINGS
+from stack.world import HUB_ROLE_ACTIONS, SPOKE_ROLE_ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -238,7 +239,7 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     from shared.ids import ClusterId
     from shared.model import Phase
     from shared.service import Service
-    from tests.support import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A, Operator, product_env
+    from tests.support import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, Operator, product_env
 
     op = Operator(cloud)
     settings = parse_settings(product_env(cloud, azurite))
@@ -263,6 +264,24 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     # Stop/start disconnects the endpoint: the repair recreates it and moves the A record.
     op.stop_start(cross)
     assert rec.reconcile(cross).phase is Phase.READY
+
+    # An API Server VNet Integration cluster: our PLS on kube-apiserver, a person decides a foreign
+    # connection to it, and its deletion removes the PLS too.
+    vnet_ids = op.vnet_integration()
+    integrated = op.create_vnet_cluster()
+    assert rec.reconcile(integrated).phase is Phase.READY
+    pls_id = rec.get(integrated).link_service_id
+    pls = op.network(SPOKE_SUBSCRIPTION_B1).private_link_services.get(pls_id.split("/")[4], pls_id.split("/")[-1])
+    pls.visibility.subscriptions.append(SPOKE_SUBSCRIPTION_B1)
+    op.network(SPOKE_SUBSCRIPTION_B1).private_link_services.begin_create_or_update(pls_id.split("/")[4], pls.name, pls).result()
+    theirs = op.create_pls_endpoint(pls_id, subnet_id=vnet_ids["node_subnet_id"], subscription=SPOKE_SUBSCRIPTION_B1)
+    rec.reconcile(integrated)
+    [foreign] = rec.get(integrated).foreign_connections
+    assert foreign.private_endpoint_id.lower() == theirs.id.lower()
+    rec.decide_connection(integrated, foreign.name, "Rejected", who="test")
+    op.delete_cluster(integrated)
+    assert rec.reconcile(integrated, deletion_reported=True).phase is Phase.ABSENT
+    op.network(SPOKE_SUBSCRIPTION_B1).private_endpoints.begin_delete(theirs.id.split("/")[4], theirs.name).result()
 
     # Deletion, and an opt-out: both clean the hub side up.
     op.delete_cluster(cross)

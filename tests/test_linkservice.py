@@ -51,10 +51,10 @@ def spoke_pls_role(cloud):
 
 
 def test_our_pls_on_the_apiserver_frontend(cloud, paced, spoke_pls_role):
-    from stack.product import in_process_settings
+    from stack.product import cloud_info, in_process_settings
 
-    settings = parse_settings(in_process_settings(cloud.connection_info(), "UseDevelopmentStorage=true"))
-    api = LinkServices(settings, Credentials(settings))
+    settings = parse_settings(in_process_settings(cloud_info(cloud), "UseDevelopmentStorage=true"))
+    api = LinkServices(settings.azure, Credentials(settings))
     cluster_model = make_cluster(cloud, "ls1")
     cluster = ClusterId.parse(cluster_model.id)
     node_rg = cluster_model.properties.node_resource_group

@@ -33,6 +33,7 @@ DOCUMENTED = {
     "tenantId",
     "subscriptionId",
     "region",
+    "accessPath",
     "phase",
     "previousPhase",
     "hubEndpointId",

@@ -351,7 +351,9 @@ def test_invalid_ids_and_unconfigured_subscriptions_change_nothing(cloud, rec):
 
 
 def test_managed_identity_federation_mode(cloud, op, make, monkeypatch):
-    info = cloud.connection_info()
+    from stack.product import cloud_info
+
+    info = cloud_info(cloud)
     monkeypatch.setenv("IDENTITY_ENDPOINT", info["identity_endpoint"])
     monkeypatch.setenv("IDENTITY_HEADER", info["identity_header"])
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cloud.certs.ca_bundle)

@@ -166,6 +166,8 @@ def _pools(pools: list[dict[str, Any]], version: str, old: list[dict[str, Any]] 
         pool.setdefault("vmSize", "Standard_DS2_v2")
         pool.setdefault("maxPods", 110)
         pool.setdefault("osType", "Linux")
+        pool.setdefault("type", "VirtualMachineScaleSets")  # recorded (aks list, azure-cli 2.35) when none is given
+        pool.setdefault("powerState", {"code": "Running"})
         pool["orchestratorVersion"] = pool.get("orchestratorVersion") or version
         pool["currentOrchestratorVersion"] = pool["orchestratorVersion"]
         pool["eTag"] = new_etag()
@@ -386,6 +388,8 @@ class ManagedClusters:
 
             def complete() -> None:
                 cluster.props["powerState"] = {"code": target}
+                for pool in cluster.props["agentPoolProfiles"]:
+                    pool["powerState"] = {"code": target}
                 cluster.set_state("Succeeded")
                 self._drop_link_service(cluster)
                 if verb == "start" and cluster.private:

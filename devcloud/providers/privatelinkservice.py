@@ -146,9 +146,11 @@ class PrivateLinkServices:
                                "privateEndpointLocation": conn.endpoint_location}}
 
     def body(self, pls: Pls) -> dict[str, Any]:
+        # The NAT IP configurations are Succeeded while the service is still Updating (recorded, azure-cli 2.36).
+        config_state = "Succeeded" if pls.state == "Updating" else pls.state
         configs = [{"name": c["name"], "id": f"{pls.id}/ipConfigurations/{c['name']}", "etag": f'W/"{pls.etag}"',
                     "type": f"{TYPE}/ipConfigurations",
-                    "properties": {"provisioningState": pls.state, "privateIPAddress": c["ip"],
+                    "properties": {"provisioningState": config_state, "privateIPAddress": c["ip"],
                                    "privateIPAllocationMethod": "Static" if c["static"] else "Dynamic",
                                    "subnet": {"id": c["subnet_id"]}, "primary": c["primary"],
                                    "privateIPAddressVersion": "IPv4"}} for c in pls.ip_configs]
@@ -340,8 +342,10 @@ class PrivateLinkServices:
         start_lro(self.cloud, ctx, pls, NAMESPACE, duration_key, 1.0, complete, fail)
 
     def get(self, ctx: ArmContext) -> Response:
+        """With the resource's etag also as the ETag header, as Network answers a GET (recorded)."""
         with self.cloud.arm.lock:
-            return Response.json(200, self.body(self._find(ctx)))
+            pls = self._find(ctx)
+            return Response.json(200, self.body(pls), {"ETag": f'W/"{pls.etag}"'})
 
     def list_by_group(self, ctx: ArmContext) -> Response:
         rg = ctx.params["resourceGroupName"]

@@ -1,10 +1,11 @@
-"""Cleanup: record, then endpoint, then (cluster gone) the row; each part tolerates absence."""
+"""Cleanup: record, then endpoint, then what the path made (a PLS), then (cluster gone) the row;
+each part tolerates absence."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.endpoints import points_at
+from shared.endpoints import made_for, points_at
 from shared.model import Phase
 from shared.paths import path_named
 from shared.results import Done, Result
@@ -23,7 +24,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
     from shared.steps.endpoint import start_delete
 
     state = link.state
-    if link.fresh or state.phase is not Phase.SKIPPED or state.endpoint_id or state.record_name:
+    if link.fresh or state.phase is not Phase.SKIPPED or state.endpoint_id or state.record_name or state.link_service_id:
         link.mark("cleanup", message=reason)
         if state.phase is not Phase.SKIPPED:
             state.phase = Phase.DELETING
@@ -35,7 +36,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
         for hub in hubs_to_search(link):
             key = f"cleanup:{hub.subscription_id.lower()}/{hub.resource_group.lower()}"
             endpoint = link.read(key, lambda hub=hub: link.ports.endpoints.get(hub, link.cluster.endpoint_name))
-            if endpoint is not None and points_at(endpoint, link.cluster.id):
+            if endpoint is not None and (points_at(endpoint, link.cluster.id) or made_for(endpoint, link.cluster)):
                 state.phase = Phase.DELETING
                 link.save()
                 link.reads[key] = None  # deleted once the operation ends

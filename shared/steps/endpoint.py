@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.endpoints import DEFAULT_POLL_S, points_at
+from shared.endpoints import DEFAULT_POLL_S, made_for, points_at
 from shared.errors import TerminalError
 from shared.model import ForeignConnection, Phase
 from shared.results import Operation, Result, Wait
@@ -44,7 +44,11 @@ def ensure_endpoint(link: Link) -> Result | None:
     if endpoint is None:
         return _create(link)
     if not points_at(endpoint, link.path.target(link).resource_id):
-        raise TerminalError(f"hub endpoint {endpoint.name} exists but targets {endpoint.target_id}", code="EndpointNameCollision")
+        if not made_for(endpoint, link.cluster):
+            raise TerminalError(
+                f"hub endpoint {endpoint.name} exists but targets {endpoint.target_id}", code="EndpointNameCollision"
+            )
+        return _replace(link, endpoint, None)  # ours, to a target the cluster no longer uses (a moved PLS)
     ours = our_connection(link, endpoint)
     if link.just_created:
         state.endpoint_id = endpoint.id

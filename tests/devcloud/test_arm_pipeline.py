@@ -22,11 +22,11 @@ from devcloud.world import (
     ADMIN_CLIENT_ID,
     HUB_SUBSCRIPTION,
     HUB_TENANT,
-    PRODUCT_CLIENT_ID,
     SPOKE_SUBSCRIPTION_B1,
     SPOKE_TENANT,
     principal_object_id,
 )
+from stack.world import PRODUCT_CLIENT_ID
 
 GADGETS = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Devcloud.PipelineTest/gadgets"
 READ = "Devcloud.PipelineTest/gadgets/read"

@@ -309,9 +309,9 @@ def test_the_products_event_trigger_takes_a_cloud_event_without_a_redelivery_loo
 
 
 def test_the_products_sweep_lines_reach_the_host_with_its_invocation_id(cloud, azurite, op, monkeypatch):
-    """The sweep run through this host, as the real host would log it. Known gap (issue 16): the
-    sweep reconciles on its own ThreadPoolExecutor threads, which carry no invocation id, so the
-    host drops those lines; reported as xfail with the lines until the product carries the id."""
+    """The sweep run through this host, as the real host would log it: the sweep reconciles on its
+    own pool threads, and each of them carries the timer's invocation id (shared.invocation), so the
+    host keeps every product line of the run, not only `sweep.done`."""
     from shared.runtime import reset_runtime
     from tests.support import product_env
 
@@ -331,6 +331,6 @@ def test_the_products_sweep_lines_reach_the_host_with_its_invocation_id(cloud, a
     assert run.succeeded, run.error
     assert [e.invocation_id for e in forwarded if e.message.startswith("sweep.done")] == [run.invocation_id]
     assert any(lost.lower() in e.message.lower() for e in forwarded + dropped), (lost, forwarded + dropped)
-    if dropped:
-        pytest.xfail(f"issue 16: {len(dropped)} product lines of the sweep have no invocation id and are dropped: "
-                     + ", ".join(sorted({e.message.split()[0] for e in dropped})))
+    assert dropped == [], [e.message for e in dropped]
+    assert any(lost.lower() in e.message.lower() for e in forwarded if e.message.startswith("link.")), forwarded
+    assert {e.invocation_id for e in forwarded} == {run.invocation_id}

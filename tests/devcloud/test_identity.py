@@ -12,12 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devcloud.world import (
     ADMIN_CLIENT_ID,
     HUB_TENANT,
-    PRODUCT_CLIENT_ID,
-    PRODUCT_IDENTITY_CLIENT_ID,
     SPOKE_TENANT,
     ManagedIdentity,
     principal_object_id,
 )
+from stack.world import PRODUCT_CLIENT_ID, PRODUCT_IDENTITY_CLIENT_ID
 
 ARM = "https://management.azure.com/.default"
 EXCHANGE = "api://AzureADTokenExchange/.default"

@@ -18,10 +18,8 @@ import requests
 
 from devcloud.arm import FaultRule
 from devcloud.world import (
-    HUB_ROLE_ACTIONS,
     HUB_SUBSCRIPTION,
     HUB_TENANT,
-    SPOKE_ROLE_ACTIONS,
     SPOKE_SUBSCRIPTION_A,
     SPOKE_SUBSCRIPTION_B1,
     SPOKE_SUBSCRIPTION_B2,
@@ -29,6 +27,7 @@ from devcloud.world import (
     RoleAssignment,
     RoleDefinition,
 )
+from stack.world import HUB_ROLE_ACTIONS, SPOKE_ROLE_ACTIONS
 
 AKS_API = "2025-10-01"
 NET_API = "2024-05-01"

@@ -57,11 +57,23 @@ EXPECTED = {
         "a Private Link Service has no FQDN; a cluster's endpoint NIC lists the privateFQDN",
     ("network_private_endpoint", "get_nic", "properties.ipConfigurations[].name"):
         "recorded in 2020 as privateEndpointIpConfig; endpoint NICs are named privateEndpointIpConfig.<guid> now",
+    ("aks_list", "list_by_group", "value[].properties.agentPoolProfiles[].maxPods"):
+        "the recorded create asked for --max-pods 100; devcloud's pool takes AKS's kubenet default, 110",
+    ("aks_list", "list_by_group", "value[].properties.networkProfile.loadBalancerSku"):
+        "Azure's casing varies: 'standard' in the PUT answer and the REST spec examples, 'Standard' in the recorded "
+        "GET and list after it (2022); devcloud answers 'standard' throughout (the product does not read it)",
 }
-# Headers Azure's recordings disagree on; devcloud's choice is a switch (see README, devcloud section).
-VARIES = {"x-ms-ratelimit-remaining-subscription-reads":
-          "on every read in Network's 2020 recording, on no read in AKS's 2022 and 2023 ones; devcloud sends it "
-          "unless world.settings['read_ratelimit_header'] is False"}
+# Headers azure-cli's recorder leaves out of every recording (ReplayableTest.FILTER_HEADERS in
+# src/azure-cli-testsdk/azure/cli/testsdk/scenario_tests/base.py, Azure/azure-cli commit 00462cdc): their absence
+# from an azure-cli recording says nothing about Azure. Azure PowerShell's records keep them: the reads header
+# on every read (Network 2020, AKS 2025), Retry-After on Network's operations and on none of AKS's.
+RECORDER_FILTERED = {"Azure/azure-cli": ("retry-after", "x-ms-ratelimit-remaining-subscription-reads")}
+# Headers recorded that devcloud does not model yet, each with the reason.
+NOT_MODELLED = {
+    f"x-ms-ratelimit-remaining-subscription-global-{kind}s":
+        "ARM's global bucket, recorded next to the regional one since 2024 (Azure PowerShell's AKS session of "
+        "2025-10); devcloud's buckets are regional (its rate-limit headers belong to issue 14)"
+    for kind in ("read", "write", "delete")}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -126,13 +138,18 @@ def body_differences(recorded: Any, actual: Any, path: str = "", key: str = "") 
 
 
 def header_differences(recorded: dict[str, str], actual: requests.structures.CaseInsensitiveDict,
-                       request_api: str) -> list[str]:
+                       request_api: str, filtered: tuple[str, ...] = (), recorded_api: str | None = None) -> list[str]:
+    """`filtered`: headers the recorder dropped, compared only where the recording has them.
+
+    `request_api` is the api-version devcloud was sent, `recorded_api` the recorded request's (the
+    same unless given): operation URLs must follow the same rule, the request's version or a fixed one.
+    """
     wanted = {k.lower(): v for k, v in recorded.items()}
     names = set(CLIENT_HEADERS) | {k for k in wanted if k.startswith("x-ms-ratelimit")}
     names |= {k.lower() for k in actual if k.lower().startswith("x-ms-ratelimit")}
     out = []
     for name in sorted(names):
-        if name in VARIES and name not in wanted:
+        if (name in filtered and name not in wanted) or name in NOT_MODELLED:
             continue
         if (name in wanted) != (name in actual):
             out.append(f"{name}: {'missing' if name in wanted else 'present'} where the recording has it "
@@ -146,7 +163,7 @@ def header_differences(recorded: dict[str, str], actual: requests.structures.Cas
             mine_shape, their_shape = arm_id_shape(mine), arm_id_shape(theirs)
             their_api = re.search(r"api-version=([^&]+)", theirs).group(1)
             mine_api = re.search(r"api-version=([^&]+)", mine).group(1)
-            same_rule = (their_api == recorded_request_api(theirs, request_api)) == (mine_api == request_api)
+            same_rule = (their_api == (recorded_api or request_api)) == (mine_api == request_api)
             if mine_shape.split("?")[0] != their_shape.split("?")[0] or not same_rule:
                 out.append(f"{name}: {mine_shape} where the recording has {their_shape}")
         elif fmt(name, mine) != fmt(name, theirs) and not (mine.isdigit() and theirs.isdigit()):
@@ -154,22 +171,22 @@ def header_differences(recorded: dict[str, str], actual: requests.structures.Cas
     return out
 
 
-def recorded_request_api(url: str, request_api: str) -> str:
-    return request_api if f"api-version={request_api}" in url else "fixed"
-
-
-def compare(recording: str, interaction: dict[str, Any], resp: requests.Response, request_api: str) -> list[str]:
+def compare(recording: str, interaction: dict[str, Any], resp: requests.Response, request_api: str,
+            body: Any = None) -> list[str]:
+    """The differences of `resp` from the recorded answer (`body`, if given, stands for resp's body)."""
     name = interaction["name"]
     rec = interaction["response"]
     out = []
     if resp.status_code != rec["status"]:
         out.append(f"status {resp.status_code} where the recording has {rec['status']}")
-    out += header_differences(rec["headers"], resp.headers, request_api)
+    filtered = RECORDER_FILTERED.get(load(recording).get("source", {}).get("repo", ""), ())
+    out += header_differences(rec["headers"], resp.headers, request_api, filtered,
+                              interaction.get("request", {}).get("api_version"))
     if rec["body"] is None:
         if resp.content:
             out.append(f"a body where the recording has none: {resp.text[:200]}")
     else:
-        out += body_differences(rec["body"], resp.json())
+        out += body_differences(rec["body"], resp.json() if body is None else body)
     return [f"{recording}/{name}: {d}" for d in out
             if not any(d.startswith(f"{recording}/{name}: {p}") or d.startswith(p) for (r, i, p) in EXPECTED
                        if (r, i) == (recording, name))]
@@ -228,19 +245,12 @@ def test_aks_private_cluster_create_poll_get_delete(cloud, arm):
         wait_done(arm, created.headers["Azure-AsyncOperation"])
         answers["poll_succeeded"] = arm("GET", created.headers["Azure-AsyncOperation"], "")
         answers["get"] = arm("GET", path, api)
-        # No recording of a list was found: its items must read like the recorded GET.
-        listed = [arm("GET", path.rsplit("/", 1)[0], api),
-                  arm("GET", f"/subscriptions/{SPOKE_SUBSCRIPTION_A}/providers/Microsoft.ContainerService/"
-                             "managedClusters", api)]
         answers["delete"] = arm("DELETE", path, api)
         wait_done(arm, answers["delete"].headers["Azure-AsyncOperation"])
     finally:
         cloud.arm.lro_seconds.pop("managedClusters/create", None)
         cloud.arm.lro_seconds.pop("managedClusters/delete", None)
     problems = [d for n, resp in answers.items() for d in compare("aks_private_cluster", rec[n], resp, api)]
-    for page in listed:
-        item = next(c for c in page.json()["value"] if c["name"] == name)
-        problems += [f"aks_private_cluster/list: {d}" for d in body_differences(rec["get"]["response"]["body"], item)]
     assert problems == [], "\n".join(problems)
 
 
@@ -337,6 +347,10 @@ def test_the_comparison_itself_catches_differences():
         "properties.provisioningState: = 'Succeeded' where the recording has = 'Updating'"]
     headers = requests.structures.CaseInsensitiveDict({"Retry-After": "1"})
     assert header_differences({}, headers, "2025-10-01") == ["retry-after: present where the recording has it not"]
+    assert header_differences({}, headers, "2025-10-01", filtered=RECORDER_FILTERED["Azure/azure-cli"]) == []
+    assert header_differences({"Retry-After": "10"}, requests.structures.CaseInsensitiveDict(), "2025-10-01",
+                              filtered=RECORDER_FILTERED["Azure/azure-cli"]) == [
+        "retry-after: missing where the recording has it"]
 
 
 def test_private_dns_record_in_a_missing_zone(cloud, arm):

@@ -33,7 +33,9 @@ DNS = REFERENCE / "privatedns/resource-manager/Microsoft.Network/stable/2024-06-
 HUB_RG, SPOKE_RG = "rg-hub-network", "rg-aks"
 
 # Fields Azure returns that an example happens to leave out.
-CLUSTER_EXTRA = {"eTag", "sku", "properties.powerState", "properties.agentPoolProfiles[].eTag",
+# A pool's type and powerState, recorded in every cluster answer (aks_list.json, test_recorded_aks.py).
+RECORDED_POOL_FIELDS = {"properties.agentPoolProfiles[].type", "properties.agentPoolProfiles[].powerState"}
+CLUSTER_EXTRA = {"eTag", "sku", "properties.powerState", "properties.agentPoolProfiles[].eTag", *RECORDED_POOL_FIELDS,
                  # recorded Azure gives a private cluster with a public FQDN its portal FQDN too (test_recorded.py)
                  "properties.azurePortalFQDN"}
 CONNECTION_EXTRA = {"properties.privateLinkServiceConnectionState.description"}
@@ -231,7 +233,7 @@ def test_managed_cluster_get(fast, spoke):
     path = cluster_path(SPOKE_SUBSCRIPTION_B1, unique("aks"))
     assert spoke("PUT", path, example, request).status_code == 201
     spoke.wait(path, example)
-    check(spoke("GET", path, example), example, extra={"sku", "properties.powerState"})
+    check(spoke("GET", path, example), example, extra={"sku", "properties.powerState", *RECORDED_POOL_FIELDS})
     spoke("DELETE", path, example)
 
 

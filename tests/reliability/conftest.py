@@ -13,7 +13,7 @@ from reliability import figures
 from shared.config import parse_settings
 from shared.notify import Notifier
 from shared.service import Service
-from stack.product import in_process_settings
+from stack.product import cloud_info, in_process_settings
 
 # Knobs the `python -m reliability` runner turns up; the defaults are the small versions `make test` runs.
 SCALE = {
@@ -37,7 +37,7 @@ FAST_SETTINGS = {
 
 def product_env(cloud, azurite, **overrides: str) -> dict[str, str]:
     """The product's in-process settings against devcloud + Azurite, quick retries, notices to the sink."""
-    return in_process_settings(cloud.connection_info(), azurite.connection_string, **{**FAST_SETTINGS, **overrides})
+    return in_process_settings(cloud_info(cloud), azurite.connection_string, **{**FAST_SETTINGS, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,7 @@ def app_env(cloud, azurite, sink, lros, monkeypatch):
     from shared import runtime
 
     env = product_env(cloud, azurite, **notifier_env(sink), HUBLINK_TIMER_SCHEDULE="0 */5 * * * *")
+    env["WEBSITE_AUTH_ENABLED"] = "true"  # behind App Service Authentication, as in Azure
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     runtime.reset_runtime()

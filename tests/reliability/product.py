@@ -34,7 +34,12 @@ def raw_event(event_type: str, subject: str, data: Any, *, event_id: str | None 
 
 def http_request(method: str, route: str, body: Any = b"", *, params: dict[str, str] | None = None,
                  route_params: dict[str, str] | None = None) -> func.HttpRequest:
+    """An HTTP request as it reaches the app behind App Service Authentication: from a verified approver
+    (the `app_env` fixture sets WEBSITE_AUTH_ENABLED, as App Service does)."""
+    from shared.authz import APPROVER
+    from tests.support import easy_auth_headers
+
     raw = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+    headers = {"content-type": "application/json", **easy_auth_headers(APPROVER)}
     return func.HttpRequest(method, f"https://func-hublink.azurewebsites.net/api/{route}", body=raw,
-                            headers={"content-type": "application/json"}, params=params or {},
-                            route_params=route_params or {})
+                            headers=headers, params=params or {}, route_params=route_params or {})

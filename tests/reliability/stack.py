@@ -22,6 +22,7 @@ from devcloud.cloud import DevCloud
 from devcloud.sink import Sink
 from devcloud.world import World
 from stack.product import start_product_fleet
+from stack.world import product_world
 
 FAST_LROS = {"managedClusters/create": 0.2, "managedClusters/update": 0.1, "managedClusters/delete": 0.2,
              "managedClusters/stop": 0.1, "managedClusters/start": 0.1, "privateEndpoints/create": 0.3,
@@ -56,7 +57,7 @@ class Stack:
 
     def start(self) -> Stack:
         try:
-            self.cloud = DevCloud(self.world).start()
+            self.cloud = DevCloud(self.world or product_world()).start()
             self._stops.append(self.cloud.stop)
             self.cloud.arm.lro_seconds.update(FAST_LROS)
             self.cloud.arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})

@@ -149,22 +149,23 @@ def stack():
     s.stop()
 
 
-def test_http_routes_need_the_function_key(stack):
+def test_http_routes_need_a_token_not_a_key(stack):
     remote = stack.remote
     eventgrid_key = stack.info["eventgrid_webhook"].split("code=")[-1]
     refused = 0
     for method, route in ROUTES:
-        for key in (None, "wrong-key", eventgrid_key):
-            resp = remote.api(method, route, key=key, json={"clusterId": "x"})
+        for key in (None, "wrong-key", eventgrid_key, "function", stack.info["master_key"]):
+            resp = remote.api(method, route, caller=None, key=key, json={"clusterId": "x"})
             assert resp.status_code == 401, (method, route, key, resp.status_code)
             refused += 1
-        assert remote.api(method, route, json={"clusterId": "x"}).status_code != 401
+        assert remote.api(method, route, json={"clusterId": "x"}).status_code not in (401, 403)
     webhook = stack.info["eventgrid_webhook"].replace(eventgrid_key, stack.info["function_key"])
     resp = requests.post(webhook, data="[]", headers={"aeg-event-type": "Notification"}, verify=stack.cloud.certs.ca_bundle,
                          timeout=10)
     assert resp.status_code == 401, "the Event Grid webhook takes only its system key"
-    figures.record("security", check="HTTP routes without the function key (local host)", result="pass",
-                   detail=f"{refused + 1} calls refused 401 (no key, wrong key, the Event Grid key; webhook w/ function key)")
+    figures.record("security", check="HTTP routes without an Entra ID token (local host)", result="pass",
+                   detail=f"{refused + 1} calls refused 401 (no token: no key, a wrong one, the Event Grid, function "
+                          "or master key; webhook w/ function key)")
 
 
 def test_no_secret_in_logs_or_notices(stack, caplog):
@@ -175,6 +176,8 @@ def test_no_secret_in_logs_or_notices(stack, caplog):
     caplog.set_level(logging.DEBUG)  # the in-process side too: devcloud, the SDKs, the operator
     ok = op.create_cluster()
     op.create_foreign_endpoint(ok)
+    for caller in ("approver", "reader"):  # the test's own API tokens, before the token endpoint fails once
+        stack.remote.api_token(caller)
     role = cloud.world.roles["HubLink Spoke Approver"].actions
     role.remove("Microsoft.ContainerService/managedClusters/privateEndpointConnections/write")
     cloud.arm.faults.append(FaultRule(id="sec-500", status=500, probability=0.3, principal="hublink", times=20))

@@ -18,9 +18,9 @@ import pytest
 
 from devcloud.arm import FaultRule
 from devcloud.client import Operator
-from devcloud.world import default_world
 from reliability import figures
 from shared.model import Phase
+from stack.world import product_world
 from tests.reliability.conftest import SCALE
 from tests.reliability.harness import Census
 from tests.reliability.stack import Stack
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(300 + 4 * SCALE["soak_clusters"])
 
 def soak_world():
     """The default world (2 tenants, 3 spokes, 2 hub regions) with a hub subnet big enough for 500 endpoints."""
-    world = default_world()
+    world = product_world()
     world.subnets[0].prefix = "10.10.0.0/20"
     return world
 

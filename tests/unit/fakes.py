@@ -15,10 +15,12 @@ from shared.controller import Backoff, Controller
 from shared.dns import Record
 from shared.endpoints import Endpoint
 from shared.errors import ConcurrentUpdate, DnsConflict
-from shared.ids import ClusterId
+from shared.ids import ClusterId, same_arm_id
 from shared.link import Policy, Ports
+from shared.linkservice import MANAGED_BY, TAG_CLUSTER, TAG_MANAGED_BY, Frontend, LinkService, PlsConnection, pls_name
 from shared.model import LinkState, Phase
 from shared.paths import default_paths
+from shared.paths.vnet_integration import pls_id
 from shared.results import Operation
 from shared.state import LinkStore
 
@@ -27,8 +29,12 @@ TENANT = "b2b2b2b2-0000-4000-8000-000000000002"
 HUB_SUB = "10000000-0000-4000-8000-0000000000a1"
 HUB_RG = f"/subscriptions/{HUB_SUB}/resourceGroups/rg-hub"
 ZONE_ID = f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/privatelink.westeurope.azmk8s.io"
-HUB = Hub("westeurope", f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s", ZONE_ID)
+VNET_ZONE_ID = f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/private.westeurope.azmk8s.io"
+HUB = Hub("westeurope", f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/v/subnets/s", ZONE_ID, VNET_ZONE_ID)
 POLL_S = 10.0
+SPOKE_VNET = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-aks"
+APISERVER_SUBNET = f"{SPOKE_VNET}/subnets/snet-apiserver"
+PLS_SUBNET = f"{SPOKE_VNET}/subnets/snet-pls"
 
 
 def cluster_id(name: str = "aks1") -> str:
@@ -190,6 +196,12 @@ class FakeHandle:
         self.waited.append(timeout_s)
         if not self.finishes:
             return False
+        links = self.endpoints.link_services
+        if self.kind == "create" and links is not None and "/privatelinkservices/" in (self.target_id or "").lower():
+            ep = self._endpoint()
+            if self.endpoints.auto_connect:
+                links.connect(self.target_id or "", ep.id)
+            return True
         if self.kind == "create":
             ep = Endpoint(
                 id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}",
@@ -198,16 +210,35 @@ class FakeHandle:
                 target_id=self.target_id,
                 connection_status="Pending",
                 nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
+                tags=self.tags(),
             )
             self.endpoints.endpoints[self.name] = ep
             if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
                 self.endpoints.clusters.connect(self.cluster, ep.id)
         else:
             gone = self.endpoints.endpoints.pop(self.name, None)
+            if gone is not None and links is not None:
+                links.disconnect(gone.id)
             if gone is not None and self.endpoints.clusters is not None:  # its connection goes with it
                 for key, conns in self.endpoints.clusters.conns.items():
                     self.endpoints.clusters.conns[key] = [c for c in conns if c.endpoint_id.lower() != gone.id.lower()]
         return True
+
+    def _endpoint(self) -> Endpoint:
+        ep = Endpoint(
+            id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}",
+            name=self.name,
+            provisioning_state="Succeeded",
+            target_id=self.target_id,
+            connection_status="Approved",
+            nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
+            tags=self.tags(),
+        )
+        self.endpoints.endpoints[self.name] = ep
+        return ep
+
+    def tags(self) -> dict[str, str]:
+        return {TAG_CLUSTER: self.cluster.key, TAG_MANAGED_BY: MANAGED_BY} if self.cluster else {}
 
     def result(self) -> Endpoint | None:
         return self.endpoints.endpoints.get(self.name) if self.kind == "create" else None
@@ -217,6 +248,7 @@ class FakeEndpoints:
     def __init__(self, clusters: FakeClusters | None = None) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         self.clusters = clusters
+        self.link_services: FakeLinkServices | None = None
         self.finishes = True
         self.auto_connect = True
         self.calls: list[str] = []
@@ -243,6 +275,112 @@ class FakeEndpoints:
     def private_ip(self, endpoint: Endpoint) -> str:
         self.calls.append("private_ip")
         return "10.1.0.4"
+
+
+@dataclass
+class FakePlsHandle:
+    services: FakeLinkServices
+    kind: str
+    resource_id: str
+    body: dict[str, Any]
+    finishes: bool = True
+
+    def wait(self, timeout_s: float) -> bool:
+        if not self.finishes:
+            return False
+        key = self.resource_id.lower()
+        if self.kind == "delete":
+            self.services.services.pop(key, None)
+        else:
+            self.services.services[key] = replace(self.services.services[key], provisioning_state="Succeeded")
+        return True
+
+    def result(self) -> LinkService | None:
+        return self.services.services.get(self.resource_id.lower()) if self.kind == "create" else None
+
+
+class FakeLinkServices:
+    """kube-apiserver frontends and Private Link Services in memory (shared.linkservice's interface)."""
+
+    def __init__(self) -> None:
+        self.frontends: dict[str, Frontend] = {}  # cluster key -> its kube-apiserver frontend
+        self.services: dict[str, LinkService] = {}  # PLS id (lower) -> PLS
+        self.calls: list[str] = []
+        self.fail: dict[str, Exception] = {}
+        self.finishes = True
+        self.auto_approve = True  # the hub subscription is in autoApproval: Azure approves at once
+
+    def _check(self, method: str) -> None:
+        self.calls.append(method)
+        if method in self.fail:
+            raise self.fail[method]
+
+    def frontend_for(self, cid: str, n: int = 1) -> Frontend:
+        fe = Frontend(f"/lb/kube-apiserver/frontendIPConfigurations/fe{n}", f"10.40.0.{3 + n}", APISERVER_SUBNET)
+        self.frontends[ClusterId.parse(cid).key] = fe
+        return fe
+
+    def apiserver_frontend(self, cluster: ClusterId, node_resource_group: str, tenant_id: str) -> Frontend | None:
+        self._check("apiserver_frontend")
+        return self.frontends.get(cluster.key)
+
+    def get(self, cluster: ClusterId, resource_group: str, tenant_id: str) -> LinkService | None:
+        self._check("get")
+        rid = pls_id(cluster, resource_group)
+        return self.services.get(rid.lower())
+
+    def begin_put(self, cluster: ClusterId, tenant_id: str, **kw: Any) -> Operation:
+        self._check("begin_put")
+        rg, name = kw["subnet_id"].split("/")[4], pls_name(cluster)
+        rid = (
+            f"/subscriptions/{cluster.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Network/privateLinkServices/{name}"
+        )
+        old = self.services.get(rid.lower())
+        hub = kw["hub_subscription"].lower()
+        self.services[rid.lower()] = LinkService(
+            id=rid,
+            name=name,
+            provisioning_state="Updating",
+            frontend_ids=(kw["frontend"].id,),
+            subnet_ids=(kw["subnet_id"],),
+            visibility=(hub,),
+            auto_approval=(hub,),
+            tags={TAG_CLUSTER: cluster.key, TAG_MANAGED_BY: MANAGED_BY},
+            connections=old.connections if old else (),
+        )
+        handle = FakePlsHandle(self, "create", rid, kw, self.finishes)
+        return Operation(f"create private link service {name}", "create", POLL_S, handle, subject="pls")
+
+    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> Operation:
+        self._check("begin_delete")
+        rid = pls_id(cluster, resource_group)
+        handle = FakePlsHandle(self, "delete", rid, {}, self.finishes)
+        return Operation(f"delete private link service {pls_name(cluster)}", "delete", POLL_S, handle, subject="pls")
+
+    def decide(
+        self, cluster: ClusterId, resource_group: str, tenant_id: str, connection_name: str, status: str, description: str
+    ) -> PlsConnection:
+        self._check("decide")
+        for key, pls in self.services.items():
+            conns = list(pls.connections)
+            for i, c in enumerate(conns):
+                if c.name == connection_name:
+                    conns[i] = replace(c, status=status, description=description)
+                    self.services[key] = replace(pls, connections=tuple(conns))
+                    return conns[i]
+        raise KeyError(connection_name)
+
+    # -- what the fake hub endpoints do to a PLS -------------------------------------------------------
+    def connect(self, target_id: str, endpoint_id: str, status: str | None = None, name: str | None = None) -> None:
+        pls = self.services[target_id.lower()]
+        status = status or ("Approved" if self.auto_approve else "Pending")
+        conn = PlsConnection(name or f"{endpoint_id.split('/')[-1]}.{len(pls.connections)}", endpoint_id, status, "")
+        self.services[target_id.lower()] = replace(pls, connections=(*pls.connections, conn))
+
+    def disconnect(self, endpoint_id: str) -> None:
+        for key, pls in self.services.items():
+            kept = tuple(c for c in pls.connections if not same_arm_id(c.endpoint_id, endpoint_id))
+            self.services[key] = replace(pls, connections=kept)
 
 
 class FakeDns:
@@ -277,17 +415,27 @@ class World:
     endpoints: FakeEndpoints
     dns: FakeDns
     controller: Controller
+    links: FakeLinkServices
 
 
 def world(
-    *, approval: str = "auto", selection: str = "opt-out", hubs: dict[str, Hub] | None = None, notifier: Any = None
+    *,
+    approval: str = "auto",
+    selection: str = "opt-out",
+    hubs: dict[str, Hub] | None = None,
+    notifier: Any = None,
+    pls_subnets: dict[str, str] | None = None,
 ) -> World:
     clock = FakeClock()
     store = FakeStore(clock)
     clusters = FakeClusters()
     endpoints = FakeEndpoints(clusters)
     dns = FakeDns()
-    ports = Ports(clusters=clusters, endpoints=endpoints, dns=dns, paths=default_paths(clusters))  # type: ignore[arg-type]
+    links = FakeLinkServices()
+    endpoints.link_services = links
+    subnets = {SPOKE_VNET.lower(): PLS_SUBNET} if pls_subnets is None else pls_subnets
+    paths = default_paths(clusters, links, subnets)  # type: ignore[arg-type]
+    ports = Ports(clusters=clusters, endpoints=endpoints, dns=dns, paths=paths)  # type: ignore[arg-type]
     policy = Policy(
         selection=selection, approval=approval, drift_interval_s=3600.0, hubs={"westeurope": HUB} if hubs is None else hubs
     )
@@ -301,4 +449,4 @@ def world(
         clock=clock,
         notifier=notifier,
     )  # type: ignore[arg-type]
-    return World(clock, store, clusters, endpoints, dns, controller)
+    return World(clock, store, clusters, endpoints, dns, controller, links)

@@ -1,0 +1,83 @@
+"""Where Azure is and how the product's Azure SDK clients reach it: the one place that builds them.
+
+The adapters (hub endpoints, Private Link Services, the raw ARM client) receive an `AzureAccess`,
+the two values they need of the settings, not the settings themselves. `NetworkClients` builds one
+azure-mgmt-network client per (subscription, tenant) with the product's retry and pacing policy and
+caches it (the client holds its connection pool; its credential holds the tenant's token cache).
+azure-mgmt-network is imported on first use: the heaviest import of the app, which most
+invocations (timer ticks on Ready links) never need.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.credentials import Credentials
+
+DEFAULT_POLL_S = 10.0  # what Azure Network answers in Retry-After for endpoint and PLS operations
+
+
+@dataclass(frozen=True)
+class AzureAccess:
+    arm_endpoint: str
+    ca_bundle: str | None = None
+
+    @property
+    def verify(self) -> str | bool:
+        """What to pass as `verify` / `connection_verify`: the CA bundle, or the system store."""
+        return self.ca_bundle or True
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """azure-core client options every product client uses: a few quick retries, ARM pacing."""
+        from shared.pacing import PACER
+
+        kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
+        if self.ca_bundle:
+            kwargs["connection_verify"] = self.ca_bundle
+        return kwargs
+
+    def polling(self, within_s: float) -> Any:
+        """An LRO poller that reads at Azure's Retry-After and stops at the invocation's budget."""
+        from shared.polling import PacedPolling
+
+        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.arm_endpoint})
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """Where the product's table and continuation queue live: a connection string (Azurite,
+    development) or the service URIs with the managed identity (AzureWebJobsStorage__*)."""
+
+    connection_string: str | None = field(repr=False)
+    table_service_uri: str | None
+    queue_service_uri: str | None
+    table_name: str
+
+
+class NetworkClients:
+    """One NetworkManagementClient per (subscription, tenant), built on first use."""
+
+    def __init__(self, access: AzureAccess, credentials: Credentials) -> None:
+        self.access = access
+        self.credentials = credentials
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, subscription_id: str, tenant_id: str) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        key = (subscription_id.lower(), tenant_id.lower())
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = NetworkManagementClient(
+                    self.credentials.for_tenant(tenant_id),
+                    subscription_id,
+                    base_url=self.access.arm_endpoint,
+                    **self.access.sdk_kwargs(),
+                )
+                self._clients[key] = client
+            return client

@@ -1,0 +1,57 @@
+"""Network's Private Link Service and load balancer answers against recorded traffic.
+
+tests/devcloud/recordings/network_private_link_service.json (azure-cli): the product creates,
+reads and deletes a PLS on a VNet-integrated cluster's kube-apiserver load balancer. The
+comparisons (status, client headers, body keys and formats) are test_recorded.py's.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from devcloud.world import SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
+from tests.devcloud.test_recorded import arm, compare, load, wait_done  # noqa: F401 (arm is a fixture)
+
+NETWORK_API = "2026-03-01"  # azure-mgmt-network 33.1.0, the product's PLS and load balancer client
+
+
+def test_private_link_service_create_poll_get_delete(cloud, arm, op):  # noqa: F811
+    rec = {i["name"]: i for i in load("network_private_link_service")["interactions"]}
+    cluster_id = op.create_vnet_cluster(subscription=SPOKE_SUBSCRIPTION_B1)
+    node_rg = op.get_cluster(cluster_id).node_resource_group
+    sub = f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}"
+    lb = arm("GET", f"{sub}/resourceGroups/{node_rg}/providers/Microsoft.Network/loadBalancers/kube-apiserver",
+             NETWORK_API, tenant=SPOKE_TENANT).json()
+    path = f"{sub}/resourceGroups/rg-aks/providers/Microsoft.Network/privateLinkServices/pls-rec-{uuid.uuid4().hex[:6]}"
+    body = {"location": "westeurope", "properties": {  # the recorded request's shape
+        "loadBalancerFrontendIpConfigurations": [{"id": lb["properties"]["frontendIPConfigurations"][0]["id"]}],
+        "ipConfigurations": [{"name": "lks1_ipconfig_0", "properties": {
+            "subnet": {"id": op.vnet_integration(SPOKE_SUBSCRIPTION_B1)["pls_subnet_id"]},
+            "privateIPAddressVersion": "IPv4"}}],
+        "enableProxyProtocol": True}}
+    keys = ("privateLinkServices/create", "privateLinkServices/delete")
+    saved = {k: cloud.arm.lro_seconds.get(k) for k in keys}
+    cloud.arm.lro_seconds.update({k: 0.2 for k in keys})
+    try:
+        created = arm("PUT", path, NETWORK_API, tenant=SPOKE_TENANT, body=body)
+        answers = {"create": created}
+        wait_done(arm_in(arm, SPOKE_TENANT), created.headers["Azure-AsyncOperation"])
+        answers["poll_succeeded"] = arm("GET", created.headers["Azure-AsyncOperation"], "", tenant=SPOKE_TENANT)
+        answers["get"] = arm("GET", path, NETWORK_API, tenant=SPOKE_TENANT)
+        answers["delete"] = arm("DELETE", path, NETWORK_API, tenant=SPOKE_TENANT)
+        wait_done(arm_in(arm, SPOKE_TENANT), answers["delete"].headers["Azure-AsyncOperation"])
+        answers["delete_poll_succeeded"] = arm("GET", answers["delete"].headers["Azure-AsyncOperation"], "",
+                                               tenant=SPOKE_TENANT)
+    finally:
+        for k, v in saved.items():
+            cloud.arm.lro_seconds.pop(k, None) if v is None else cloud.arm.lro_seconds.__setitem__(k, v)
+    problems = [d for n, resp in answers.items() for d in compare("network_private_link_service", rec[n], resp,
+                                                                   NETWORK_API)]
+    assert problems == [], "\n".join(problems)
+    assert answers["get"].headers["ETag"] == answers["get"].json()["etag"]
+    op.delete_cluster(cluster_id)
+
+
+def arm_in(arm, tenant: str):  # noqa: F811
+    """`arm` with its calls made from `tenant` (wait_done's polls)."""
+    return lambda method, url, api, **kw: arm(method, url, api, tenant=tenant, **kw)
