@@ -90,5 +90,5 @@ def summary_lines(sections: dict[str, list[dict[str, Any]]]) -> list[dict[str, s
                     "scale": f"{s['clusters']} clusters on {s['hosts']} host processes, one Azurite, one devcloud",
                     "result": f"{s['converged']} Ready, one endpoint and one record each, all cleaned up; "
                               f"0 duplicate notices; timer lock taken {s['timer_lock_acquired']}x, "
-                              f"{s['timer_runs']} timer runs"})
+                              f"{s['timer_runs']} timer runs; requests per host {s.get('requests_per_host')}"})
     return out
