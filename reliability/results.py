@@ -68,8 +68,8 @@ def summary_lines(sections: dict[str, list[dict[str, Any]]]) -> list[dict[str, s
         out.append({"check": "lost answers (drop after processing)",
                     "scale": f"{len(cells)} cells ({len({c['step'] for c in cells})} write steps, "
                              f"n={sorted({c['n'] for c in cells})})",
-                    "result": f"{sum(1 for c in cells if c['outcome'] in ('Ready', 'cleaned up'))}/{len(cells)} Ready or "
-                              f"cleaned up directly; 0 duplicates, 0 orphans, 0 rows lost; max "
+                    "result": f"{sum(1 for c in cells if c['outcome'] in ('Ready', 'Absent'))}/{len(cells)} Ready (create "
+                              f"steps) or cleaned up (delete steps); 0 duplicates, 0 orphans, 0 rows lost; max "
                               f"{max(c['reconciles'] for c in cells)} reconciles"})
     if cells := sections.get("transient 404"):
         kept = [c for c in cells if c["n"] != "deleted"]
