@@ -21,6 +21,8 @@ MINIMUM_STEPS: list[tuple[str, str, str]] = [
      "the cluster: private? Succeeded and running? its region and privateFQDN"),
     ("reads", "GET privateEndpoints/{name} -> 404",
      "our endpoint may exist already (a second event, a crash after the PUT): never create two"),
+    ("reads", "GET virtualNetworks/{hub vnet}",
+     "which hub subnet has room (a region may have several; addresses and the VNet's endpoint limit)"),
     ("writes", "PUT privateEndpoints/{name}",
      "create the hub endpoint: manual connection, groupIds [management]"),
     ("polls", "GET .../operations/{id} x ceil(provisioning / Retry-After)",

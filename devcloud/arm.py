@@ -479,6 +479,8 @@ class Arm:
                                  f"Number of '{kind}' requests for subscription '{sub}' actor '{principal.object_id}' "
                                  f"exceeded. Please try again after '{max(1, round(wait))}' seconds.",
                                  {"Retry-After": str(max(1, int(wait + 0.999))), **headers}), principal, None
+        if tenant_level:  # tenant-level reads (/tenants, /subscriptions) count in ARM's tenant bucket (recorded)
+            headers = {k.replace("-subscription-", "-tenant-"): v for k, v in headers.items() if "-global-" not in k}
         ctx = ArmContext(self, req, principal, sub, tenant, route)
         action = route.meta["action"]
         if callable(action):

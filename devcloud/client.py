@@ -55,7 +55,9 @@ class Operator:
     # -- clusters -------------------------------------------------------------------------------
     def create_cluster(self, name: str | None = None, *, subscription: str = SPOKE_SUBSCRIPTION_B1,
                        resource_group: str = "rg-aks", region: str = "westeurope", private: bool = True,
-                       tags: dict[str, str] | None = None, wait: bool = True) -> str:
+                       tags: dict[str, str] | None = None, wait: bool = True, private_dns_zone: str | None = None,
+                       fqdn_subdomain: str | None = None) -> str:
+        """A cluster; `private_dns_zone` is system (default), none or a zone id; `fqdn_subdomain` replaces dnsPrefix."""
         from azure.mgmt.containerservice.models import (
             ManagedCluster,
             ManagedClusterAgentPoolProfile,
@@ -64,10 +66,11 @@ class Operator:
 
         name = name or f"aks-{uuid.uuid4().hex[:8]}"
         body = ManagedCluster(
-            location=region, dns_prefix=name, tags=tags or {},
+            location=region, dns_prefix=None if fqdn_subdomain else name, fqdn_subdomain=fqdn_subdomain, tags=tags or {},
             agent_pool_profiles=[ManagedClusterAgentPoolProfile(name="system", count=1, vm_size="Standard_D2s_v5",
                                                                 mode="System")],
-            api_server_access_profile=ManagedClusterAPIServerAccessProfile(enable_private_cluster=private),
+            api_server_access_profile=ManagedClusterAPIServerAccessProfile(enable_private_cluster=private,
+                                                                           private_dns_zone=private_dns_zone),
         )
         poller = self.aks(subscription).managed_clusters.begin_create_or_update(resource_group, name, body)
         cluster = poller.result() if wait else None
@@ -121,6 +124,15 @@ class Operator:
         sub, rg, name = _parts(cluster_id)
         return self.aks(sub).managed_clusters.get(rg, name)
 
+    def kubeconfig_server(self, cluster_id: str, server_fqdn: str | None = None) -> str:
+        """The server name of the kubeconfig `az aks get-credentials` writes (listClusterUserCredential)."""
+        import re
+
+        sub, rg, name = _parts(cluster_id)
+        creds = self.aks(sub).managed_clusters.list_cluster_user_credentials(rg, name, server_fqdn=server_fqdn)
+        text = bytes(creds.kubeconfigs[0].value).decode()
+        return re.search(r"server: https://([^:/\s]+)", text).group(1)
+
     def update_tags(self, cluster_id: str, tags: dict[str, str]) -> None:
         sub, rg, name = _parts(cluster_id)
         cluster = self.aks(sub).managed_clusters.get(rg, name)
@@ -162,6 +174,45 @@ class Operator:
     def delete_endpoint(self, name: str) -> None:
         hub = self.cloud.world.hub
         self.network().private_endpoints.begin_delete(hub["resource_group"], name).result()
+
+    def endpoint_ip(self, name: str) -> str | None:
+        """The private IP of a hub endpoint (from its NIC), or None when it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        hub = self.cloud.world.hub
+        try:
+            pe = self.network().private_endpoints.get(hub["resource_group"], name)
+        except ResourceNotFoundError:
+            return None
+        nic = self.network().network_interfaces.get(hub["resource_group"], pe.network_interfaces[0].id.rsplit("/", 1)[-1])
+        return nic.ip_configurations[0].private_ip_address
+
+    def take_address(self, cluster_id: str, ip: str, name: str | None = None) -> Any:
+        """Someone else's endpoint holding `ip` in the hub subnet (a static ipConfiguration)."""
+        from azure.mgmt.network.models import (
+            PrivateEndpoint,
+            PrivateEndpointIPConfiguration,
+            PrivateLinkServiceConnection,
+            Subnet,
+        )
+
+        name = name or f"pe-squatter-{uuid.uuid4().hex[:6]}"
+        hub = self.cloud.world.hub
+        body = PrivateEndpoint(location="westeurope", subnet=Subnet(id=hub["subnet_id"]),
+                               manual_private_link_service_connections=[PrivateLinkServiceConnection(
+                                   name=name, private_link_service_id=cluster_id, group_ids=["management"])],
+                               ip_configurations=[PrivateEndpointIPConfiguration(
+                                   name="static", group_id="management", member_name="management",
+                                   private_ip_address=ip)])
+        return self.network().private_endpoints.begin_create_or_update(hub["resource_group"], name, body).result()
+
+    def zone(self, zone_id: str) -> dict[str, Any] | None:
+        resp = self._dns("GET", zone_id)
+        return resp.json() if resp.status_code == 200 else None
+
+    def record_in(self, zone_id: str, name: str) -> dict[str, Any] | None:
+        resp = self._dns("GET", f"{zone_id}/A/{name}")
+        return resp.json() if resp.status_code == 200 else None
 
     # -- DNS (no SDK in requirements: direct REST, as the product does) -------------------------
     def _dns(self, method: str, path: str, body: Any = None) -> requests.Response:

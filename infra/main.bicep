@@ -22,7 +22,7 @@ param tags object = {}
 
 // -- what to link ------------------------------------------------------------------------------
 @minLength(1)
-@description('''Required. One entry per AKS region served: [{"region": "westeurope", "subnetId": "<hub subnet resource id>",
+@description('''Required. One entry per AKS region served: [{"region": "westeurope", "subnetId": "<hub subnet resource id>", "subnetIds": [<optional: more hub subnets, used when the first is full>],
 "dnsZoneId": "<optional: id of an existing privatelink.<region>.azmk8s.io zone>", "vnetIntegrationDnsZoneId": "<optional: id
 of an existing private.<region>.azmk8s.io zone, for API Server VNet Integration clusters>"}]. A zone not given is created in
 the subnet's resource group and linked to the subnet's virtual network.''')
@@ -45,6 +45,11 @@ param appClientId string
 @description('Required. Object id of that app\'s service principal in the hub tenant (gets the hub role).')
 param appPrincipalId string
 
+@minLength(36)
+@maxLength(36)
+@description('Required. Client id of the operator API\'s app registration (app roles HubLink.Reader/Operator/Approver; infra/app/api-registration.json).')
+param apiClientId string
+
 // -- behaviour (defaults are the code's defaults, see shared/config.py) ------------------------
 @allowed(['opt-out', 'opt-in'])
 @description('Optional. opt-out: every private cluster unless tagged hublink=disabled; opt-in: only clusters tagged hublink=enabled.')
@@ -53,6 +58,10 @@ param selection string = 'opt-out'
 @allowed(['auto', 'manual'])
 @description('Optional. auto: approve the link\'s own connection at once; manual: a person approves each link first.')
 param approval string = 'auto'
+
+@allowed(['warning', 'info', 'debug'])
+@description('Optional. Level of the Azure SDK loggers (azure.*): warning keeps their request lines out of Application Insights.')
+param sdkLogLevel string = 'warning'
 
 @description('Optional. Table that holds one row per cluster.')
 param tableName string = 'hublinks'
@@ -110,6 +119,14 @@ param failureAlertAfter int = 5
 @description('Optional. Seconds one notification round may take.')
 param notifyTimeoutSeconds int = 5
 
+@allowed(['on', 'off'])
+@description('Optional. on: a recreated hub endpoint asks for the address the link had (stable hub IPs); off: any free address.')
+param stableIp string = 'on'
+
+@minValue(1)
+@description('Optional. Most private endpoints one hub VNet may hold (1000; 5000 with High Scale private endpoints).')
+param endpointsPerVnet int = 1000
+
 @description('Optional. Base URL of the HTTP API shown in notices (e.g. behind API Management). Default: the app\'s own https://<host>.')
 param apiBaseUrl string = ''
 
@@ -140,7 +157,7 @@ var hubZoneIds = [for (h, i) in hubs: empty(h.?dnsZoneId ?? '') ? createdZoneIds
 // API Server VNet Integration clusters resolve under private.<region>.azmk8s.io (a zone of its own).
 var createdVnetZoneIds = [for h in hubs: '${split(h.subnetId, '/providers/')[0]}/providers/Microsoft.Network/privateDnsZones/private.${toLower(replace(h.region, ' ', ''))}.azmk8s.io']
 var hubVnetZoneIds = [for (h, i) in hubs: empty(h.?vnetIntegrationDnsZoneId ?? '') ? createdVnetZoneIds[i] : (h.?vnetIntegrationDnsZoneId ?? '')]
-var hubEntries = [for (h, i) in hubs: '"${toLower(replace(h.region, ' ', ''))}":${string({ subnetId: h.subnetId, dnsZoneId: hubZoneIds[i], vnetIntegrationDnsZoneId: hubVnetZoneIds[i] })}']
+var hubEntries = [for (h, i) in hubs: '"${toLower(replace(h.region, ' ', ''))}":${string({ subnetId: h.subnetId, subnetIds: h.?subnetIds ?? [], dnsZoneId: hubZoneIds[i], vnetIntegrationDnsZoneId: hubVnetZoneIds[i] })}']
 var hubsSetting = '{${join(hubEntries, ',')}}'
 var zonesToCreate = filter(hubs, h => empty(h.?dnsZoneId ?? ''))
 var vnetZonesToCreate = filter(hubs, h => empty(h.?vnetIntegrationDnsZoneId ?? ''))
@@ -148,7 +165,13 @@ var vnetZonesToCreate = filter(hubs, h => empty(h.?vnetIntegrationDnsZoneId ?? '
 // (ARM evaluates both sides of &&, so the right side must not touch a missing dnsZoneId either.)
 var zonesElsewhere = filter(hubs, h => !empty(h.?dnsZoneId ?? '') && toLower(split(h.?dnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
 var vnetZonesElsewhere = filter(hubs, h => !empty(h.?vnetIntegrationDnsZoneId ?? '') && toLower(split(h.?vnetIntegrationDnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
-var hubGroupsAll = [for h in hubs: toLower(split(h.subnetId, '/providers/')[0])]
+// (for-expressions in variables of their own and no map(): the pycep versions tests/test_infra.py and checkov
+// parse with read neither)
+var hubFirstGroups = [for h in hubs: toLower(split(h.subnetId, '/providers/')[0])]
+var hubExtraSubnetIdLists = [for h in hubs: h.?subnetIds ?? []]
+var hubExtraSubnetIds = flatten(hubExtraSubnetIdLists)
+var hubExtraGroups = [for s in hubExtraSubnetIds: toLower(split(s, '/providers/')[0])]
+var hubGroupsAll = concat(hubFirstGroups, hubExtraGroups)
 var hubGroups = union(hubGroupsAll, [])
 var subnetSubscriptions = [for h in hubs: toLower('/subscriptions/${split(h.subnetId, '/')[2]}')]
 var zoneSubscriptions = [for id in hubZoneIds: toLower('/subscriptions/${split(id, '/')[2]}')]
@@ -167,7 +190,7 @@ resource hubRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'aks-hublink-hub-operator', environmentName)
   properties: {
     roleName: 'HubLink Hub Operator (${environmentName})'
-    description: 'aks-hublink: create and delete private endpoints to AKS clusters in the hub subnet and keep their A records.'
+    description: 'aks-hublink: create and delete private endpoints to AKS clusters in the hub subnets, read their room, and keep their A records (and, for clusters without a private DNS zone, a zone per cluster linked to the hub VNet).'
     type: 'CustomRole'
     permissions: [
       {
@@ -180,6 +203,14 @@ resource hubRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Network/privateDnsZones/A/read'
           'Microsoft.Network/privateDnsZones/A/write'
           'Microsoft.Network/privateDnsZones/A/delete'
+          'Microsoft.Network/virtualNetworks/read'
+          'Microsoft.Network/privateDnsZones/read'
+          'Microsoft.Network/privateDnsZones/write'
+          'Microsoft.Network/privateDnsZones/delete'
+          'Microsoft.Network/privateDnsZones/virtualNetworkLinks/read'
+          'Microsoft.Network/privateDnsZones/virtualNetworkLinks/write'
+          'Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete'
+          'Microsoft.Network/virtualNetworks/join/action'
         ]
         notActions: []
       }
@@ -256,6 +287,11 @@ var productSettings = {
   HUBLINK_PENDING_ALERT_S: string(pendingAlertSeconds)
   HUBLINK_FAILURE_ALERT_AFTER: string(failureAlertAfter)
   HUBLINK_NOTIFY_TIMEOUT_S: string(notifyTimeoutSeconds)
+  HUBLINK_SDK_LOG_LEVEL: sdkLogLevel
+  HUBLINK_API_AUDIENCE: 'api://${apiClientId}'
+  HUBLINK_STABLE_IP: stableIp
+  HUBLINK_ENDPOINTS_PER_VNET: string(endpointsPerVnet)
+  HUBLINK_API_AUTH: 'easyauth' // Azure always puts App Service Authentication in front (app/function.bicep authsettingsV2)
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -276,6 +312,7 @@ module app 'app/function.bicep' = {
     deploymentContainerName: deploymentContainer
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     appSettings: productSettings
+    apiClientId: apiClientId
     apiBaseUrl: apiBaseUrl
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -347,6 +384,8 @@ output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 @description('Issuer of the managed identity\'s tokens: the federated credential on the app registration trusts it.')
 output FEDERATED_ISSUER string = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
 output HUBLINK_APP_CLIENT_ID string = appClientId
+output HUBLINK_API_CLIENT_ID string = apiClientId
+output API_AUDIENCE string = 'api://${apiClientId}'
 output HUB_ROLE_DEFINITION_ID string = hubRole.id
 output STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEAD_LETTER_CONTAINER string = deadLetterContainer

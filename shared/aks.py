@@ -33,6 +33,8 @@ class Cluster:
     vnet_integration: bool = False  # API Server VNet Integration: the API server sits behind an ILB, no private link
     apiserver_subnet_id: str | None = None  # its delegated subnet (BYO VNet); None: an AKS-managed VNet
     node_resource_group: str | None = None  # where AKS keeps the cluster's infrastructure (kube-apiserver)
+    private_dns_zone: str = "system"  # apiServerAccessProfile.privateDNSZone: system | none | a zone id
+    public_fqdn: str | None = None  # `fqdn`: the name kubectl uses when there is no private zone (`none`)
 
     @classmethod
     def from_arm(cls, body: dict[str, Any]) -> Cluster:
@@ -50,6 +52,8 @@ class Cluster:
             vnet_integration=bool(access.get("enableVnetIntegration")),
             apiserver_subnet_id=access.get("subnetId") or None,
             node_resource_group=props.get("nodeResourceGroup") or None,
+            private_dns_zone=str(access.get("privateDNSZone") or "system"),
+            public_fqdn=props.get("fqdn"),
         )
 
 

@@ -60,11 +60,6 @@ class Caller:
         needed = ROLES.index(role)
         return any(r in ROLES and ROLES.index(r) >= needed for r in self.roles)
 
-    @property
-    def label(self) -> str:
-        """How notices and logs name the caller: the name, and the object id that makes it unique."""
-        return f"{self.name} ({self.object_id})" if self.name and self.name != self.object_id else self.object_id
-
 
 LOCAL_DEVELOPER = Caller("local-developer", "", "local-developer", "local", frozenset(ROLES))
 

@@ -17,50 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ConfigurationError
+from shared.hubs import SUBNET_ID, Hub, parse_hubs, region_key
 from shared.sdk import AzureAccess, StorageAccess
 from shared.settings import BY_FIELD, SETTINGS, Setting, default
 
-__all__ = ["SETTINGS", "Hub", "Settings", "parse_settings", "OPT_TAG"]
+__all__ = ["SETTINGS", "Hub", "Settings", "parse_settings", "region_key", "OPT_TAG"]
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-SUBNET_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+"
-    r"/subnets/[^/]+$",
-    re.IGNORECASE,
-)
-ZONE_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
-    r"(?P<zone>privatelink\.[a-z0-9]+\.azmk8s\.io)$",
-    re.IGNORECASE,
-)
-VNET_ZONE_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/"
-    r"(?P<zone>private\.[a-z0-9]+\.azmk8s\.io)$",
-    re.IGNORECASE,
-)
 PLS_SUBNET_TAG = "hublink-pls-subnet"
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 OPT_TAG = "hublink"
-
-
-@dataclass(frozen=True)
-class Hub:
-    region: str
-    subnet_id: str
-    dns_zone_id: str
-    vnet_integration_zone_id: str | None = None  # private.<region>.azmk8s.io (API Server VNet Integration clusters)
-
-    @property
-    def subscription_id(self) -> str:
-        return self.subnet_id.split("/")[2]
-
-    @property
-    def resource_group(self) -> str:
-        return self.subnet_id.split("/")[4]
-
-    @property
-    def zone_name(self) -> str:
-        return self.dns_zone_id.rstrip("/").split("/")[-1].lower()
 
 
 @dataclass(frozen=True)
@@ -97,7 +63,11 @@ class Settings:
     pending_alert_s: float = default("pending_alert_s")
     failure_alert_after: int = default("failure_alert_after")
     notify_timeout_s: float = default("notify_timeout_s")
+    sdk_log_level: str = default("sdk_log_level")
     api_base_url: str | None = None
+    api_audience: str | None = None
+    stable_ip: str = default("stable_ip")
+    endpoints_per_vnet: int = default("endpoints_per_vnet")
 
     def tenant_of(self, subscription_id: str) -> str | None:
         return self.spokes.get(subscription_id.lower())
@@ -123,10 +93,6 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         return parse_settings(os.environ if env is None else env)
-
-
-def region_key(region: str) -> str:
-    return region.replace(" ", "").lower()
 
 
 class _Reader:
@@ -219,6 +185,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         )
     values["concurrency"] = int(values["concurrency"])
     values["failure_alert_after"] = int(values["failure_alert_after"])
+    values["endpoints_per_vnet"] = int(values["endpoints_per_vnet"])
     if r.problems:
         raise ConfigurationError(r.problems)
     return Settings(**values)
@@ -234,43 +201,7 @@ def _object(r: _Reader, name: str, shape: str) -> dict[str, Any]:
 
 
 def _hubs(r: _Reader) -> dict[str, Hub]:
-    hubs: dict[str, Hub] = {}
-    for region, hub in _object(r, "HUBLINK_HUBS", "region -> {subnetId, dnsZoneId}").items():
-        subnet = hub.get("subnetId") if isinstance(hub, dict) else None
-        zone = hub.get("dnsZoneId") if isinstance(hub, dict) else None
-        if not isinstance(subnet, str) or not SUBNET_ID.match(subnet):
-            r.problems.append(f"HUBLINK_HUBS[{region!r}].subnetId must be a subnet resource id, got {subnet!r}")
-            continue
-        m = ZONE_ID.match(zone) if isinstance(zone, str) else None
-        if not m:
-            r.problems.append(
-                f"HUBLINK_HUBS[{region!r}].dnsZoneId must be the id of a private DNS zone "
-                f"privatelink.<region>.azmk8s.io, got {zone!r}"
-            )
-            continue
-        if m.group("zone").lower() != f"privatelink.{region_key(region)}.azmk8s.io":
-            r.problems.append(
-                f"HUBLINK_HUBS[{region!r}].dnsZoneId names zone {m.group('zone')!r}, "
-                f"expected privatelink.{region_key(region)}.azmk8s.io"
-            )
-            continue
-        hubs[region_key(region)] = Hub(region_key(region), subnet, zone, _vnet_zone(r, region, hub))
-    return hubs
-
-
-def _vnet_zone(r: _Reader, region: str, hub: dict[str, Any]) -> str | None:
-    """The optional private.<region>.azmk8s.io zone of a hub (API Server VNet Integration clusters)."""
-    zone = hub.get("vnetIntegrationDnsZoneId")
-    if zone is None:
-        return None
-    m = VNET_ZONE_ID.match(zone) if isinstance(zone, str) else None
-    if not m or m.group("zone").lower() != f"private.{region_key(region)}.azmk8s.io":
-        r.problems.append(
-            f"HUBLINK_HUBS[{region!r}].vnetIntegrationDnsZoneId must be the id of the private DNS zone "
-            f"private.{region_key(region)}.azmk8s.io, got {zone!r}"
-        )
-        return None
-    return zone
+    return parse_hubs(_object(r, "HUBLINK_HUBS", "region -> {subnetId | subnetIds, dnsZoneId}"), r.problems)
 
 
 def _pls_subnets(r: _Reader) -> dict[str, str]:

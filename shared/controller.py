@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from shared import telemetry
 from shared.clock import SYSTEM, Clock
 from shared.errors import ConcurrentUpdate, SubscriptionNotConfigured, TerminalError, TransientError
 from shared.ids import ClusterId
@@ -31,7 +32,7 @@ from shared.log import get_logger
 from shared.model import LinkState, Outcome, Phase
 from shared.results import Done, Result, Terminal, Transient, Wait
 from shared.state import Busy, LinkStore
-from shared.steps import run_pass
+from shared.steps import PIPELINE, run_pass
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -115,6 +116,14 @@ class Controller:
 
     # -- entry point ---------------------------------------------------------------------------
     def reconcile(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
+        """`reconcile_once` in a span of its own (shared.telemetry; nothing when telemetry is off)."""
+        with telemetry.current().reconcile(cluster_id) as span:
+            outcome = self.reconcile_once(cluster_id, budget_s=budget_s, deletion_reported=deletion_reported)
+            path = outcome.state.access_path if outcome.state else None
+            span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
+            return outcome
+
+    def reconcile_once(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds.
 
         `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
@@ -158,6 +167,7 @@ class Controller:
             budget_s=budget.remaining,
             deletion_reported=deletion_reported,
         )
+        link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase
         snapshot = _snapshot(state)
         result = self._run(link, budget)
@@ -180,7 +190,7 @@ class Controller:
         """Run passes of the steps; wait within the budget when Azure is working, else answer."""
         while True:
             try:
-                result = run_pass(link)
+                result = run_pass(link, telemetry.current().steps(PIPELINE))
                 op = result.operation if isinstance(result, Wait) else None
                 if op is None:
                     return result
@@ -271,3 +281,14 @@ class Controller:
 
 def _snapshot(state: LinkState) -> tuple:
     return state.phase, state.endpoint_id, state.private_ip, state.connection_status
+
+
+def _kind(outcome: Outcome) -> str:
+    """The outcome as a span attribute: busy | terminal | transient | wait | done."""
+    if outcome.busy:
+        return "busy"
+    if outcome.terminal:
+        return "terminal"
+    if outcome.error:
+        return "transient"
+    return "wait" if outcome.requeue_after is not None else "done"

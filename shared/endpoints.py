@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shared.capacity import SubnetRoom
 from shared.errors import TerminalError, map_azure_errors, not_found_means_read_again
 from shared.ids import ClusterId, same_arm_id
 from shared.model import Provisioned
@@ -40,6 +41,7 @@ class Endpoint(Provisioned):
     connection_status: str | None  # the hub-side mirror of the cluster-side state
     nic_ids: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
+    static_ip: str | None = None  # the address its ipConfigurations asked for (None: dynamic)
 
 
 class HubEndpoints:
@@ -63,11 +65,39 @@ class HubEndpoints:
                 return None
         return endpoint_from_model(pe)
 
-    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: EndpointTarget, *, within_s: float) -> Operation:
-        """Start creating the endpoint; its poller polls at the Retry-After for at most `within_s` seconds."""
-        from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+    def begin_create(
+        self,
+        hub: Hub,
+        cluster: ClusterId,
+        location: str,
+        target: EndpointTarget,
+        *,
+        within_s: float,
+        static_ip: str | None = None,
+    ) -> Operation:
+        """Start creating the endpoint (in `hub.subnet_id`, asking for `static_ip` when given); its poller
+        polls at the Retry-After for at most `within_s` seconds."""
+        from azure.mgmt.network.models import (
+            PrivateEndpoint,
+            PrivateEndpointIPConfiguration,
+            PrivateLinkServiceConnection,
+            Subnet,
+        )
 
         name = cluster.endpoint_name
+        static = None
+        if static_ip and target.member_names:
+            # A fixed address names the group's member (AKS: group and member "management"; a Private Link
+            # Service target has neither, its path gives the member "").
+            static = [
+                PrivateEndpointIPConfiguration(
+                    name=f"hublink-{member or 'static'}"[:80],
+                    group_id=target.group_ids[0] if target.group_ids else None,
+                    member_name=member or None,
+                    private_ip_address=static_ip,
+                )
+                for member in target.member_names[:1]
+            ]
         body = PrivateEndpoint(
             location=location,
             subnet=Subnet(id=hub.subnet_id),
@@ -80,8 +110,9 @@ class HubEndpoints:
                 )
             ],
             tags={TAG_CLUSTER: cluster.key[:256], TAG_MANAGED_BY: MANAGED_BY},
+            ip_configurations=static,
         )
-        what = f"create hub endpoint {name}"
+        what = f"create hub endpoint {name}" + (f" at {static_ip}" if static else "")
         with map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
                 hub.resource_group, name, body, polling=self.access.polling(within_s)
@@ -95,6 +126,25 @@ class HubEndpoints:
                 hub.resource_group, name, polling=self.access.polling(within_s)
             )
         return Operation(what, "delete", poll_delay(poller), _Poller(poller, what))
+
+    def subnet_room(self, hub: Hub, vnet_limit: int) -> list[SubnetRoom]:
+        """Room in each of the hub's subnets, in their order: one VNet read per hub VNet."""
+        rooms: dict[str, SubnetRoom] = {}
+        vnets: dict[str, list[str]] = {}
+        for subnet in hub.subnets:
+            vnets.setdefault(subnet[: subnet.lower().index("/subnets/")], []).append(subnet)
+        for vnet_id, subnets in vnets.items():
+            parts = vnet_id.strip("/").split("/")
+            with map_azure_errors(f"read hub VNet {parts[-1]}"):
+                vnet = self.client(parts[1]).virtual_networks.get(parts[3], parts[-1])
+            listed = list(vnet.subnets or [])
+            endpoints = sum(len(s.private_endpoints or []) for s in listed)
+            for subnet in subnets:
+                found = next((s for s in listed if same_arm_id(s.id, subnet)), None)
+                prefix = (found.address_prefix or (found.address_prefixes or [""])[0]) if found else ""
+                used = len(found.ip_configurations or []) if found else 0
+                rooms[subnet.lower()] = SubnetRoom(subnet, prefix or "", used, vnet_id, endpoints, vnet_limit)
+        return [rooms[s.lower()] for s in hub.subnets]
 
     def private_ip(self, endpoint: Endpoint) -> str:
         """The endpoint's private IP, read from its NIC (the address clients connect to)."""
@@ -158,6 +208,7 @@ def endpoint_from_model(pe: Any) -> Endpoint:
         connection_status=state.status if state else None,
         nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
         tags=dict(pe.tags or {}),
+        static_ip=next((c.private_ip_address for c in pe.ip_configurations or [] if c.private_ip_address), None),
     )
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from shared.aks import Cluster, ClusterApi, Connection
     from shared.clock import Clock
     from shared.config import Hub, Settings
-    from shared.dns import HubDns
+    from shared.dns import DnsPlacement, HubDns
     from shared.endpoints import Endpoint, HubEndpoints
     from shared.ids import ClusterId
     from shared.log import EventLogger
@@ -33,11 +33,21 @@ class Policy:
     approval: str
     drift_interval_s: float
     hubs: Mapping[str, Hub]
+    stable_ip: bool = True  # HUBLINK_STABLE_IP: a recreated endpoint asks for the link's first address
+    endpoints_per_vnet: int = 1000  # HUBLINK_ENDPOINTS_PER_VNET
     absence_confirm_s: float = 20.0  # HUBLINK_ABSENCE_CONFIRM_S: a 404 needs a read this much later
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        return cls(settings.selection, settings.approval, settings.drift_interval_s, settings.hubs, settings.absence_confirm_s)
+        return cls(
+            settings.selection,
+            settings.approval,
+            settings.drift_interval_s,
+            settings.hubs,
+            stable_ip=settings.stable_ip == "on",
+            endpoints_per_vnet=settings.endpoints_per_vnet,
+            absence_confirm_s=settings.absence_confirm_s,
+        )
 
     def hub_for(self, region: str) -> Hub | None:
         return self.hubs.get(region_key(region))
@@ -74,6 +84,9 @@ class Link:
     just_created: bool = False  # this invocation's create operation ended: the endpoint is brand new
     poll_due: bool = False  # the controller waited for Azure's next poll time: read the endpoint now
     waiting_for: str = "an operation on the hub endpoint is running"
+    placement: DnsPlacement | None = None  # where the hub record goes (choose_hub, from the path)
+    # A notice about this link or its hub (the controller's Notifier.announce on this row: kind, key, fields).
+    announce: Callable[..., bool] = lambda kind, key, **fields: False
     deletion_reported: bool = False  # a ResourceDeleteSuccess event for the cluster started this reconcile
 
     # -- reads, once per invocation -----------------------------------------------------------

@@ -170,6 +170,11 @@ class LinkState:
     steps: dict[str, StepProgress] = field(default_factory=dict)
     access_path: str | None = None  # the shared.paths path that reaches the cluster (its name)
     link_service_id: str | None = None  # the Private Link Service we made for it (vnet-integration path)
+    dns_mode: str | None = None  # how the cluster names its API server (shared.dns.MODES)
+    own_zone_id: str | None = None  # a hub zone made for this cluster alone (mode none): ours to delete
+    subnet_id: str | None = None  # the hub subnet our endpoint is in (a region may have several)
+    stable_ip: str | None = None  # the first hub address the link got: a recreated endpoint asks for it
+    stable_ip_failed: bool = False  # an endpoint that asked for it ended Failed: the next one takes any address
     absent_since: datetime | None = None  # first of the cluster reads answering 404 in a row (unconfirmed absence)
     lease_owner: str | None = None
     lease_until: datetime | None = None
@@ -199,6 +204,10 @@ class LinkState:
             "privateIp": self.private_ip,
             "fqdn": self.fqdn,
             "recordName": self.record_name,
+            "dnsMode": self.dns_mode,
+            "dnsZoneId": self.zone_id,
+            "hubSubnetId": self.subnet_id,
+            "stableIp": self.stable_ip,
             "attempts": self.attempts,
             "lastError": self.last_error,
             "lastErrorCode": self.last_error_code,

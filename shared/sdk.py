@@ -33,8 +33,14 @@ class AzureAccess:
     def sdk_kwargs(self) -> dict[str, Any]:
         """azure-core client options every product client uses: a few quick retries, ARM pacing."""
         from shared.pacing import PACER
+        from shared.telemetry import sdk_response_hook
 
-        kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "raw_request_hook": PACER.sdk_hook}
+        kwargs: dict[str, Any] = {
+            "retry_total": 3,
+            "retry_backoff_factor": 0.5,
+            "raw_request_hook": PACER.sdk_hook,
+            "raw_response_hook": sdk_response_hook,  # every attempt: ARM calls by status (shared.telemetry)
+        }
         if self.ca_bundle:
             kwargs["connection_verify"] = self.ca_bundle
         return kwargs

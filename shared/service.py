@@ -5,6 +5,8 @@
     approve_link(cluster_id, ...)       a person approves a link in manual mode, then it is reconciled
     decide_connection(cluster_id, ...)  a person approves or rejects any pending connection
     get(cluster_id) / list(phase)       the recorded links
+    doctor(subscription)                what the product needs, proven per hub and spoke (shared.doctor)
+    status_page()                       the links, hub capacity and the doctor's summary as one HTML page
 
 Each raises the product's errors (shared.errors) for refused input; the adapters (function_app via
 shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_status`) or exit codes.
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from shared.config import Settings
     from shared.continuation import Continuations
     from shared.credentials import Credentials
+    from shared.doctor import Report
     from shared.model import AuditEntry, LinkState, Outcome
     from shared.state import LinkStore
 
@@ -167,6 +170,25 @@ class Service:
             raise Refused(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
         return state
 
+    def hubs(self) -> list[dict[str, Any]]:
+        """Each region's hub: its subnets with used/total (read from Azure), and the last level recorded."""
+        from shared.capacity import current_level
+
+        out: list[dict[str, Any]] = []
+        for region, hub in sorted(self.settings.hubs.items()):
+            rooms = self.ports.endpoints.subnet_room(hub, self.settings.endpoints_per_vnet)
+            out.append(
+                {
+                    "region": region,
+                    "used": sum(r.used for r in rooms),
+                    "total": sum(r.total for r in rooms),
+                    "level": current_level(rooms),
+                    "recordedLevel": self.store.hub_level(region),
+                    "subnets": [r.public() for r in rooms],
+                }
+            )
+        return out
+
     def list(self, phase: str | None = None) -> list[LinkState]:
         """Every recorded link, optionally in one phase (case-insensitive), sorted by cluster id."""
         selected = None
@@ -177,3 +199,26 @@ class Service:
         rows = self.store.list(phase=selected)
         rows.sort(key=lambda s: s.cluster_id.lower())
         return rows
+
+    def doctor(self, subscription: str | None = None) -> Report:
+        """Read-only checks of the hub and each spoke (SubscriptionNotConfigured for an unknown subscription)."""
+        from shared.doctor import run_doctor
+
+        return run_doctor(self, subscription=subscription)
+
+    def status_page(self) -> str:
+        """The HTML status page (shared.statuspage); a doctor that cannot run is shown, not raised."""
+        from shared.errors import HubLinkError
+        from shared.statuspage import render
+
+        rows = self.list()
+        report, problem = None, None
+        try:
+            report = self.doctor()
+        except HubLinkError as exc:
+            problem = str(exc)
+        try:
+            capacity = [{"region": hub["region"], **s} for hub in self.hubs() for s in hub["subnets"]]
+        except HubLinkError as exc:
+            capacity, problem = [], problem or f"hub capacity: {exc}"
+        return render(rows, capacity=capacity, report=report, problem=problem, now=self.clock.now())

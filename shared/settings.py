@@ -49,8 +49,9 @@ DECLARED: tuple[Setting, ...] = (
         "HUBLINK_HUBS",
         "json",
         'One hub per region: `{"<region>": {"subnetId": "<hub subnet id>", "dnsZoneId": '
-        '"<privatelink.<region>.azmk8s.io zone id>", "vnetIntegrationDnsZoneId": "<private.<region>.azmk8s.io zone id, '
-        'for API Server VNet Integration clusters>"}}`.',
+        '"<privatelink.<region>.azmk8s.io zone id>"}}`. `subnetIds` (a list, after `subnetId` if both are given) '
+        "lets a region use several hub subnets, in one or several hub VNets: a new link takes the first with room. "
+        "`vnetIntegrationDnsZoneId` names the hub's `private.<region>.azmk8s.io` zone (default: next to `dnsZoneId`).",
         required=True,
         field="hubs",
     ),
@@ -213,10 +214,44 @@ DECLARED: tuple[Setting, ...] = (
         field="notify_timeout_s",
     ),
     _S(
+        "HUBLINK_SDK_LOG_LEVEL",
+        "choice",
+        "Level of the Azure SDK loggers (`azure.*`): at `info` they log every request, most of what the host "
+        "would forward to Application Insights.",
+        default="warning",
+        choices=("warning", "info", "debug"),
+        field="sdk_log_level",
+    ),
+    _S(
         "HUBLINK_API_BASE_URL",
         "text",
         "Base URL of this app's HTTP API shown in notices (default `https://$WEBSITE_HOSTNAME`, which Azure sets).",
         field="api_base_url",
+    ),
+    _S(
+        "HUBLINK_API_AUDIENCE",
+        "text",
+        "The API's Entra ID audience (`api://<API app id>`), for the token in the calls notices show "
+        "(`az account get-access-token --resource ...`); a placeholder without it.",
+        field="api_audience",
+    ),
+    _S(
+        "HUBLINK_STABLE_IP",
+        "choice",
+        "Keep a link's first hub address: a recreated endpoint (after a stop/start) asks for the same IP, so "
+        "firewall and proxy rules stay true. If the address is taken meanwhile, the link moves to a new one and "
+        "a `link.ip_changed` notice names both.",
+        default="on",
+        choices=("on", "off"),
+        field="stable_ip",
+    ),
+    _S(
+        "HUBLINK_ENDPOINTS_PER_VNET",
+        "integer",
+        "Most private endpoints a hub VNet may hold (Azure's limit is 1000; 5000 with High Scale private endpoints).",
+        default=1000,
+        minimum=1,
+        field="endpoints_per_vnet",
     ),
     _S(
         "AzureWebJobsStorage",

@@ -32,6 +32,7 @@ log = logging.getLogger("hublink.state")
 
 __all__ = ["Busy", "ConcurrentUpdate", "Leased", "LinkStore", "from_entity", "to_entity"]
 
+HUB_PARTITION = "hub"  # the hubs' capacity rows; a link row's partition is its subscription id (a GUID)
 BUSY_RACE_S = 2.0  # the row was taken between our read and our write: look again after this
 
 
@@ -192,7 +193,7 @@ class LinkStore:
                 entities = self.table.list_entities()
             else:
                 entities = self.table.query_entities("phase eq @phase", parameters={"phase": str(phase)})
-            return [from_entity(e) for e in entities]
+            return [from_entity(e) for e in entities if e.get("PartitionKey") != HUB_PARTITION]
 
     def due(self, now: datetime) -> list[LinkState]:
         """Rows whose next attempt is due (Failed rows have none and wait for a new trigger)."""
@@ -206,6 +207,55 @@ class LinkStore:
         self.operations += 1
         with map_azure_errors("query rows with pending notices"):
             return [from_entity(e) for e in self.table.query_entities("notices_pending eq true")]
+
+    # -- the hubs' capacity levels (one row per region, beside the links' rows) ----------------
+    def hub_level(self, region: str) -> str | None:
+        found = self._hub_get(region)
+        return found[0] if found else None
+
+    def hub_level_changed(self, region: str, level: str) -> bool:
+        """Record the region's capacity level (shared.capacity); True when it rose, for this caller
+        alone (an ETag-conditional write: of two invocations seeing one crossing, one announces it)."""
+        from shared.capacity import rises
+
+        found = self._hub_get(region)
+        previous, etag = found if found else (None, None)
+        if previous == level:
+            return False
+        try:
+            self._hub_put(region, level, etag)
+        except ConcurrentUpdate:
+            return False
+        return rises(previous, level)
+
+    def _hub_get(self, region: str) -> tuple[str, str | None] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self.operations += 1
+        with map_azure_errors("read hub capacity row"):
+            try:
+                entity = self.table.get_entity(HUB_PARTITION, region)
+            except ResourceNotFoundError:
+                return None
+        return str(entity.get("level") or "ok"), entity.metadata.get("etag")
+
+    def _hub_put(self, region: str, level: str, etag: str | None) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": HUB_PARTITION, "RowKey": region, "level": level, "updated_at": self.clock.now()}
+        self.operations += 1
+        with map_azure_errors("write hub capacity row"):
+            try:
+                if etag is None:
+                    self.table.create_entity(entity)
+                else:
+                    self.table.update_entity(
+                        entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
+                raise ConcurrentUpdate("hub capacity row changed since it was read") from exc
 
     # -- writes (all conditional) ------------------------------------------------------------
     def insert(self, state: LinkState) -> LinkState:

@@ -70,6 +70,7 @@ def topology_settings(info: dict[str, Any]) -> dict[str, str]:
         "HUBLINK_ARM_ENDPOINT": info["arm"],
         "HUBLINK_AUTHORITY": info["authority"],
         "HUBLINK_CA_BUNDLE": info["ca_bundle"],
+        **({"HUBLINK_API_AUDIENCE": info["api"]["audience"]} if "api" in info else {}),
     }
 
 

@@ -63,6 +63,14 @@ HUB_ROLE_ACTIONS = [
     "Microsoft.Network/privateDnsZones/A/read",
     "Microsoft.Network/privateDnsZones/A/write",
     "Microsoft.Network/privateDnsZones/A/delete",
+    "Microsoft.Network/virtualNetworks/read",
+    "Microsoft.Network/privateDnsZones/read",
+    "Microsoft.Network/privateDnsZones/write",
+    "Microsoft.Network/privateDnsZones/delete",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/read",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/write",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete",
+    "Microsoft.Network/virtualNetworks/join/action",
 ]
 SPOKE_ROLE_ACTIONS = [
     "Microsoft.ContainerService/managedClusters/read",
@@ -76,6 +84,10 @@ SPOKE_ROLE_ACTIONS = [
     "Microsoft.Network/privateLinkServices/write",
     "Microsoft.Network/privateLinkServices/delete",
     "Microsoft.Network/privateLinkServices/privateEndpointConnections/write",
+    # read by `hublink doctor` only: the subscription's system topic, our event subscription and its deliveries
+    "Microsoft.EventGrid/systemTopics/read",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
+    "Microsoft.Insights/metrics/read",
 ]
 
 

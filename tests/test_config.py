@@ -134,10 +134,8 @@ def test_pls_subnets_and_the_vnet_integration_zone_are_validated():
         HUBLINK_PLS_SUBNETS=json.dumps({vnet: f"{vnet}/subnets/snet-pls"}),
     )
     s = parse_settings(good)
-    assert (
-        s.pls_subnets == {vnet.lower(): f"{vnet}/subnets/snet-pls"} and s.hub_for("westeurope").vnet_integration_zone_id == zone
-    )
-    assert parse_settings(GOOD).pls_subnets == {} and parse_settings(GOOD).hub_for("westeurope").vnet_integration_zone_id is None
+    assert s.pls_subnets == {vnet.lower(): f"{vnet}/subnets/snet-pls"} and s.hub_for("westeurope").private_zone_id == zone
+    assert parse_settings(GOOD).pls_subnets == {} and parse_settings(GOOD).hub_for("westeurope").private_zone_id is None
     bad = dict(
         good,
         HUBLINK_HUBS=json.dumps(

@@ -228,7 +228,9 @@ class LoadBalancers:
             "properties": {
                 "provisioningState": "Succeeded", "resourceGuid": lb.guid,
                 "frontendIPConfigurations": [self.frontend_body(lb)],
-                "backendAddressPools": [{"name": "kube-apiserver-backendpool", "id": pool}],
+                "backendAddressPools": [{"name": "kube-apiserver-backendpool", "id": pool, "etag": f'W/"{lb.etag}"',
+                                         "properties": {"provisioningState": "Succeeded"},
+                                         "type": f"{TYPE}/backendAddressPools"}],  # as recorded (azure-cli lb show)
                 "loadBalancingRules": [{"name": "kube-apiserver-rule", "id": f"{lb.id}/loadBalancingRules/kube-apiserver-rule",
                                         "properties": {"frontendIPConfiguration": {"id": lb.frontend_id()},
                                                        "backendAddressPool": {"id": pool}, "probe": {"id": probe},
@@ -249,8 +251,10 @@ class LoadBalancers:
         return lb
 
     def get(self, ctx: ArmContext) -> Response:
+        """With the resource's etag also as the ETag header, as Network answers a GET (recorded)."""
         with self.cloud.arm.lock:
-            return Response.json(200, self.body(self._find(ctx)))
+            lb = self._find(ctx)
+            return Response.json(200, self.body(lb), {"ETag": f'W/"{lb.etag}"'})
 
     def list_by_group(self, ctx: ArmContext) -> Response:
         rg = ctx.params["resourceGroupName"]

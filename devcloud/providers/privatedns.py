@@ -359,6 +359,10 @@ class PrivateDnsZones:
             name = ctx.params["relativeRecordSetName"].lower()
             existing = zone.records.get(name)
             failure = precondition_failure(ctx, existing.etag if existing else None)
+            if failure and existing is not None:  # the service's own texts (recorded, azure-cli 2.50 and 2.51)
+                what = "has been modified (etag mismatch)" if ctx.request.header("if-match") is not None else \
+                    "exists already and hence cannot be created again"
+                failure = f"The Record set {ctx.params['relativeRecordSetName']} {what}."
             if failure:
                 raise service_error(412, "PreconditionFailed", failure)
             rs = zone.records[name] = RecordSet(name, ttl, records, metadata)

@@ -23,13 +23,23 @@ from devcloud.arm import ArmContext, ArmError
 from devcloud.httpserver import Response
 
 POLICIES = {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"}
-REGIONS = {  # name -> (display name, geography, paired region)
+REGIONS = {  # name -> (display name, geography group, paired region)
     "westeurope": ("West Europe", "Europe", "northeurope"),
     "northeurope": ("North Europe", "Europe", "westeurope"),
     "swedencentral": ("Sweden Central", "Europe", "swedensouth"),
-    "uksouth": ("UK South", "UK", "ukwest"),
-    "eastus": ("East US", "United States", "westus"),
-    "westus": ("West US", "United States", "eastus"),
+    "uksouth": ("UK South", "Europe", "ukwest"),
+    "eastus": ("East US", "US", "westus"),
+    "westus": ("West US", "US", "eastus"),
+}
+# longitude, latitude, physical location as recorded (Azure PowerShell's TestAzureLocation, 2022; West US from
+# azure-mgmt-resource's test_subscriptions recording, 2020).
+PLACES = {
+    "westus": ("-122.417", "37.783", "California"),
+    "westeurope": ("4.9", "52.3667", "Netherlands"),
+    "northeurope": ("-6.2597", "53.3478", "Ireland"),
+    "swedencentral": ("17.14127", "60.67488", "Gävle"),
+    "uksouth": ("-0.799", "50.941", "London"),
+    "eastus": ("-79.8164", "37.3719", "Virginia"),
 }
 SERVED_TYPES = {  # namespace -> resource types devcloud serves
     "Microsoft.Network": ("privateEndpoints", "networkInterfaces", "privateDnsZones", "privateDnsZones/A",
@@ -60,8 +70,9 @@ class Tenancy:
 
     def _subscription(self, subscription_id: str) -> dict[str, Any]:
         sub = self.cloud.world.subscriptions[subscription_id.lower()]
+        # An untagged subscription has tags {} (recorded, Azure PowerShell's Get-AzSubscription, 2021).
         return {"id": f"/subscriptions/{subscription_id}", "authorizationSource": "RoleBased", "managedByTenants": [],
-                "subscriptionId": subscription_id, "tenantId": sub["tenant_id"], "displayName": sub.get("name", ""),
+                "tags": {}, "subscriptionId": subscription_id, "tenantId": sub["tenant_id"], "displayName": sub.get("name", ""),
                 "state": "Enabled", "subscriptionPolicies": dict(POLICIES)}
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -93,13 +104,15 @@ class Tenancy:
             raise _not_found(sid)
         items = []
         for name, (display, geography, paired) in REGIONS.items():
+            metadata = {"regionType": "Physical", "regionCategory": "Recommended", "geography": geography,
+                        "geographyGroup": geography}
+            if name in PLACES:
+                metadata.update(zip(("longitude", "latitude", "physicalLocation"), PLACES[name], strict=True))
+            metadata["pairedRegion"] = [{"name": paired, "id": f"/subscriptions/{sid}/locations/{paired}"}]
             items.append({"id": f"/subscriptions/{sid}/locations/{name}", "name": name, "type": "Region",
                           "displayName": display, "regionalDisplayName": f"({geography}) {display}",
-                          "metadata": {"regionType": "Physical", "regionCategory": "Recommended",
-                                       "geography": geography, "geographyGroup": geography,
-                                       "pairedRegion": [{"name": paired,
-                                                         "id": f"/subscriptions/{sid}/locations/{paired}"}]}})
-        return Response.json(200, {"value": items})
+                          "metadata": metadata})
+        return Response.json(200, {"value": items}, {"Retry-After": "0"})  # recorded on this read
 
     def _provider(self, namespace: str, subscription_id: str | None) -> dict[str, Any]:
         types = []

@@ -3,22 +3,24 @@
 The hub endpoint targets the managed cluster itself with groupIds ["management"]; its connection
 shows up on the cluster side, where the product approves it by a direct ARM PUT on
 .../managedClusters/{name}/privateEndpointConnections/{connection} (shared.aks); the hub record is
-the cluster's privateFQDN relative to privatelink.<region>.azmk8s.io (HUBLINK_HUBS' dnsZoneId).
+the name kubectl uses, placed by the cluster's DNS mode (shared.dns.hub_placement).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.dns import relative_name
-from shared.paths.base import DnsPlacement, EndpointTarget
+from shared.dns import hub_placement
+from shared.paths.base import EndpointTarget
 
 if TYPE_CHECKING:
     from shared.aks import Cluster, ClusterApi, Connection
     from shared.config import Hub
+    from shared.errors import Unlinkable
     from shared.ids import ClusterId
     from shared.link import Link
     from shared.model import LinkState
+    from shared.paths.base import DnsPlacement
     from shared.results import Result
 
 GROUP_ID = "management"  # the AKS API server's sub-resource
@@ -33,6 +35,9 @@ class PrivateLinkPath:
     def applies(self, live: Cluster) -> bool:
         return live.private
 
+    def cannot_link(self, live: Cluster) -> Unlinkable | None:
+        return None  # AKS's own private link reaches every private cluster this path applies to
+
     def prepare(self, link: Link) -> Result | None:
         return None  # AKS provides the private link service itself
 
@@ -41,6 +46,7 @@ class PrivateLinkPath:
             resource_id=link.cluster.id,
             group_ids=(GROUP_ID,),
             request_message=f"aks-hublink: hub access to the API server of {link.cluster.short}",
+            member_names=(GROUP_ID,),  # privateLinkResources: management, requiredMembers ["management"]
         )
 
     def connections(self, cluster: ClusterId, tenant: str, state: LinkState) -> list[Connection]:
@@ -52,9 +58,8 @@ class PrivateLinkPath:
         return self.clusters.set_connection_status(cluster, tenant, connection_name, status, description)
 
     def placement(self, link: Link, hub: Hub) -> DnsPlacement:
-        fqdn = link.live.private_fqdn if link.live else None
-        assert fqdn, "the cluster step checks privateFQDN first"
-        return DnsPlacement(zone_id=hub.dns_zone_id, record_name=relative_name(fqdn, hub.zone_name), fqdn=fqdn)
+        assert link.live is not None
+        return hub_placement(link.live, hub)  # every DNS mode: system, custom privatelink/private, none
 
     def cleanup(self, link: Link) -> Result | None:
         return None

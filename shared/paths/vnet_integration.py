@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from shared.aks import Connection
 from shared.config import PLS_SUBNET_TAG, SUBNET_ID, vnet_of
+from shared.dns import hub_placement
 from shared.errors import TerminalError, TransientError, Unlinkable, refusal
 from shared.ids import same_arm_id
 from shared.linkservice import SUBJECT, pls_name
@@ -65,6 +66,14 @@ class VnetIntegrationPath:
 
     def applies(self, live: Cluster) -> bool:
         return live.private and live.vnet_integration
+
+    def cannot_link(self, live: Cluster) -> Unlinkable | None:
+        """Why this path cannot link the cluster as it is now, before anything is tried (hublink doctor)."""
+        try:
+            self.pls_subnet(live)
+        except Unlinkable as exc:
+            return exc
+        return None
 
     # -- where the PLS goes ---------------------------------------------------------------------
     def pls_subnet(self, live: Cluster) -> str:
@@ -179,15 +188,10 @@ class VnetIntegrationPath:
                           got.status, got.description)  # fmt: skip
 
     def placement(self, link: Link, hub: Hub) -> DnsPlacement:
-        """`<a>.<b>.private.<region>.azmk8s.io` -> record `<a>.<b>` in the hub's private.<region>.azmk8s.io."""
-        if not hub.vnet_integration_zone_id:
-            raise Unlinkable("NoVnetIntegrationZone", region=hub.region)
-        fqdn = (link.live.private_fqdn if link.live else None) or ""
-        zone = hub.vnet_integration_zone_id.rstrip("/").split("/")[-1].lower()
-        labels = fqdn.rstrip(".").lower().split(".")
-        if len(labels) < 3 or ".".join(labels[2:]) != zone:
-            raise TerminalError(f"the cluster's privateFQDN {fqdn!r} is not <a>.<b>.{zone}", code="FqdnOutsideZone")
-        return DnsPlacement(zone_id=hub.vnet_integration_zone_id, record_name=".".join(labels[:2]), fqdn=fqdn)
+        """`<a>.<b>.private.<region>.azmk8s.io` -> record `<a>.<b>` in the hub's private.<region>.azmk8s.io
+        (and every other DNS mode as for private-link clusters: shared.dns.hub_placement)."""
+        assert link.live is not None
+        return hub_placement(link.live, hub)
 
     # -- cleanup: our PLS, last before the row ------------------------------------------------------
     def cleanup(self, link: Link) -> Result | None:

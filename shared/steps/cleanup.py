@@ -22,17 +22,22 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
     history) is searched anyway, in case a row was lost after an endpoint was created.
     """
     from shared.steps.endpoint import start_delete
+    from shared.steps.record import remove_record
 
     state = link.state
-    if link.fresh or state.phase is not Phase.SKIPPED or state.endpoint_id or state.record_name or state.link_service_id:
+    if (
+        link.fresh
+        or state.phase is not Phase.SKIPPED
+        or state.endpoint_id
+        or state.record_name
+        or state.link_service_id
+        or state.own_zone_id
+    ):
         link.mark("cleanup", message=reason)
         if state.phase is not Phase.SKIPPED:
             state.phase = Phase.DELETING
-        if state.zone_id and state.record_name:
-            if link.ports.dns.delete(state.zone_id, state.record_name, owner=link.cluster.key):
-                link.log.info("link.dns.deleted", record=state.record_name)
-            state.private_ip = None
-            state.record_name = state.zone_id = None  # done: a pass after a wait does not look again
+        if (state.zone_id and state.record_name) or state.own_zone_id:
+            remove_record(link)
         for hub in hubs_to_search(link):
             key = f"cleanup:{hub.subscription_id.lower()}/{hub.resource_group.lower()}"
             endpoint = link.read(key, lambda hub=hub: link.ports.endpoints.get(hub, link.cluster.endpoint_name))
@@ -46,7 +51,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
             return left
         link.mark("cleanup", done=True, message=reason)
     state.endpoint_id = state.connection_name = state.connection_status = state.private_ip = None
-    state.record_name = state.zone_id = None
+    state.record_name = state.zone_id = state.subnet_id = None
     if gone:
         link.remove()
         link.log.info("link.removed", reason=reason)
@@ -57,12 +62,17 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
 
 
 def hubs_to_search(link: Link) -> list[Hub]:
-    """Our endpoint lives in the hub of the cluster's region; without a region, look in every hub."""
+    """Our endpoint lives in the resource group of its hub subnet: the recorded one, else each subnet of
+    the cluster's region (without a region, of every hub), each resource group once."""
     state = link.state
     hub = link.policy.hub_for(state.region) if state.region else None
-    if hub is not None:
-        return [hub]
+    hubs = [hub] if hub is not None else list(link.policy.hubs.values())
     seen: dict[tuple[str, str], Hub] = {}
-    for h in link.policy.hubs.values():
-        seen.setdefault((h.subscription_id.lower(), h.resource_group.lower()), h)
+    for h in hubs:
+        subnets = list(h.subnets)
+        if state.subnet_id and any(s.lower() == state.subnet_id.lower() for s in subnets):
+            subnets = [state.subnet_id]
+        for subnet in subnets:
+            placed = h.in_subnet(subnet)
+            seen.setdefault((placed.subscription_id.lower(), placed.resource_group.lower()), placed)
     return list(seen.values())

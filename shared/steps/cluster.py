@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.config import OPT_TAG
+from shared.dns import dns_mode, kubectl_name
 from shared.errors import TerminalError, TransientError
 from shared.model import Phase
 from shared.paths import path_for
 from shared.results import Done, Result, Wait
 from shared.steps.cleanup import cleanup
+from shared.steps.record import record_moved, remove_record
 
 if TYPE_CHECKING:
     from shared.aks import Cluster
@@ -41,8 +43,9 @@ def observe_cluster(link: Link) -> Result | None:
         return Done(
             Phase.PENDING, "cluster is stopped; the link is repaired when it starts", recheck_s=link.policy.drift_interval_s
         )
-    if not live.private_fqdn:
-        raise TransientError("the cluster reports no privateFQDN yet", code="NoPrivateFqdn")
+    if not kubectl_name(live):
+        what = "public FQDN (privateDNSZone none)" if dns_mode(live) == "none" else "privateFQDN"
+        raise TransientError(f"the cluster reports no {what} yet", code="NoPrivateFqdn")
     link.live, link.path = live, path
     state.access_path = path.name  # type: ignore[union-attr]
     link.mark("cluster", done=True)
@@ -93,9 +96,14 @@ def choose_hub(link: Link) -> Result | None:
         )
     placement = link.path.placement(link, hub)
     state = link.state
+    if record_moved(link, placement):  # the name or zone changed (a mode change): the old record goes first
+        remove_record(link)
     state.zone_id, state.fqdn, state.record_name = placement.zone_id, placement.fqdn, placement.record_name
+    state.dns_mode = placement.mode
     state.endpoint_name = link.cluster.endpoint_name
-    link.hub = hub
+    link.placement = placement
+    recorded = next((s for s in hub.subnets if state.subnet_id and s.lower() == state.subnet_id.lower()), None)
+    link.hub = hub.in_subnet(recorded) if recorded else hub  # our endpoint is in its subnet's resource group
     return None
 
 

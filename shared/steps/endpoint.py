@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shared.config import Hub
 from shared.endpoints import DEFAULT_POLL_S, made_for, points_at
-from shared.errors import TerminalError
+from shared.errors import TerminalError, TransientError
 from shared.model import ForeignConnection, Phase
 from shared.results import Operation, Result, Wait
+from shared.steps.subnet import ADDRESS_REFUSED, NO_ROOM, choose_subnet
 
 if TYPE_CHECKING:
     from shared.aks import Connection
-    from shared.config import Hub
     from shared.endpoints import Endpoint
     from shared.link import Link
+    from shared.paths import EndpointTarget
 
 CONNECTION_WAIT_S = 5.0  # endpoint Succeeded but its connection not yet listed on the cluster side
 DISCONNECTED = {"disconnected", "rejected"}
@@ -94,9 +96,13 @@ def _replace(link: Link, endpoint: Endpoint, ours: Connection | None) -> Wait:
         else f"connection is {(ours.status if ours else None) or endpoint.connection_status or 'gone'}"
     )
     link.log.warning("link.endpoint.stale", endpoint=endpoint.name, reason=why)
+    if endpoint.failed and endpoint.static_ip:  # Azure refused the address late: do not ask for it again
+        state.stable_ip_failed = True
     state.step("endpoint").retries += 1
     state.phase = Phase.PROVISIONING
     state.message = f"recreating the hub endpoint ({why})"
+    if not link.policy.stable_ip:
+        _forget_dead_record(link)  # the new endpoint gets another address: the record waits for it
     link.save()
     return start_delete(link, link.hub, endpoint.name)  # type: ignore[arg-type]
 
@@ -107,18 +113,51 @@ def start_delete(link: Link, hub: Hub, name: str) -> Wait:
     return Wait(op.poll_s, f"hub endpoint {name} is being deleted", op)
 
 
-def _create(link: Link) -> Wait:
-    state, hub = link.state, link.hub
-    assert hub is not None and link.path is not None and link.live is not None
+def _create(link: Link) -> Result:
+    """Create our endpoint in the subnet chosen for it, at the link's stable address when it has one."""
+    state = link.state
+    assert link.hub is not None and link.path is not None and link.live is not None
+    placed = choose_subnet(link)
+    if not isinstance(placed, Hub):
+        return placed
+    hub = link.hub = placed
+    target = link.path.target(link)
+    keep = link.policy.stable_ip and not state.stable_ip_failed and state.subnet_id == hub.subnet_id
+    static = state.stable_ip if keep and target.member_names else None
     state.phase = Phase.PROVISIONING
     state.endpoint_id = state.private_ip = state.connection_name = state.connection_status = None
+    state.subnet_id = hub.subnet_id
     link.save()
-    op = link.ports.endpoints.begin_create(
-        hub, link.cluster, link.live.location, link.path.target(link), within_s=link.budget_s()
-    )
-    link.log.info("link.endpoint.create_started", endpoint=link.cluster.endpoint_name)
+    try:
+        op = _begin_create(link, hub, target, static)
+    except TerminalError as exc:
+        if static and exc.code in ADDRESS_REFUSED:  # someone took our address while the endpoint was away
+            link.log.warning("link.endpoint.address_taken", ip=static, error=str(exc))
+            _forget_dead_record(link)
+            op = _begin_create(link, hub, target, None)
+        elif exc.code in NO_ROOM:  # the room read a moment ago is gone: choose again from a fresh read
+            state.subnet_id = None
+            raise TransientError(f"{exc} (choosing another hub subnet)", code=exc.code, retry_after=2.0) from exc
+        else:
+            raise
     state.poll_s, state.operation_at = op.poll_s, link.clock.now()
     return Wait(op.poll_s, "hub endpoint is being provisioned", op)
+
+
+def _begin_create(link: Link, hub: Hub, target: EndpointTarget, static: str | None) -> Operation:
+    assert link.live is not None
+    op = link.ports.endpoints.begin_create(
+        hub, link.cluster, link.live.location, target, within_s=link.budget_s(), static_ip=static
+    )
+    link.log.info("link.endpoint.create_started", endpoint=link.cluster.endpoint_name, subnet=hub.subnet_id, ip=static)
+    return op
+
+
+def _forget_dead_record(link: Link) -> None:
+    """Our record still names the address now held by someone else: remove it until ours is ready."""
+    state = link.state
+    if state.zone_id and state.record_name:
+        link.ports.dns.delete(state.zone_id, state.record_name, owner=link.cluster.key)
 
 
 def our_connection(link: Link, endpoint: Endpoint) -> Connection | None:

@@ -123,9 +123,8 @@ def test_missing_invalid_forged_and_expired_tokens(cloud, http, tokens, monkeypa
     r = get(http, cloud, graph)
     assert (r.status_code, error_code(r)) == (401, "InvalidAuthenticationToken")
     assert "audience" in r.json()["error"]["message"].lower()
-    monkeypatch.setattr("devcloud.identity.TOKEN_LIFETIME_S", -10)
     expired, _ = cloud.identity.issue(tenant_id=HUB_TENANT, client_id=ADMIN_CLIENT_ID, name="admin",
-                                      audience="https://management.azure.com",
+                                      audience="https://management.azure.com", lifetime_s=-10,
                                       object_id=principal_object_id(ADMIN_CLIENT_ID, HUB_TENANT))
     r = get(http, cloud, expired)
     assert (r.status_code, error_code(r)) == (401, "ExpiredAuthenticationToken")

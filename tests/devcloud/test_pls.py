@@ -9,6 +9,7 @@ too. Error codes devcloud had to guess are documented in devcloud/providers/priv
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -19,7 +20,15 @@ from azure.mgmt.containerservice import models as aks_models
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as net_models
 
-from devcloud.world import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT, RoleAssignment, RoleDefinition, Subnet
+from devcloud.world import (
+    HUB_SUBSCRIPTION,
+    SPOKE_SUBSCRIPTION_B1,
+    SPOKE_TENANT,
+    Application,
+    RoleAssignment,
+    RoleDefinition,
+    Subnet,
+)
 from tests.devcloud.test_sdk_lifecycle import clients, credential
 
 SPOKE_RG = "rg-aks"
@@ -363,9 +372,11 @@ def test_pls_needs_linked_load_balancer_write_and_subnet_join(cloud, fast):
     role = RoleDefinition("PLS writer only", ["Microsoft.Network/privateLinkServices/write",
                                               "Microsoft.Network/privateLinkServices/read"])
     cloud.world.roles[role.name] = role
-    grant = RoleAssignment("hublink", role.name, f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}")
+    # An application of its own holding only this role (the product's spoke role has every PLS action).
+    product = Application("pls-writer", str(uuid.uuid4()), secrets.token_hex(16), SPOKE_TENANT)
+    cloud.world.applications.append(product)
+    grant = RoleAssignment(product.name, role.name, f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}")
     cloud.world.assignments.append(grant)
-    product = next(a for a in cloud.world.applications if a.name == "hublink")
     from azure.identity import ClientSecretCredential
 
     as_product = NetworkManagementClient(
@@ -383,11 +394,12 @@ def test_pls_needs_linked_load_balancer_write_and_subnet_join(cloud, fast):
         assert "subnets/join/action" in err.error.message
         role.actions.append("Microsoft.Network/virtualNetworks/subnets/join/action")
         as_product.private_link_services.begin_create_or_update(SPOKE_RG, name, pls_body(cloud, frontend.id)).result()
-        done = {a for a, _ in cloud.arm.actions["hublink"]}
+        done = {a for a, _ in cloud.arm.actions[product.name]}
         assert {"Microsoft.Network/loadBalancers/write", "Microsoft.Network/virtualNetworks/subnets/join/action",
                 "Microsoft.Network/privateLinkServices/write"} <= done
     finally:
         cloud.world.assignments.remove(grant)
+        cloud.world.applications.remove(product)
         del cloud.world.roles[role.name]
         cleanup(cloud, cluster, name)
 

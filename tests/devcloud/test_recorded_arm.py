@@ -38,8 +38,8 @@ def test_subscriptions_and_tenants_of_the_token(cloud, call):
     ids = {s["subscriptionId"] for s in listed["value"]}
     assert ids == {HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A} and listed["count"] == {"type": "Total", "value": 2}
     one = call("GET", f"/subscriptions/{HUB_SUBSCRIPTION}", "2022-12-01").json()
-    assert set(one) == {"id", "authorizationSource", "managedByTenants", "subscriptionId", "tenantId", "displayName",
-                        "state", "subscriptionPolicies"}
+    assert set(one) == {"id", "authorizationSource", "managedByTenants", "tags", "subscriptionId", "tenantId",
+                        "displayName", "state", "subscriptionPolicies"}
     assert (one["id"], one["tenantId"], one["state"]) == (f"/subscriptions/{HUB_SUBSCRIPTION}", HUB_TENANT, "Enabled")
     other = call("GET", f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}", "2022-12-01")
     assert other.status_code == 401 and other.json()["error"]["code"] == "InvalidAuthenticationTokenTenant"
@@ -159,3 +159,37 @@ def test_an_unknown_type_in_a_served_namespace_is_arms_invalid_resource_type(cal
         "code": "InvalidResourceType",
         "message": "The resource type 'fooBars' could not be found in the namespace 'Microsoft.Network' for api "
                    "version '2026-03-01'."}
+
+
+def test_tenants_and_subscriptions_read_as_recorded(call):
+    """GET /tenants and /subscriptions (az login makes both) against Azure PowerShell's recording."""
+    from tests.devcloud.test_recorded import compare
+
+    rec = {i["name"]: i for i in json.loads((RECORDINGS / "arm_tenants_subscriptions.json").read_text(
+        encoding="utf-8"))["interactions"]}
+    api = rec["tenants"]["request"]["api_version"]
+    answers = {"tenants": call("GET", "/tenants", api), "subscriptions": call("GET", "/subscriptions", api)}
+    problems = [d for n, resp in answers.items() for d in compare("arm_tenants_subscriptions", rec[n], resp, api)]
+    assert problems == [], "\n".join(problems)
+    assert "x-ms-ratelimit-remaining-subscription-reads" not in answers["subscriptions"].headers
+
+
+def test_one_subscription_reads_as_recorded(call):
+    from tests.devcloud.test_recorded import compare
+
+    rec = json.loads((RECORDINGS / "arm_subscription.json").read_text(encoding="utf-8"))["interactions"][0]
+    api = rec["request"]["api_version"]
+    problems = compare("arm_subscription", rec, call("GET", f"/subscriptions/{HUB_SUBSCRIPTION}", api), api)
+    assert problems == [], "\n".join(problems)
+
+
+def test_locations_read_as_recorded(call):
+    from tests.devcloud.test_recorded import body_differences, compare
+
+    rec = json.loads((RECORDINGS / "arm_locations.json").read_text(encoding="utf-8"))["interactions"][0]
+    api = rec["request"]["api_version"]
+    resp = call("GET", f"/subscriptions/{HUB_SUBSCRIPTION}/locations", api)
+    west = {"value": [r for r in resp.json()["value"] if r["name"] == "westeurope"]}
+    problems = compare("arm_locations", rec, resp, api, body=west)
+    assert problems == [], "\n".join(problems)
+    assert body_differences(rec["response"]["body"]["value"][0], west["value"][0]) == []

@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.aks import Cluster, Connection
+from shared.capacity import SubnetRoom
 from shared.config import Hub
 from shared.controller import Backoff, Controller
 from shared.dns import Record
 from shared.endpoints import Endpoint
-from shared.errors import ConcurrentUpdate, DnsConflict
+from shared.errors import ConcurrentUpdate, DnsConflict, TerminalError
 from shared.ids import ClusterId, same_arm_id
 from shared.link import Policy, Ports
 from shared.linkservice import MANAGED_BY, TAG_CLUSTER, TAG_MANAGED_BY, Frontend, LinkService, PlsConnection, pls_name
@@ -68,6 +69,7 @@ class FakeStore(LinkStore):
     def __init__(self, clock: FakeClock) -> None:
         super().__init__(table=None, clock=clock)  # type: ignore[arg-type]
         self.rows: dict[str, LinkState] = {}
+        self.hubs = {}
         self._etags = itertools.count(1)
         self.writes = 0
         self.before_write: Any = None  # hook: called with the state before each conditional write
@@ -112,6 +114,17 @@ class FakeStore(LinkStore):
         if row is not None and row.etag != state.etag:
             raise ConcurrentUpdate("state row changed since it was read")
         self.rows.pop(self._key(state.cluster_id), None)
+
+    hubs: dict[str, tuple[str, str]] = {}  # region -> (level, etag): the hub capacity rows
+
+    def _hub_get(self, region: str) -> tuple[str, str | None] | None:
+        return self.hubs.get(region)
+
+    def _hub_put(self, region: str, level: str, etag: str | None) -> None:
+        current = self.hubs.get(region)
+        if (current[1] if current else None) != etag:
+            raise ConcurrentUpdate("hub capacity row changed since it was read")
+        self.hubs[region] = (level, str(next(self._etags)))
 
     def touch(self, cid: str, **changes: Any) -> None:
         """Someone else writes the row (a new ETag)."""
@@ -190,6 +203,7 @@ class FakeHandle:
     target_id: str | None
     cluster: ClusterId | None
     finishes: bool = True
+    static_ip: str | None = None
     waited: list[float] = field(default_factory=list)
 
     def wait(self, timeout_s: float) -> bool:
@@ -211,6 +225,7 @@ class FakeHandle:
                 connection_status="Pending",
                 nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
                 tags=self.tags(),
+                static_ip=self.static_ip,
             )
             self.endpoints.endpoints[self.name] = ep
             if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
@@ -254,15 +269,28 @@ class FakeEndpoints:
         self.calls: list[str] = []
         self.handles: list[FakeHandle] = []
         self.targets: list[Any] = []
+        self.created_in: list[tuple[str, str | None]] = []  # (subnet, static address asked for) per create
+        self.taken: set[str] = set()  # addresses someone else holds
+        self.ip = "10.1.0.4"  # the address of the endpoint created last
+        self.used: dict[str, int] = {}  # subnet -> addresses in use (subnet_room)
+        self.room_error: Exception | None = None
 
     def get(self, hub: Hub, name: str) -> Endpoint | None:
         self.calls.append("get")
         return self.endpoints.get(name)
 
-    def begin_create(self, hub: Hub, cluster: ClusterId, location: str, target: Any, *, within_s: float) -> Operation:
+    def begin_create(
+        self, hub: Hub, cluster: ClusterId, location: str, target: Any, *, within_s: float, static_ip: str | None = None
+    ) -> Operation:
         self.calls.append("begin_create")
         self.targets.append(target)
-        handle = FakeHandle(self, "create", cluster.endpoint_name, target.resource_id, cluster, self.finishes)
+        self.created_in.append((hub.subnet_id, static_ip))
+        if static_ip and static_ip in self.taken:
+            raise TerminalError(f"address {static_ip} is taken", code="PrivateIPAddressIsAllocated", status=400)
+        self.ip = static_ip or self.next_ip()
+        handle = FakeHandle(
+            self, "create", cluster.endpoint_name, target.resource_id, cluster, self.finishes, static_ip=static_ip
+        )
         self.handles.append(handle)
         return Operation(f"create hub endpoint {cluster.endpoint_name}", "create", POLL_S, handle)
 
@@ -274,7 +302,18 @@ class FakeEndpoints:
 
     def private_ip(self, endpoint: Endpoint) -> str:
         self.calls.append("private_ip")
-        return "10.1.0.4"
+        return self.ip
+
+    def next_ip(self) -> str:
+        """Dynamic allocation: the lowest address nobody holds (10.1.0.4 first, as Azure hands out)."""
+        return next(f"10.1.0.{i}" for i in range(4, 255) if f"10.1.0.{i}" not in self.taken)
+
+    def subnet_room(self, hub: Hub, vnet_limit: int) -> list[SubnetRoom]:
+        self.calls.append("subnet_room")
+        if self.room_error is not None:
+            raise self.room_error
+        vnet = hub.subnets[0].rsplit("/subnets/", 1)[0]
+        return [SubnetRoom(s, "10.1.0.0/29", self.used.get(s, 0), vnet, sum(self.used.values()), vnet_limit) for s in hub.subnets]
 
 
 @dataclass
@@ -387,6 +426,8 @@ class FakeDns:
     def __init__(self) -> None:
         self.records: dict[str, Record] = {}
         self.calls: list[str] = []
+        self.zones: dict[str, tuple[str, tuple[str, ...]]] = {}  # zone id -> (owner, linked VNets)
+        self.zones_ready = True
 
     def ensure(self, zone_id: str, name: str, ip: str, *, owner: str) -> tuple[Record, bool]:
         self.calls.append("ensure")
@@ -397,6 +438,22 @@ class FakeDns:
             return current, False
         self.records[name] = Record(name, (ip,), owner, "etag")
         return self.records[name], True
+
+    def ensure_zone(self, zone_id: str, *, owner: str, vnet_ids: list[str]) -> bool:
+        self.calls.append("ensure_zone")
+        current = self.zones.get(zone_id.lower())
+        if current is not None and current[0] != owner.lower():
+            raise DnsConflict("zone is not ours", code="DnsZoneConflict")
+        self.zones[zone_id.lower()] = (owner.lower(), tuple(vnet_ids))
+        return self.zones_ready
+
+    def delete_zone(self, zone_id: str, *, owner: str) -> bool:
+        self.calls.append("delete_zone")
+        current = self.zones.get(zone_id.lower())
+        if current is not None and current[0] != owner.lower():
+            return False
+        self.zones.pop(zone_id.lower(), None)
+        return True
 
     def delete(self, zone_id: str, name: str, *, owner: str) -> bool:
         self.calls.append("delete")
@@ -425,6 +482,7 @@ def world(
     hubs: dict[str, Hub] | None = None,
     notifier: Any = None,
     pls_subnets: dict[str, str] | None = None,
+    stable_ip: bool = True,
 ) -> World:
     clock = FakeClock()
     store = FakeStore(clock)
@@ -437,7 +495,11 @@ def world(
     paths = default_paths(clusters, links, subnets)  # type: ignore[arg-type]
     ports = Ports(clusters=clusters, endpoints=endpoints, dns=dns, paths=paths)  # type: ignore[arg-type]
     policy = Policy(
-        selection=selection, approval=approval, drift_interval_s=3600.0, hubs={"westeurope": HUB} if hubs is None else hubs
+        selection=selection,
+        approval=approval,
+        drift_interval_s=3600.0,
+        hubs={"westeurope": HUB} if hubs is None else hubs,
+        stable_ip=stable_ip,
     )
     controller = Controller(
         store=store,

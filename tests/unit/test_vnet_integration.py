@@ -79,7 +79,6 @@ def test_named_reasons_fail_with_a_remedy_and_leave_nothing():
     cases = (
         ({"pls_subnets": {}}, {}, "NoPlsSubnet"),
         ({}, {"hublink-pls-subnet": OTHER_RG_SUBNET.replace("vnet-aks", "vnet-other")}, "InvalidPlsSubnet"),
-        ({"hubs": {"westeurope": replace(HUB, vnet_integration_zone_id=None)}}, {}, "NoVnetIntegrationZone"),
     )
     for kw, tags, code in cases:
         w, cid, _ = vnet_linked(tags, **kw)
@@ -203,3 +202,22 @@ def test_a_public_vnet_integrated_cluster_is_skipped():
     w, cid, _ = vnet_linked()
     update(w, cid, private=False)
     assert w.controller.reconcile(cid).phase is Phase.SKIPPED and w.links.calls == []
+
+
+def test_opting_out_removes_record_endpoint_and_pls_and_keeps_the_row():
+    w, cid, c = vnet_linked()
+    w.controller.reconcile(cid)
+    update(w, cid, tags={"hublink": "disabled"})
+    assert w.controller.reconcile(cid).phase is Phase.SKIPPED
+    assert w.dns.records == {} and w.endpoints.endpoints == {} and w.links.services == {}
+    assert row(w, cid).link_service_id is None and row(w, cid).access_path == "vnet-integration"
+
+
+def test_the_cli_table_shows_the_path():
+    from shared.__main__ import _table
+
+    w, cid, _ = vnet_linked()
+    w.controller.reconcile(cid)
+    table = _table([row(w, cid).public()])
+    header, line = table.splitlines()
+    assert "PATH" in header.split() and "vnet-integration" in line.split()
