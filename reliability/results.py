@@ -66,11 +66,13 @@ def summary_lines(sections: dict[str, list[dict[str, Any]]]) -> list[dict[str, s
                               f"0 duplicates, 0 orphans, 0 rows lost, each notice at most once"})
     if cells := sections.get("lost answers"):
         out.append({"check": "lost answers (drop after processing)",
-                    "scale": f"{len(cells)} cells ({len({c['step'] for c in cells})} write steps, "
+                    "scale": f"{len(cells)} cells ({len({(c.get('path', 'private-link'), c['step']) for c in cells})} "
+                             f"write steps of {len({c.get('path', 'private-link') for c in cells})} access path(s), "
                              f"n={sorted({c['n'] for c in cells})})",
                     "result": f"{sum(1 for c in cells if c['outcome'] in ('Ready', 'Absent'))}/{len(cells)} Ready (create "
                               f"steps) or cleaned up (delete steps); 0 duplicates, 0 orphans, 0 rows lost; max "
-                              f"{max(c['reconciles'] for c in cells)} reconciles"})
+                              f"{max((c['reconciles'] for c in cells if isinstance(c['reconciles'], int)), default='-')}"
+                              f" reconciles (in-process cells)"})
     if cells := sections.get("transient 404"):
         kept = [c for c in cells if c["n"] != "deleted"]
         gone = [c for c in cells if c["n"] == "deleted"]
