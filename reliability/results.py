@@ -85,7 +85,8 @@ def summary_lines(sections: dict[str, list[dict[str, Any]]]) -> list[dict[str, s
         out.append({"check": "storage outage (Azurite stopped, restarted)",
                     "scale": f"{s['clusters']} clusters, Azurite down {s['outage_s']} s while they were linked",
                     "result": f"{s['converged']} Ready, all cleaned up; {s['deliveries_failed_during_outage']} "
-                              f"deliveries failed during it (slowest {s['failed_delivery_max_s']} s), all redelivered; "
+                              f"deliveries of {s['redelivered_ok']} events failed during it (slowest "
+                              f"{s['failed_delivery_max_s']} s), each event delivered again; "
                               f"{s['poison_messages']} poison messages; 0 orphans, 0 duplicate notices"})
     for s in sections.get("several instances", []):
         out.append({"check": "several instances",
