@@ -64,6 +64,14 @@ class StorageAccess:
     queue_service_uri: str | None
     table_name: str
 
+    @staticmethod
+    def client_kwargs() -> dict[str, Any]:
+        """Storage clients fail fast: a few quick retries (about 3 s), not azure-core's default 10 retries
+        backing off to 2 min each (minutes per call). An unreachable account then fails the invocation
+        soon, and the trigger's own retry (Event Grid's redelivery, the queue message reappearing, the
+        next timer run) tries again, instead of a worker thread blocked for minutes."""
+        return {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 2, "connection_timeout": 5}
+
 
 class NetworkClients:
     """One NetworkManagementClient per (subscription, tenant), built on first use."""

@@ -152,7 +152,10 @@ def test_deletion_removes_record_endpoint_pls_then_the_row():
     w, cid, c = vnet_linked()
     w.settle(cid)
     del w.clusters.clusters[c.key]
-    outcome = w.settle(cid, deletion_reported=True)  # the ResourceDeleteSuccess event
+    first = w.controller.reconcile(cid)  # one 404: nothing is removed until a later read confirms it
+    assert first.phase is Phase.READY and w.links.services and w.endpoints.endpoints
+    w.clock.advance(first.requeue_after)
+    outcome = w.settle(cid)  # the confirming read, then the removals at Azure's pace
     assert outcome.phase is Phase.ABSENT, outcome.message
     assert w.dns.records == {} and w.endpoints.endpoints == {} and w.links.services == {} and w.store.rows == {}
 
