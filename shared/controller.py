@@ -123,21 +123,6 @@ class Controller:
         deletion_reported: bool = False,
         seeds: Mapping[str, Any] | None = None,
     ) -> Outcome:
-        """`reconcile_once` in a span of its own (shared.telemetry; nothing when telemetry is off)."""
-        with telemetry.current().reconcile(cluster_id) as span:
-            outcome = self.reconcile_once(cluster_id, budget_s=budget_s, deletion_reported=deletion_reported, seeds=seeds)
-            path = outcome.state.access_path if outcome.state else None
-            span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
-            return outcome
-
-    def reconcile_once(
-        self,
-        cluster_id: str,
-        *,
-        budget_s: float | None = None,
-        deletion_reported: bool = False,
-        seeds: Mapping[str, Any] | None = None,
-    ) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds. `seeds`: reads already made
         (the timer's listed "cluster" and "endpoint", shared.observe) that the steps use instead.
 
@@ -148,6 +133,15 @@ class Controller:
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
         Transient and terminal failures are recorded in the row and returned, never raised.
         """
+        with telemetry.current().reconcile(cluster_id) as span:  # nothing when telemetry is off
+            outcome = self._reconcile(cluster_id, budget_s, deletion_reported, seeds)
+            path = outcome.state.access_path if outcome.state else None
+            span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
+            return outcome
+
+    def _reconcile(
+        self, cluster_id: str, budget_s: float | None, deletion_reported: bool, seeds: Mapping[str, Any] | None
+    ) -> Outcome:
         cluster = ClusterId.parse(cluster_id)
         tenant = self.tenant_of(cluster)
         budget = Budget(self.clock, self.clock.monotonic() + (budget_s or self.default_budget_s))
