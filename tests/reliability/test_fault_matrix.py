@@ -88,8 +88,12 @@ def _cells():
         for step, fault in itertools.product(STEPS, FAULTS):
             if (fault == "lro_failed" and step not in LRO_START) or (fault == "drop_after" and step not in WRITE_STEPS):
                 continue
+            if SCALE["faults"] and fault not in SCALE["faults"]:
+                continue
             yield pytest.param(step, fault, times, id=f"{step}-{fault}-x{times}".replace(" ", "_"))
         for step, fault in itertools.product(TOKEN_STEPS, TOKEN_FAULTS):
+            if SCALE["faults"] and fault not in SCALE["faults"]:
+                continue
             yield pytest.param(step, fault, times, id=f"{step}-{fault}-x{times}".replace(" ", "_"))
 
 
