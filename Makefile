@@ -9,11 +9,13 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := $(VENV)/checkov/.installed
 AZ_STAMP := $(VENV)/az/.installed
 
-.PHONY: setup runtime-setup test lint demo bench soak fuzz reliability up clean
+.PHONY: setup runtime-setup browser test lint demo bench soak fuzz reliability up clean
 
-$(PY_STAMP): requirements.txt requirements-dev.txt
+$(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# the `hublink` command (pyproject.toml [project.scripts]), on this checkout's code
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -32,17 +34,25 @@ $(AZ_STAMP): devcloud/requirements-az.txt
 	$(VENV)/az/bin/python -m pip install --quiet --disable-pip-version-check -r devcloud/requirements-az.txt
 	touch $@
 
+# Debian's chromium for tests/test_status_page.py (PyPI's browser drivers download a browser; this one comes
+# from apt). Best effort: where apt cannot install it, that one test skips and says why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; } \
+	  || echo "chromium could not be installed: tests/test_status_page.py will skip"
+
 # The demo and benchmarks need no checkov or az; tests do.
 runtime-setup: $(PY_STAMP) $(NODE_STAMP)
 
-setup: runtime-setup $(CHECKOV_STAMP) $(AZ_STAMP)
+setup: runtime-setup $(CHECKOV_STAMP) $(AZ_STAMP) browser
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 # The unit tier first (in-memory fakes of the product's adapters, seconds, no devcloud), then the rest.
-test: lint $(AZ_STAMP)
+test: lint $(AZ_STAMP) browser
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/unit
 

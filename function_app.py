@@ -85,3 +85,18 @@ def approve_connection(req: func.HttpRequest) -> func.HttpResponse:
 def reject_connection(req: func.HttpRequest) -> func.HttpResponse:
     """Reject any pending connection of a linked cluster (HubLink.Approver): {"clusterId", "connectionName", "reason"}."""
     return _json(handlers.http_set_connection(req.get_body(), "Rejected", req.headers))
+
+
+@app.route(route="doctor", methods=["GET"])
+def doctor(req: func.HttpRequest) -> func.HttpResponse:
+    """What the product needs, checked for the hub and each spoke (HubLink.Reader): {"ok", "summary", "checks"}."""
+    return _json(handlers.http_doctor(req.params.get("subscription"), req.headers))
+
+
+@app.route(route="status", methods=["GET"])
+def status_page(req: func.HttpRequest) -> func.HttpResponse:
+    """One self-contained HTML page (HubLink.Reader): counts per phase, every link, hub capacity, the doctor."""
+    answer = handlers.http_status_page(req.headers)
+    if answer.status != 200:
+        return _json(answer)
+    return func.HttpResponse(answer.body, status_code=200, mimetype="text/html")

@@ -14,12 +14,15 @@ from typing import Any
 
 from devcloud.client import Operator, RemoteCloud, wait_for
 from devcloud.world import SPOKE_SUBSCRIPTION_B1, SPOKE_SUBSCRIPTION_B2
+from shared.ids import ClusterId
 from stack.client import start_stack, stop_stack
 
 # Operation times, shortened from Azure's (minutes for a cluster, ~30 s for an endpoint) so the demo
 # fits in a minute; the product does not know or care.
 TIMES = {"durations": {"managedClusters/create": 2.0, "managedClusters/delete": 1.0, "managedClusters/stop": 0.5,
-                       "managedClusters/start": 0.5, "privateEndpoints/create": 2.0, "privateEndpoints/delete": 1.0},
+                       "managedClusters/start": 0.5, "privateEndpoints/create": 2.0, "privateEndpoints/delete": 1.0,
+                       "privateLinkServices/create": 1.0, "privateLinkServices/update": 1.0,
+                       "privateLinkServices/delete": 1.0},
          "retry_after": {"Microsoft.Network": 1, "Microsoft.ContainerService": 1}}
 STEP_TIMEOUT_S = 30
 
@@ -39,6 +42,7 @@ class Timeline:
         self.notices = len(self._notices())
         self.phases: dict[str, str] = {}
         self.watch: list[str] = []
+        self.through_pls: set[str] = set()  # hub endpoint names of the VNet-integrated clusters
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
@@ -89,7 +93,7 @@ class Timeline:
                      f"{' (duplicate)' if d['duplicate'] else ''} -> {d['status']} after {d['latency']:.1f}s")
         for e in self.cloud.control("GET", f"/requests?principal=hublink&since={self.seq}")["value"]:
             self.seq = max(self.seq, e["seq"])
-            line = _describe(e)
+            line = _describe(e, self.through_pls)
             if line:
                 self.say(line)
         for cid in list(self.watch):
@@ -97,7 +101,7 @@ class Timeline:
             phase = link["phase"] if link else "(no link)"
             if self.phases.get(cid, "(no link)") != phase:
                 self.phases[cid] = phase
-                extra = f" {link['privateIp']} {link['fqdn']}" if link and phase == "Ready" else ""
+                extra = f" {link['privateIp']} {link['fqdn']} (path {link['accessPath']})" if link and phase == "Ready" else ""
                 self.say(f"link {cid.rsplit('/', 1)[-1]:<14} -> {phase}{extra}")
         notices = self._notices()
         for n in notices[self.notices:]:
@@ -107,7 +111,7 @@ class Timeline:
         self.notices = len(notices)
 
 
-def _describe(e: dict[str, Any]) -> str | None:
+def _describe(e: dict[str, Any], through_pls: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
     """A request the product made, as a timeline line (reads are left out, except failures)."""
     path, method, status = e["path"], e["method"], e["status"]
     name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -115,12 +119,24 @@ def _describe(e: dict[str, Any]) -> str | None:
         return None  # "does it exist yet?" reads: expected on a new link
     if status >= 400:
         return f"ARM {method} {e['template'].rsplit('/', 2)[-2]} -> {status}"
+    if method == "GET" and path.lower().endswith("/loadbalancers/kube-apiserver"):
+        return "kube-apiserver read   its frontend IP configuration, in the node resource group (spoke tenant)"
+    if "/privateLinkServices/" in path and "/privateEndpointConnections/" in path and method == "PUT":
+        return f"connection approved   {name} (PUT on our private link service)"
+    if "/privateLinkServices/" in path and method in ("PUT", "DELETE"):
+        if method == "DELETE":
+            return f"private link service deleted   {name}"
+        return f"private link service requested {name} (on kube-apiserver's frontend, hub subscription auto-approved)"
+    if method == "PUT" and "/privateEndpoints/" in path and name in through_pls:
+        return f"hub endpoint requested {name} (to our private link service, no groupIds)"
     if method == "PUT" and "/privateEndpoints/" in path:
         return f"hub endpoint requested {name} (manual connection, groupIds [management])"
     if method == "DELETE" and "/privateEndpoints/" in path:
         return f"hub endpoint deleted  {name}"
     if method == "PUT" and "/privateEndpointConnections/" in path:
         return f"connection approved   {name} (direct ARM PUT on the cluster)"
+    if "/privateDnsZones/" in path and "/A/" not in path:
+        return f"hub DNS zone {'written' if method == 'PUT' else 'deleted'}  {name}"
     if method == "PUT" and "/privateDnsZones/" in path:
         return f"A record written      {name}"
     if method == "DELETE" and "/privateDnsZones/" in path:
@@ -176,6 +192,22 @@ def run() -> int:
         checks.expect("private cluster linked: endpoint approved and A record -> the endpoint's IP",
                       record and record["properties"]["aRecords"][0]["ipv4Address"] == link["privateIp"])
 
+        timeline.restart_clock("1b. An API Server VNet Integration cluster is created in the same spoke's VNet (no private "
+                               "link of its own): the product puts its own Private Link Service in front")
+        integrated = op.create_vnet_cluster("aks-orders", subscription=SPOKE_SUBSCRIPTION_B1, wait=False)
+        timeline.through_pls.add(ClusterId.parse(integrated).endpoint_name)
+        timeline.watch.append(integrated)
+        vlink = wait_for(phase_is(cloud, integrated, "Ready"), timeout=STEP_TIMEOUT_S, interval=0.1, what="link Ready")
+        vrecord = op.record(vlink["recordName"], vnet_integration=True)
+        checks.expect("VNet-integrated cluster linked through our PLS: A record in private.westeurope.azmk8s.io -> "
+                      "the endpoint's IP", vrecord and vrecord["properties"]["aRecords"][0]["ipv4Address"]
+                      == vlink["privateIp"] and bool(vlink["linkServiceId"]))
+        for cid in (cluster, integrated):
+            lk = cloud.link(cid)
+            timeline.say(f"path of {lk['clusterName']:<13} {lk['accessPath']}")
+        checks.expect("each cluster went by its own path",
+                      (cloud.link(cluster)["accessPath"], vlink["accessPath"]) == ("private-link", "vnet-integration"))
+
         timeline.restart_clock("2. A public cluster is created: nothing to link")
         public = op.create_cluster("aks-public", subscription=SPOKE_SUBSCRIPTION_B2, private=False, wait=False)
         timeline.watch.append(public)
@@ -196,6 +228,7 @@ def run() -> int:
 
         timeline.restart_clock("4. aks-payments is stopped and started (its private link service is recreated)")
         before = cloud.link(cluster)
+        record_before = op.record(before["recordName"])
         op.stop_start(cluster)
         repaired = wait_for(lambda: (lk := cloud.link(cluster)) and lk["phase"] == "Ready"
                             and lk["connectionName"] != before["connectionName"] and lk,
@@ -203,22 +236,37 @@ def run() -> int:
         record = op.record(repaired["recordName"])
         checks.expect("endpoint recreated and approved, A record follows",
                       record["properties"]["aRecords"][0]["ipv4Address"] == repaired["privateIp"])
+        # Stable hub IP (HUBLINK_STABLE_IP=on): the recreated endpoint asked for the address it had.
+        hub = info["hub"]
+        asked = op.network().private_endpoints.get(hub["resource_group"], repaired["hubEndpointId"].rsplit("/", 1)[-1])
+        static = [(c.group_id, c.member_name, c.private_ip_address) for c in asked.ip_configurations or []]
+        timeline.say(f"hub IP kept            {before['privateIp']} -> {repaired['privateIp']} (the new endpoint asked "
+                     f"for it: ipConfigurations {static})")
+        checks.expect("same hub IP after stop/start, asked for by the new endpoint; A record never rewritten",
+                      repaired["privateIp"] == before["privateIp"] == (static[0][2] if static else None)
+                      and record["etag"] == record_before["etag"])
 
-        timeline.restart_clock("5. aks-payments is deleted")
+        timeline.restart_clock("5. aks-payments and aks-orders are deleted")
         op.delete_cluster(cluster, wait=False)
-        wait_for(lambda: cloud.link(cluster) is None, timeout=STEP_TIMEOUT_S, interval=0.1, what="link removed")
-        ours = [pe.name for pe in op.hub_endpoints() if pe.name.startswith("pe-hublink-aks-payments")]
+        op.delete_cluster(integrated, wait=False)
+        for cid in (cluster, integrated):
+            wait_for(lambda c=cid: cloud.link(c) is None, timeout=STEP_TIMEOUT_S, interval=0.1, what="link removed")
+        ours = [pe.name for pe in op.hub_endpoints() if pe.name.startswith(("pe-hublink-aks-payments", "pe-hublink-aks-orders"))]
         checks.expect("A record, hub endpoint and state row removed",
                       op.record(repaired["recordName"]) is None and ours == [])
+        checks.expect("aks-orders: its A record, hub endpoint and our private link service removed too",
+                      op.record(vlink["recordName"], vnet_integration=True) is None
+                      and not any(p.name.startswith("pls-hublink-aks-orders") for p in op.link_services()))
         op.delete_endpoint(foreign.name)
         timeline.flush()
         timeline.stop()
 
         print("\nStatus (GET /api/links, as a HubLink.Reader):")
         rows = cloud.api("GET", "links", caller="reader").json()["value"]
-        print(f"  {'PHASE':<10} {'CLUSTER':<14} {'SUBSCRIPTION':<38} MESSAGE")
+        print(f"  {'PHASE':<10} {'CLUSTER':<14} {'PATH':<17} {'SUBSCRIPTION':<38} MESSAGE")
         for r in rows:
-            print(f"  {r['phase']:<10} {r['clusterName']:<14} {r['subscriptionId']:<38} {r['message'][:60]}")
+            print(f"  {r['phase']:<10} {r['clusterName']:<14} {r['accessPath'] or '-':<17} {r['subscriptionId']:<38} "
+                  f"{r['message'][:60]}")
         checks.expect("status lists the skipped public cluster only", [r["clusterName"] for r in rows] == ["aks-public"])
     except Exception as exc:
         checks.expect(f"demo ran to the end ({type(exc).__name__}: {exc})", False)

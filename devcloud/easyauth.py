@@ -17,9 +17,10 @@ webhook). `FUNCHOST_AUTH_CA_BUNDLE` is devcloud's CA (Azure trusts public CAs; d
 What it checks: an `Authorization: Bearer` token, RS256 signed by a key of the issuer's JWKS
 (OpenID metadata at `<issuer>/.well-known/openid-configuration`), issued by the configured tenant
 (v1 `https://sts.windows.net/<tenant>/` or v2 issuer), for an allowed audience, not expired. What it
-does then: removes every incoming `X-MS-CLIENT-PRINCIPAL*` and `X-MS-TOKEN-*` header and sets
-`X-MS-CLIENT-PRINCIPAL` (base64 JSON: auth_typ, claims after the default claim-type mapping, name_typ,
-role_typ), `-ID` (oid), `-NAME`, `-IDP` (`aad`) from the verified token.
+does then: answers 401 (`WWW-Authenticate: Bearer realm="<host>"`), or removes every incoming
+`X-MS-CLIENT-PRINCIPAL*` and `X-MS-TOKEN-*` header and sets `X-MS-CLIENT-PRINCIPAL` (base64 JSON:
+auth_typ, claims after the default claim-type mapping, name_typ, role_typ), `-ID` (oid), `-NAME`,
+`-IDP` (`aad`) from the verified token.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ CLAIM_TYPES = {
     "scp": "http://schemas.microsoft.com/identity/claims/scope",
     "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 }
+# The 401's body: App Service's familiar page text, from memory rather than a recording (none found);
+# clients go by the status and the challenge. Not empty: a browser shows its own error page for an
+# empty 4xx body and loads more (tests/test_status_page.py counts what the browser loads).
 DENIED_BODY = b"You do not have permission to view this directory or page."
 
 
@@ -108,13 +112,13 @@ class EasyAuth:
         return handler(request)
 
     def _denied(self, request: Request, why: str) -> Response:
-        host = request.header("host") or "localhost"
-        challenge = (f'Bearer realm="{host}" authorization_uri="{self.issuer}/oauth2/v2.0/authorize" '
-                     f'resource_id="{self.client_id}"')
-        if (request.header("authorization") or "").strip():
-            challenge += ' error="invalid_token"'
+        """401 with the challenge App Service sends: `Bearer realm="<host>"` and nothing else (no
+        authorization_uri, no resource_id), as a client quoted it in github.com/YannickRe/
+        ms-graph-proxy-function/issues/5 ("Header Value: 'Bearer realm'="<app>.azurewebsites.net""). So
+        a client cannot learn the audience from it: it must be told (the READY line's `api`, --audience)."""
+        host = (request.header("host") or "localhost").split(":")[0]
         log.info("easyauth: 401 for %s %s: %s", request.method, request.path, why)
-        return Response(401, DENIED_BODY, {"WWW-Authenticate": challenge, "Content-Type": "text/plain"})
+        return Response(401, DENIED_BODY, {"WWW-Authenticate": f'Bearer realm="{host}"', "Content-Type": "text/plain"})
 
     def validate(self, authorization: str) -> dict[str, Any]:
         """The verified claims of a bearer token (jwt.InvalidTokenError for anything else)."""

@@ -39,6 +39,7 @@ ANSWER_TIMEOUT_S = 30.0
 RETRY_DELAYS_S = (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 LATER_RETRY_S = 12 * 3600
 NOT_RETRIED = frozenset({400, 401, 403, 413})  # webhook errors Event Grid dead-letters at once
+SYSTEM_TOPIC_GROUP = "rg-hublink-events"  # infra/spoke.bicep's default eventsResourceGroupName
 VALIDATION_EVENT_TYPE = "Microsoft.EventGrid.SubscriptionValidationEvent"
 _NAME = re.compile(r"^[A-Za-z0-9-]{3,64}$")
 
@@ -192,6 +193,7 @@ class EventGrid:
         self._subs: dict[tuple[str, str], EventSubscription] = {}
         self._duplicate_next = 0
         self._held: list[_Pending] = []
+        self.topics: dict[str, tuple[str, str]] = {}  # subscription id -> (resource group, system topic name)
         self._lock = threading.Lock()
         self._stopped = False
         cloud.arm.event_hooks.append(self.publish)
@@ -200,8 +202,13 @@ class EventGrid:
     def add_subscription(self, subscription_id: str, name: str, endpoint_url: str, *,
                          included_event_types: list[str] | None = None,
                          advanced_filters: list[dict[str, Any]] | None = None,
-                         max_delivery_attempts: int = 30, event_ttl_minutes: int = 1440) -> EventSubscription:
-        """Create (or replace) an event subscription after the endpoint passes the validation handshake."""
+                         max_delivery_attempts: int = 30, event_ttl_minutes: int = 1440,
+                         topic_group: str = SYSTEM_TOPIC_GROUP, topic_name: str | None = None) -> EventSubscription:
+        """Create (or replace) an event subscription after the endpoint passes the validation handshake.
+
+        Its subscription's system topic is created with it (named as infra/spoke.bicep names it by
+        default) and stays when the event subscription is removed, as in Azure; ARM reads both
+        (devcloud.providers.eventgridarm)."""
         if self.cloud.world.tenant_of(subscription_id) is None:
             raise EventGridError(f"subscription {subscription_id!r} does not exist in this world")
         if not _NAME.match(name or ""):
@@ -220,6 +227,7 @@ class EventGrid:
         self._handshake(sub)
         with self._lock:
             self._subs[(sub.subscription_id, name.lower())] = sub
+            self.topics.setdefault(sub.subscription_id, (topic_group, topic_name or f"hublink-{sub.subscription_id}"))
         log.info("event subscription %s on %s -> %s", name, subscription_id, endpoint_url)
         return sub
 
@@ -262,6 +270,7 @@ class EventGrid:
         """Back to a fresh Event Grid: no subscriptions, empty logs, default knobs (pending retries drop)."""
         with self._lock:
             self._subs.clear()
+            self.topics.clear()
             self._held.clear()
             self._duplicate_next = 0
             self.deliveries.clear()

@@ -15,7 +15,9 @@ It does what `func start` and the Python worker do for the triggers the product 
   the app at a time (the listener's singleton lock by blob lease, devcloud.singleton);
 - queue triggers polling Azure Storage queues (Azurite) with the host's back-off, base64
   messages, retries after `visibilityTimeout` and `<queue>-poison` after `maxDequeueCount`;
-- queue output bindings (`func.Out`), sent after the function succeeds.
+- queue output bindings (`func.Out`), sent after the function succeeds;
+- App Service Authentication in front of every route when the app settings turn it on
+  (`WEBSITE_AUTH_ENABLED=true`, devcloud.easyauth), as the platform sits in front of the host.
 The host's and the Python worker's rules it follows, each with its source where it is implemented:
 parameters converted by their annotation, `context.retry_context`/`trace_context`, a non-None
 return without `$return` fails (devcloud.funchost_worker); log lines without a running

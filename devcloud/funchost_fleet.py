@@ -44,6 +44,7 @@ class FunctionHostFleet:
     port: int = 0
     hosts: list[FunctionHostProcess | None] = field(default_factory=list)
     server: HttpServer | None = None
+    forwarded: dict[int, int] = field(default_factory=dict)  # slot -> requests the front end sent it
     _next: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,9 +107,9 @@ class FunctionHostFleet:
             self.server.stop()
 
     # -- the front end -----------------------------------------------------------------------
-    def _live(self) -> list[FunctionHostProcess]:
+    def _live(self) -> list[tuple[int, FunctionHostProcess]]:
         with self._lock:
-            hosts = [h for h in self.hosts if h is not None and h.process.poll() is None]
+            hosts = [(i, h) for i, h in enumerate(self.hosts) if h is not None and h.process.poll() is None]
         if not hosts:
             return []
         start = next(self._next) % len(hosts)
@@ -117,7 +118,7 @@ class FunctionHostFleet:
     def _forward(self, req: Request) -> Response:
         target = req.raw_path + (f"?{req.raw_query}" if req.raw_query else "")
         headers = {k: v for k, v in req.headers.items() if k not in _HOP_HEADERS}
-        for host in self._live():
+        for slot, host in self._live():
             url = urlsplit(host.url)
             conn = http.client.HTTPSConnection(url.hostname or "127.0.0.1", url.port, timeout=FORWARD_TIMEOUT_S,
                                                context=self._client_context)
@@ -126,6 +127,8 @@ class FunctionHostFleet:
                     conn.connect()
                 except OSError:
                     continue  # that instance is gone: the next one
+                with self._lock:
+                    self.forwarded[slot] = self.forwarded.get(slot, 0) + 1
                 try:
                     conn.request(req.method, target, req.body, headers)
                     resp = conn.getresponse()

@@ -5,7 +5,7 @@ same key, so a token is only as good as a real one would be: right signature, no
 right audience, and a `tid` that must match the subscription's tenant. A token for an application
 that exposes an API (world.Application.identifier_uris) carries, in `roles`, the app roles granted
 to the caller's service principal (world.app_role_assignments), as Entra's client-credentials
-tokens do. The lifetime is read when each token is issued (`token_lifetime_s`), so a test can make
+tokens do. The lifetime is read when each token is issued (`TOKEN_LIFETIME_S`), so a test can make
 short-lived ones; `mint()` makes the tokens no client could get (expired, signed by another key).
 """
 
@@ -51,7 +51,6 @@ class Identity:
         # Managed identity endpoint secret (App Service's IDENTITY_HEADER).
         self.identity_header = secrets.token_urlsafe(24)
         self.issued: list[str] = []  # every token and secret issued (tests scan logs for them)
-        self.token_lifetime_s = TOKEN_LIFETIME_S
 
     # -- issuing -------------------------------------------------------------------------------
     def _sign(self, claims: dict[str, Any], key: Any = None, kid: str | None = None) -> str:
@@ -64,7 +63,7 @@ class Identity:
               lifetime_s: int | None = None, forged: bool = False) -> tuple[str, int]:
         """A signed access token. `forged`: signed by a key devcloud never published (same kid)."""
         now = int(time.time())
-        lifetime = self.token_lifetime_s if lifetime_s is None else lifetime_s
+        lifetime = TOKEN_LIFETIME_S if lifetime_s is None else lifetime_s  # the module's, read now: tests shorten it
         claims = {
             "aud": audience,
             "iss": issuer or f"https://sts.windows.net/{tenant_id}/",

@@ -45,6 +45,11 @@ param appClientId string
 @description('Required. Object id of that app\'s service principal in the hub tenant (gets the hub role).')
 param appPrincipalId string
 
+@minLength(36)
+@maxLength(36)
+@description('Required. Client id of the operator API\'s app registration (app roles HubLink.Reader/Operator/Approver; infra/app/api-registration.json).')
+param apiClientId string
+
 // -- behaviour (defaults are the code's defaults, see shared/config.py) ------------------------
 @allowed(['opt-out', 'opt-in'])
 @description('Optional. opt-out: every private cluster unless tagged hublink=disabled; opt-in: only clusters tagged hublink=enabled.')
@@ -53,6 +58,10 @@ param selection string = 'opt-out'
 @allowed(['auto', 'manual'])
 @description('Optional. auto: approve the link\'s own connection at once; manual: a person approves each link first.')
 param approval string = 'auto'
+
+@allowed(['warning', 'info', 'debug'])
+@description('Optional. Level of the Azure SDK loggers (azure.*): warning keeps their request lines out of Application Insights.')
+param sdkLogLevel string = 'warning'
 
 @description('Optional. Table that holds one row per cluster.')
 param tableName string = 'hublinks'
@@ -156,7 +165,13 @@ var vnetZonesToCreate = filter(hubs, h => empty(h.?vnetIntegrationDnsZoneId ?? '
 // (ARM evaluates both sides of &&, so the right side must not touch a missing dnsZoneId either.)
 var zonesElsewhere = filter(hubs, h => !empty(h.?dnsZoneId ?? '') && toLower(split(h.?dnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
 var vnetZonesElsewhere = filter(hubs, h => !empty(h.?vnetIntegrationDnsZoneId ?? '') && toLower(split(h.?vnetIntegrationDnsZoneId ?? '', '/providers/')[0]) != toLower(split(h.subnetId, '/providers/')[0]))
-var hubGroupsAll = concat([for h in hubs: toLower(split(h.subnetId, '/providers/')[0])], flatten([for h in hubs: map(h.?subnetIds ?? [], s => toLower(split(s, '/providers/')[0]))]))
+// (for-expressions in variables of their own and no map(): the pycep versions tests/test_infra.py and checkov
+// parse with read neither)
+var hubFirstGroups = [for h in hubs: toLower(split(h.subnetId, '/providers/')[0])]
+var hubExtraSubnetIdLists = [for h in hubs: h.?subnetIds ?? []]
+var hubExtraSubnetIds = flatten(hubExtraSubnetIdLists)
+var hubExtraGroups = [for s in hubExtraSubnetIds: toLower(split(s, '/providers/')[0])]
+var hubGroupsAll = concat(hubFirstGroups, hubExtraGroups)
 var hubGroups = union(hubGroupsAll, [])
 var subnetSubscriptions = [for h in hubs: toLower('/subscriptions/${split(h.subnetId, '/')[2]}')]
 var zoneSubscriptions = [for id in hubZoneIds: toLower('/subscriptions/${split(id, '/')[2]}')]
@@ -272,8 +287,11 @@ var productSettings = {
   HUBLINK_PENDING_ALERT_S: string(pendingAlertSeconds)
   HUBLINK_FAILURE_ALERT_AFTER: string(failureAlertAfter)
   HUBLINK_NOTIFY_TIMEOUT_S: string(notifyTimeoutSeconds)
+  HUBLINK_SDK_LOG_LEVEL: sdkLogLevel
+  HUBLINK_API_AUDIENCE: 'api://${apiClientId}'
   HUBLINK_STABLE_IP: stableIp
   HUBLINK_ENDPOINTS_PER_VNET: string(endpointsPerVnet)
+  HUBLINK_API_AUTH: 'easyauth' // Azure always puts App Service Authentication in front (app/function.bicep authsettingsV2)
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -294,6 +312,7 @@ module app 'app/function.bicep' = {
     deploymentContainerName: deploymentContainer
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     appSettings: productSettings
+    apiClientId: apiClientId
     apiBaseUrl: apiBaseUrl
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -365,6 +384,8 @@ output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 @description('Issuer of the managed identity\'s tokens: the federated credential on the app registration trusts it.')
 output FEDERATED_ISSUER string = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
 output HUBLINK_APP_CLIENT_ID string = appClientId
+output HUBLINK_API_CLIENT_ID string = apiClientId
+output API_AUDIENCE string = 'api://${apiClientId}'
 output HUB_ROLE_DEFINITION_ID string = hubRole.id
 output STORAGE_ACCOUNT_ID string = storage.outputs.id
 output DEAD_LETTER_CONTAINER string = deadLetterContainer

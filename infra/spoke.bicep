@@ -78,6 +78,10 @@ resource spokeRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Network/privateLinkServices/write'
           'Microsoft.Network/privateLinkServices/delete'
           'Microsoft.Network/privateLinkServices/privateEndpointConnections/write'
+          // read by `hublink doctor` only: the subscription's system topic, our event subscription and its deliveries
+          'Microsoft.EventGrid/systemTopics/read'
+          'Microsoft.EventGrid/systemTopics/eventSubscriptions/read'
+          'Microsoft.Insights/metrics/read'
         ]
         notActions: []
       }

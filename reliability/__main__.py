@@ -3,10 +3,14 @@
     soak    500 clusters created and deleted on the full stack with 10% faults   (make soak)
     fuzz    10,000 generated inputs per target, 500 through the Functions host    (make fuzz)
     matrix  every ARM step x every fault, each injected 1 and 4 times
+    crashes the crash matrix (SIGKILL at every ARM write step), lost answers, transient 404s
+    outage  the soak through a 30 s storage outage, and on 3 instances of the app (500 clusters)
     report  all of tests/reliability at report size, one table                    (make reliability)
 
 Each runs pytest on tests/reliability with the scale in environment variables (see the conftest
-there) and prints the figures the tests recorded; the exit code is pytest's.
+there), prints the figures the tests recorded and merges them into reliability/results.json (one
+key per check); the exit code is pytest's. `--set NAME=VALUE` changes a size, e.g.
+RELIABILITY_INSTANCES_CLUSTERS=50 for a quicker run on a busy machine.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 
 from reliability.figures import FIGURES_ENV, load
 from reliability.report import render_report
+from reliability.results import RESULTS_PATH, write
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = {
@@ -27,8 +32,18 @@ RUNS = {
                                                   "RELIABILITY_FUZZ_HTTP_EXAMPLES": "500"}),
     "matrix": (["tests/reliability/test_fault_matrix.py"], {"RELIABILITY_MATRIX": "full",
                                                             "RELIABILITY_MATRIX_TIMES": "1,4"}),
-    "report": (["tests/reliability"], {"RELIABILITY_MATRIX": "full", "RELIABILITY_MATRIX_TIMES": "4",
-                                       "RELIABILITY_SOAK_CLUSTERS": "100", "RELIABILITY_FUZZ_EXAMPLES": "1000",
+    "crashes": (["tests/reliability/test_crashes.py", "tests/reliability/test_transient_404.py",
+                 "tests/reliability/test_fault_matrix.py"],
+                {"RELIABILITY_CRASHES": "full", "RELIABILITY_MATRIX": "full", "RELIABILITY_MATRIX_TIMES": "1,4",
+                 "RELIABILITY_FAULTS": "drop_after"}),
+    "outage": (["tests/reliability/test_soak.py::test_soak_through_a_storage_outage",
+                "tests/reliability/test_soak.py::test_soak_on_three_instances"],
+               {"RELIABILITY_OUTAGE_CLUSTERS": "100", "RELIABILITY_OUTAGE_S": "30",
+                "RELIABILITY_INSTANCES_CLUSTERS": "500"}),
+    "report": (["tests/reliability"], {"RELIABILITY_MATRIX": "full", "RELIABILITY_MATRIX_TIMES": "1,4",
+                                       "RELIABILITY_CRASHES": "full", "RELIABILITY_SOAK_CLUSTERS": "100",
+                                       "RELIABILITY_OUTAGE_CLUSTERS": "100", "RELIABILITY_OUTAGE_S": "30",
+                                       "RELIABILITY_INSTANCES_CLUSTERS": "500", "RELIABILITY_FUZZ_EXAMPLES": "1000",
                                        "RELIABILITY_FUZZ_HTTP_EXAMPLES": "100"}),
 }
 
@@ -47,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths], cwd=REPO, env=env)
         rows = load(figures_path)
     print("\n" + render_report(rows) if rows else "no figures were recorded")
+    if rows:
+        write(rows)
+        print(f"\nfigures written to {os.path.relpath(RESULTS_PATH, REPO)}")
     return code
 
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from reliability.figures import table
+from reliability.results import summary_lines
 
 # Grid cell codes: final outcome and the reconciles it took.
 LEGEND = ("R<n>: Ready after n reconciles; C<n>: cleaned up (nothing left) after n; F>R<n> / F>C<n>: Failed with a "
@@ -70,6 +71,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
     for f in sections.get("fuzz", []):
         out.append({"check": f"fuzz: {f['target']}", "scale": f"{f['examples']} calls ({f['reached_arm']} reached ARM)",
                     "result": f"{f['crashes']} crashes, 0 5xx, {f['arm_writes']} ARM writes; statuses {f['statuses']}"})
+    out += summary_lines(sections)
     for section in ("checks", "security"):
         for s in sections.get(section, []):
             label = f"security: {s['check']}" if section == "security" else s["check"]

@@ -1,22 +1,26 @@
-"""Operator CLI on the same code as the function app.
+"""Operator CLI on the same code as the function app: `hublink` (pyproject.toml), or `python -m shared`.
 
-    python -m shared status [--phase Ready]      table of links (with each link's DNS mode), and "312 of 1,000 Ready"
-    python -m shared hubs [--json]               each region's hub subnets: used/total, capacity level
-    python -m shared reconcile <clusterId> [--no-wait]   reconcile now, following its look-agains
-                                                 until it settles (a terminal may wait; the app's
-                                                 invocations never do), and print the outcome
-    python -m shared approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
-    python -m shared reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
-    python -m shared approve-link <clusterId> [--reason ...]               approve a link (manual mode)
-    python -m shared settings                    the table of app settings (as the README shows it)
+    hublink status [--phase Ready] [--json]  table of links (with each link's DNS mode), and "312 of 1,000 Ready"
+    hublink hubs [--json]                    each region's hub subnets: used/total, capacity level
+    hublink reconcile <clusterId> [--no-wait]   reconcile now, following its look-agains until it
+                                             settles (the app's invocations never wait), and print the outcome
+    hublink approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
+    hublink reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
+    hublink approve-link <clusterId> [--reason ...]               approve a link (manual mode)
+    hublink settings                         the table of app settings (as the README shows it)
+    hublink doctor [--json] [--subscription S]   prove what the product needs (exit 0 all hold, 1 not, 2 bad input)
 
-Settings come from the environment (the same app settings the function app reads).
+Locally, settings come from the environment (the same app settings the function app reads) and
+decisions are recorded as the OS user. With `--remote https://<app>` (or HUBLINK_REMOTE_URL) the
+same commands call the deployed app's HTTP API as your own Entra ID identity (shared.remote): the
+app checks your app role and records who you are from your token.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from shared.errors import ConfigurationError, HubLinkError, http_status
@@ -55,8 +59,24 @@ def _table(rows: list[dict], cols: list[tuple[str, str]] = LINK_COLUMNS) -> str:
     return "\n".join("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
+def _prog() -> str:
+    """How the user called us, for usage lines: `hublink` (the console script) or `python -m shared`."""
+    return "hublink" if os.path.basename(sys.argv[0] or "").startswith("hublink") else "python -m shared"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared", description="aks-hublink operator CLI")
+    parser = argparse.ArgumentParser(prog=_prog(), description="aks-hublink operator CLI")
+    parser.add_argument(
+        "--remote",
+        metavar="URL",
+        default=os.environ.get("HUBLINK_REMOTE_URL"),
+        help="call the deployed function app at URL as your Entra ID identity (DefaultAzureCredential)",
+    )
+    parser.add_argument(
+        "--audience",
+        default=os.environ.get("HUBLINK_REMOTE_AUDIENCE"),
+        help="the API's audience, api://<API app id> (HUBLINK_REMOTE_AUDIENCE; azd output API_AUDIENCE)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="show every link")
     status.add_argument("--phase", help="only links in this phase")
@@ -67,14 +87,21 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("cluster_id")
     rec.add_argument("--no-wait", action="store_true", help="one reconcile; its look-again goes to the continuation queue")
     for verb in ("approve", "reject"):
-        decide = sub.add_parser(verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user)")
+        decide = sub.add_parser(
+            verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user, or your identity with --remote)"
+        )
         decide.add_argument("cluster_id")
         decide.add_argument("connection_name")
         decide.add_argument("--reason", default="", help="why (kept in the audit record)")
-    link = sub.add_parser("approve-link", help="approve a link waiting in manual mode (recorded as the OS user)")
+    link = sub.add_parser(
+        "approve-link", help="approve a link waiting in manual mode (recorded as the OS user, or your identity with --remote)"
+    )
     link.add_argument("cluster_id")
     link.add_argument("--reason", default="", help="why (kept in the audit record)")
     sub.add_parser("settings", help="print the table of app settings (the README's configuration table)")
+    doctor = sub.add_parser("doctor", help="check the hub and every spoke: consent, roles, Event Grid, zones, subnets, clusters")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON (README: hublink doctor)")
+    doctor.add_argument("--subscription", help="only this spoke subscription")
     return parser
 
 
@@ -85,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(markdown_table())
         return 0
+    if args.remote:
+        return _remote(args)
 
     import getpass
 
@@ -92,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         svc = get_runtime().service
+        if args.command == "doctor":
+            return _doctor(svc, args)
         if args.command == "status":
             states = svc.list(args.phase)
             rows = [s.public() for s in states]
@@ -131,6 +162,35 @@ def main(argv: list[str] | None = None) -> int:
         _print({"error": {"code": code, "message": str(exc)}})
         return 1
     return 0
+
+
+def _remote(args: argparse.Namespace) -> int:
+    """The same command against the deployed app's HTTP API, as the caller's own Entra ID identity."""
+    from shared.remote import RemoteApi, dumps, run
+
+    api = RemoteApi(args.remote, audience=args.audience, ca_bundle=os.environ.get("HUBLINK_CA_BUNDLE") or None)
+    code, body = run(args, api)
+    if code == 0 and not getattr(args, "json", True) and args.command in ("status", "hubs"):
+        if args.command == "status":
+            print(_table(body["value"]))
+            print(f"\n{body['count']} link(s)")
+        else:
+            print(_table(_hub_rows(body["value"]), HUB_COLUMNS))
+    else:
+        print(dumps(body))
+    return code
+
+
+def _doctor(svc, args: argparse.Namespace) -> int:
+    from shared.errors import InvalidInput
+
+    try:
+        report = svc.doctor(args.subscription)
+    except InvalidInput as exc:
+        print(f"hublink doctor: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.public(), indent=2) if args.json else report.text())
+    return report.exit_code
 
 
 def _follow(svc: object, cluster_id: str, *, limit_s: float = 900.0) -> object:

@@ -1,11 +1,12 @@
 """Human in the loop: approve a link (HUBLINK_APPROVAL=manual), approve or reject any pending connection.
 
 Every decision is recorded in the link's row (`audit`: who, when, why, what, which endpoint) and
-logged; who is a verified caller (shared.authz.Caller: object id, tenant, name, user or application)
-over HTTP, the OS user in the local CLI; connection decisions are also announced (`connection.approved|rejected`). Writes go
-through the row's lease (shared.state.LinkStore): ETag-conditional, and never while another
-invocation holds it (we wait a few seconds, then answer 409 Busy). Bad input (unknown link,
-connection or status, a connection that is not Pending) is refused before anything is written.
+logged; who is the verified caller over HTTP (shared.authz.Caller: object id, tenant, name, user or
+application), the OS user in the local CLI. Connection decisions are also announced
+(`connection.approved|rejected`). Writes go through the row's lease (shared.state.LinkStore):
+ETag-conditional, and never while another invocation holds it (we wait a few seconds, then answer
+409 Busy). Bad input (unknown link, connection or status, a connection that is not Pending) is
+refused before anything is written.
 
 A cluster without a row is refused (404 "reconcile it first") rather than given a row here: every
 private cluster of a configured spoke gets one from its events or the timer's discovery, and a

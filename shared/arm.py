@@ -19,6 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared import telemetry
 from shared.credentials import ARM_SCOPE
 from shared.errors import TransientError, map_azure_errors, raise_for_response
 from shared.pacing import PACER, Pacer, request_kind
@@ -51,6 +52,12 @@ class ArmRetry(Retry):
         retry = super().new(**kw)
         retry.max_wait = self.max_wait
         return retry
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None, *args: Any, **kw: Any):
+        """Every answer retried counts as an ARM call (a 429 as throttled), before urllib3 tries again."""
+        if response is not None:
+            telemetry.current().arm_call(method or "", response.status)
+        return super().increment(method, url, response, *args, **kw)
 
     def sleep_for_retry(self, response: Any) -> bool:
         seconds = self.get_retry_after(response)
@@ -149,6 +156,7 @@ class ArmClient:
             PACER.observe(method, url, {"x-ms-ratelimit-remaining-subscription-" + request_kind(method) + "s": "0"})
             raise TransientError(f"{what}: throttled, {exc}", retry_after=exc.seconds, status=429) from exc
         PACER.observe(method, url, resp.headers)
+        telemetry.current().arm_call(method, resp.status_code)
         if ok_missing and resp.status_code == 404:
             return None
         raise_for_response(resp, what=what)

@@ -10,7 +10,7 @@ machine with no Easy Auth, where every caller is "local-developer" with every ro
 
 The app roles nest: an Approver may do what an Operator may, an Operator what a Reader may.
 
-    HubLink.Reader    read links (GET /api/links, /api/links/{sub}/{rg}/{name})
+    HubLink.Reader    read (GET /api/links, /api/links/{sub}/{rg}/{name}, /api/hubs, /api/doctor, /api/status)
     HubLink.Operator  reconcile a link now (POST /api/links/reconcile)
     HubLink.Approver  approve a link, approve or reject any pending connection: opens a network path
 
@@ -59,11 +59,6 @@ class Caller:
         """Nested roles: holding a higher role grants every lower one."""
         needed = ROLES.index(role)
         return any(r in ROLES and ROLES.index(r) >= needed for r in self.roles)
-
-    @property
-    def label(self) -> str:
-        """How notices and logs name the caller: the name, and the object id that makes it unique."""
-        return f"{self.name} ({self.object_id})" if self.name and self.name != self.object_id else self.object_id
 
 
 LOCAL_DEVELOPER = Caller("local-developer", "", "local-developer", "local", frozenset(ROLES))

@@ -1,9 +1,9 @@
 """Adaptive Cards (1.4) for Teams, drawn from the same JSON event the generic webhooks get.
 
 A card must let the person who reads it act without opening anything else: which cluster, where,
-in what state, portal links, and for anything that needs a person the exact HTTP call and CLI line
-(the function key stays a placeholder). Office 365 connectors are retired, so the card goes to a
-Teams Workflows webhook inside the message envelope `teams_message` builds.
+in what state, portal links, and for anything that needs a person the exact HTTP call (with the
+reader's own Entra ID token: the API takes no key) and CLI line. Office 365 connectors are retired,
+so the card goes to a Teams Workflows webhook inside the message envelope `teams_message` builds.
 
 Commands and error texts go in RichTextBlock/TextRun, which Teams shows verbatim (no markdown), so
 underscores and asterisks in names and curl lines survive.
@@ -27,6 +27,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "link.failing": ("Link keeps failing", "warning"),
     "link.failed": ("Link failed", "attention"),
     "link.cleaned_up": ("Link removed", "emphasis"),
+    "link.ip_changed": ("Hub IP changed", "warning"),
+    "hub.capacity_low": ("Hub capacity low", "warning"),
+    "hub.capacity_exhausted": ("Hub capacity exhausted", "attention"),
     "connection.approved": ("Connection approved", "good"),
     "connection.rejected": ("Connection rejected", "attention"),
 }
@@ -97,7 +100,14 @@ def summary(event: dict[str, Any]) -> str:
         f"(now {event.get('phase')}): {event.get('message') or 'no progress reported'}",
         "link.failing": f"{event.get('attempts')} attempts in a row failed; aks-hublink keeps retrying with backoff.",
         "link.failed": "Retrying cannot help until something changes: fix the reason below, then retry.",
-        "link.cleaned_up": f"{_sentence(event.get('reason'))} The hub endpoint and DNS record of this cluster are gone.",
+        "link.cleaned_up": f"{_sentence(event.get('reason'))} The hub endpoint and DNS record of this cluster"
+        f"{' and the Private Link Service in front of it' if event.get('accessPath') == 'vnet-integration' else ''} are gone.",
+        "link.ip_changed": f"The hub endpoint was recreated and its address {event.get('previousPrivateIp')} was taken "
+        f"meanwhile: {fqdn} now resolves to {event.get('newPrivateIp') or ip}. Update firewall and proxy rules.",
+        "hub.capacity_low": f"The hub subnets of {event.get('hubRegion')} are {event.get('used')} of "
+        f"{event.get('total')} addresses used: add a subnet to HUBLINK_HUBS before they run out.",
+        "hub.capacity_exhausted": f"No hub subnet of {event.get('hubRegion')} has room: new links wait as Pending "
+        "until a subnet is added to HUBLINK_HUBS or an endpoint is deleted.",
         "connection.approved": f"{decision.get('by')} approved connection {decision.get('connectionName')}: "
         f"{decision.get('reason') or 'no reason given'}",
         "connection.rejected": f"{decision.get('by')} rejected connection {decision.get('connectionName')}: "
@@ -125,6 +135,7 @@ def facts(event: dict[str, Any]) -> list[tuple[str, str]]:
         ("Connection", event.get("connectionName")),
         ("Private IP", event.get("privateIp")),
         ("Previous IP", event.get("previousPrivateIp")),
+        ("Hub usage", f"{event['used']}/{event['total']}" if event.get("type", "").startswith("hub.") else None),
         ("FQDN", event.get("fqdn")),
         ("Waiting since", event.get("waitingSince")),
         ("Attempts", str(event["attempts"]) if event.get("type") in ("link.failing", "link.failed") else None),

@@ -43,12 +43,11 @@ class Continuations:
             if self._client is None:
                 s = self.storage
                 policy = TextBase64EncodePolicy()  # the Functions queue trigger expects base64 by default
+                options = {"message_encode_policy": policy, **s.client_kwargs()}
                 if s.connection_string:
-                    client = QueueClient.from_connection_string(s.connection_string, QUEUE_NAME, message_encode_policy=policy)
+                    client = QueueClient.from_connection_string(s.connection_string, QUEUE_NAME, **options)
                 else:
-                    client = QueueClient(
-                        s.queue_service_uri, QUEUE_NAME, credential=self.credentials.for_storage(), message_encode_policy=policy
-                    )
+                    client = QueueClient(s.queue_service_uri, QUEUE_NAME, credential=self.credentials.for_storage(), **options)
                 with map_azure_errors("create continuation queue"):
                     try:
                         client.create_queue()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared import telemetry
 from shared.clock import SYSTEM, Clock
 from shared.errors import ConcurrentUpdate, SubscriptionNotConfigured, TerminalError, TransientError
 from shared.ids import ClusterId
@@ -31,7 +32,7 @@ from shared.log import get_logger
 from shared.model import LinkState, Outcome, Phase
 from shared.results import Done, Result, Terminal, Transient, Wait
 from shared.state import Busy, LinkStore
-from shared.steps import run_pass
+from shared.steps import PIPELINE, run_pass
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,6 +133,15 @@ class Controller:
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
         Transient and terminal failures are recorded in the row and returned, never raised.
         """
+        with telemetry.current().reconcile(cluster_id) as span:  # nothing when telemetry is off
+            outcome = self._reconcile(cluster_id, budget_s, deletion_reported, seeds)
+            path = outcome.state.access_path if outcome.state else None
+            span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
+            return outcome
+
+    def _reconcile(
+        self, cluster_id: str, budget_s: float | None, deletion_reported: bool, seeds: Mapping[str, Any] | None
+    ) -> Outcome:
         cluster = ClusterId.parse(cluster_id)
         tenant = self.tenant_of(cluster)
         budget = Budget(self.clock, self.clock.monotonic() + (budget_s or self.default_budget_s))
@@ -189,7 +199,7 @@ class Controller:
     def _run(self, link: Link, budget: Budget) -> Result:
         """One pass of the steps: the invocation lasts as long as its ARM calls, never longer."""
         try:
-            return run_pass(link)
+            return run_pass(link, telemetry.current().steps(PIPELINE))
         except TransientError as exc:
             return Transient(exc)
         except TerminalError as exc:
@@ -266,3 +276,14 @@ class Controller:
 
 def _snapshot(state: LinkState) -> tuple:
     return state.phase, state.endpoint_id, state.private_ip, state.connection_status
+
+
+def _kind(outcome: Outcome) -> str:
+    """The outcome as a span attribute: busy | terminal | transient | wait | done."""
+    if outcome.busy:
+        return "busy"
+    if outcome.terminal:
+        return "terminal"
+    if outcome.error:
+        return "transient"
+    return "wait" if outcome.requeue_after is not None else "done"

@@ -17,6 +17,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from shared import telemetry
 from shared.arm import ArmRetry
 from shared.clock import iso
 from shared.commands import sign
@@ -99,6 +100,7 @@ class Delivery:
                         changed = True
                     continue
                 error = self._send(target, notice["event"], left)
+                telemetry.current().notice("sent" if error is None else "failed", notice["type"])
                 changed = True
                 if error is None:
                     notice["targets"].remove(key)

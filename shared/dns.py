@@ -269,6 +269,10 @@ class HubDns:
         links = self._call("GET", f"{zone_id}/virtualNetworkLinks", f"list links of DNS zone {name}", ok_missing=True)
         for item in links.json().get("value", []) if links is not None else []:
             self.arm.delete(item["id"], tenant_id=self.tenant, api_version=DNS_API_VERSION, what=f"unlink DNS zone {name}")
+        resp = self._call("GET", zone_id, f"read DNS zone {name}", ok_missing=True)  # unlinking changed its etag
+        if resp is None:
+            return True
+        zone = resp.json()
         with not_found_means_read_again(f"delete DNS zone {name}"):
             self._call("DELETE", zone_id, f"delete DNS zone {name}", headers={"If-Match": zone.get("etag") or "*"})
         return True

@@ -43,6 +43,7 @@ class Endpoint(Provisioned):
     connection_status: str | None  # the hub-side mirror of the cluster-side state
     nic_ids: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
+    static_ip: str | None = None  # the address its ipConfigurations asked for (None: dynamic)
 
 
 class HubEndpoints:
@@ -101,13 +102,14 @@ class HubEndpoints:
 
         name = cluster.endpoint_name
         static = None
-        if static_ip and target.group_ids and target.member_names:
-            # A fixed address is asked for per member of the group (AKS: group and member "management").
+        if static_ip and target.member_names:
+            # A fixed address names the group's member (AKS: group and member "management"; a Private Link
+            # Service target has neither, its path gives the member "").
             static = [
                 PrivateEndpointIPConfiguration(
-                    name=f"hublink-{member}"[:80],
-                    group_id=target.group_ids[0],
-                    member_name=member,
+                    name=f"hublink-{member or 'static'}"[:80],
+                    group_id=target.group_ids[0] if target.group_ids else None,
+                    member_name=member or None,
                     private_ip_address=static_ip,
                 )
                 for member in target.member_names[:1]
@@ -197,6 +199,7 @@ def endpoint_from_model(pe: Any) -> Endpoint:
         connection_status=state.status if state else None,
         nic_ids=tuple(n.id for n in (pe.network_interfaces or []) if n.id),
         tags=dict(pe.tags or {}),
+        static_ip=next((c.private_ip_address for c in pe.ip_configurations or [] if c.private_ip_address), None),
     )
 
 

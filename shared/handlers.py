@@ -30,6 +30,8 @@ __all__ = [
     "handle_continuation",
     "handle_event",
     "http_approve_link",
+    "http_doctor",
+    "http_status_page",
     "http_get",
     "http_hubs",
     "http_list",
@@ -219,5 +221,25 @@ def http_set_connection(body: bytes, status: str, headers: Headers = None) -> Ht
             raise Refused(400, "MissingReason", 'body needs "reason": why, for the audit record')
         entry = get_runtime().service.decide_connection(data["clusterId"], name, status, who=caller, via="http", reason=reason)
         return {"decision": entry.public()}
+
+    return _answer(run)
+
+
+def http_doctor(subscription: str | None, headers: Headers = None) -> HttpAnswer:
+    """GET /api/doctor[?subscription=] (HubLink.Reader): the doctor's report (200 whether or not every check holds)."""
+
+    def run() -> dict[str, Any]:
+        authorize(headers, READER)
+        return get_runtime().service.doctor(subscription or None).public()
+
+    return _answer(run)
+
+
+def http_status_page(headers: Headers = None) -> HttpAnswer:
+    """GET /api/status (HubLink.Reader): the HTML status page (body: str); a refused request is the usual JSON error."""
+
+    def run() -> str:
+        authorize(headers, READER)
+        return get_runtime().service.status_page()
 
     return _answer(run)

@@ -174,6 +174,7 @@ class LinkState:
     own_zone_id: str | None = None  # a hub zone made for this cluster alone (mode none): ours to delete
     subnet_id: str | None = None  # the hub subnet our endpoint is in (a region may have several)
     stable_ip: str | None = None  # the first hub address the link got: a recreated endpoint asks for it
+    stable_ip_failed: bool = False  # an endpoint that asked for it ended Failed: the next one takes any address
     absent_since: datetime | None = None  # first of the cluster reads answering 404 in a row (unconfirmed absence)
     lease_owner: str | None = None
     lease_until: datetime | None = None

@@ -100,7 +100,7 @@ class Notifier(Delivery):
             self._plan_gone(state, previous, outcome, base)
             return
         for conn in state.foreign_connections:
-            extra = connection_commands(self.settings.api_base_url, state.cluster_id, conn.name)
+            extra = connection_commands(self.settings.api_base_url, state.cluster_id, conn.name, self.settings.api_audience)
             self.announce(
                 state,
                 "link.foreign_connection_pending",
@@ -144,14 +144,14 @@ class Notifier(Delivery):
                 state,
                 "link.awaiting_approval",
                 f"approval:{waiting}",
-                **approve_link_commands(self.settings.api_base_url, state.cluster_id),
+                **approve_link_commands(self.settings.api_base_url, state.cluster_id, self.settings.api_audience),
                 **base,
             )
         waited = (now - parse_iso(waiting)).total_seconds()
         if waited >= self.settings.pending_alert_s:
-            extra = retry_commands(self.settings.api_base_url, state.cluster_id)
+            extra = retry_commands(self.settings.api_base_url, state.cluster_id, self.settings.api_audience)
             if manual:
-                extra |= approve_link_commands(self.settings.api_base_url, state.cluster_id)
+                extra |= approve_link_commands(self.settings.api_base_url, state.cluster_id, self.settings.api_audience)
             self.announce(
                 state,
                 "link.pending_too_long",
@@ -168,7 +168,7 @@ class Notifier(Delivery):
                 state,
                 "link.failed",
                 f"failed:{since['failed']}:{state.last_error_code}",
-                **retry_commands(self.settings.api_base_url, state.cluster_id),
+                **retry_commands(self.settings.api_base_url, state.cluster_id, self.settings.api_audience),
                 **base,
             )
         elif outcome.error and state.attempts >= self.settings.failure_alert_after and "streak" in since:
@@ -176,7 +176,7 @@ class Notifier(Delivery):
                 state,
                 "link.failing",
                 f"failing:{since['streak']}",
-                **retry_commands(self.settings.api_base_url, state.cluster_id),
+                **retry_commands(self.settings.api_base_url, state.cluster_id, self.settings.api_audience),
                 **base,
             )
 

@@ -32,10 +32,17 @@ class AzureAccess:
 
     def sdk_kwargs(self) -> dict[str, Any]:
         """azure-core client options every product client uses: a few quick retries, ARM pacing
-        (before each attempt, and from ARM's remaining counts in each answer: shared.pacing)."""
+        (before each attempt, and from ARM's remaining counts in each answer: shared.pacing), and
+        ARM calls by status for telemetry."""
         from shared.arm import pacing_policy
+        from shared.telemetry import sdk_response_hook
 
-        kwargs: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "per_retry_policies": [pacing_policy()]}
+        kwargs: dict[str, Any] = {
+            "retry_total": 3,
+            "retry_backoff_factor": 0.5,
+            "per_retry_policies": [pacing_policy()],
+            "raw_response_hook": sdk_response_hook,  # every attempt: ARM calls by status (shared.telemetry)
+        }
         if self.ca_bundle:
             kwargs["connection_verify"] = self.ca_bundle
         return kwargs
@@ -56,6 +63,14 @@ class StorageAccess:
     table_service_uri: str | None
     queue_service_uri: str | None
     table_name: str
+
+    @staticmethod
+    def client_kwargs() -> dict[str, Any]:
+        """Storage clients fail fast: a few quick retries (about 3 s), not azure-core's default 10 retries
+        backing off to 2 min each (minutes per call). An unreachable account then fails the invocation
+        soon, and the trigger's own retry (Event Grid's redelivery, the queue message reappearing, the
+        next timer run) tries again, instead of a worker thread blocked for minutes."""
+        return {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 2, "connection_timeout": 5}
 
 
 class NetworkClients:

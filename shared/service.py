@@ -5,6 +5,8 @@
     approve_link(cluster_id, ...)       a person approves a link in manual mode, then it is reconciled
     decide_connection(cluster_id, ...)  a person approves or rejects any pending connection
     get(cluster_id) / list(phase)       the recorded links
+    doctor(subscription)                what the product needs, proven per hub and spoke (shared.doctor)
+    status_page()                       the links, hub capacity and the doctor's summary as one HTML page
     progress()                          Ready out of all links to make ("312 of 1,000 Ready")
 
 Each raises the product's errors (shared.errors) for refused input; the adapters (function_app via
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from shared.config import Settings
     from shared.continuation import Continuations
     from shared.credentials import Credentials
+    from shared.doctor import Report
     from shared.model import AuditEntry, LinkState, Outcome
     from shared.state import LinkStore
 
@@ -226,3 +229,26 @@ class Service:
         rows = self.store.list(phase=selected)
         rows.sort(key=lambda s: s.cluster_id.lower())
         return rows
+
+    def doctor(self, subscription: str | None = None) -> Report:
+        """Read-only checks of the hub and each spoke (SubscriptionNotConfigured for an unknown subscription)."""
+        from shared.doctor import run_doctor
+
+        return run_doctor(self, subscription=subscription)
+
+    def status_page(self) -> str:
+        """The HTML status page (shared.statuspage); a doctor that cannot run is shown, not raised."""
+        from shared.errors import HubLinkError
+        from shared.statuspage import render
+
+        rows = self.list()
+        report, problem = None, None
+        try:
+            report = self.doctor()
+        except HubLinkError as exc:
+            problem = str(exc)
+        try:
+            capacity = [{"region": hub["region"], **s} for hub in self.hubs() for s in hub["subnets"]]
+        except HubLinkError as exc:
+            capacity, problem = [], problem or f"hub capacity: {exc}"
+        return render(rows, capacity=capacity, report=report, problem=problem, now=self.clock.now())

@@ -214,10 +214,26 @@ DECLARED: tuple[Setting, ...] = (
         field="notify_timeout_s",
     ),
     _S(
+        "HUBLINK_SDK_LOG_LEVEL",
+        "choice",
+        "Level of the Azure SDK loggers (`azure.*`): at `info` they log every request, most of what the host "
+        "would forward to Application Insights.",
+        default="warning",
+        choices=("warning", "info", "debug"),
+        field="sdk_log_level",
+    ),
+    _S(
         "HUBLINK_API_BASE_URL",
         "text",
         "Base URL of this app's HTTP API shown in notices (default `https://$WEBSITE_HOSTNAME`, which Azure sets).",
         field="api_base_url",
+    ),
+    _S(
+        "HUBLINK_API_AUDIENCE",
+        "text",
+        "The API's Entra ID audience (`api://<API app id>`), for the token in the calls notices show "
+        "(`az account get-access-token --resource ...`); a placeholder without it.",
+        field="api_audience",
     ),
     _S(
         "HUBLINK_STABLE_IP",

@@ -151,11 +151,15 @@ class LinkStore:
     def connect(cls, storage: StorageAccess, credentials: Credentials, *, clock: Clock = SYSTEM) -> LinkStore:
         from azure.data.tables import TableClient
 
+        options = storage.client_kwargs()
         if storage.connection_string:
-            table = TableClient.from_connection_string(storage.connection_string, storage.table_name)
+            table = TableClient.from_connection_string(storage.connection_string, storage.table_name, **options)
         else:
             table = TableClient(
-                endpoint=storage.table_service_uri, table_name=storage.table_name, credential=credentials.for_storage()
+                endpoint=storage.table_service_uri,
+                table_name=storage.table_name,
+                credential=credentials.for_storage(),
+                **options,
             )
         store = cls(table, clock=clock)
         store.ensure_table()

@@ -11,7 +11,7 @@ def start_stack(
 ):
     """Start `python -m stack up` and return (process, info); the caller stops it with SIGTERM.
     `world`: a world JSON file (devcloud.world; default: devcloud's default world); `hosts`: N
-    instances of the app (`--hosts N`)."""
+    instances of the function app behind one front end (`--hosts N`)."""
     import os
     import subprocess
     import sys

@@ -70,6 +70,7 @@ def topology_settings(info: dict[str, Any]) -> dict[str, str]:
         "HUBLINK_ARM_ENDPOINT": info["arm"],
         "HUBLINK_AUTHORITY": info["authority"],
         "HUBLINK_CA_BUNDLE": info["ca_bundle"],
+        **({"HUBLINK_API_AUDIENCE": info["api"]["audience"]} if "api" in info else {}),
     }
 
 
@@ -112,12 +113,24 @@ def start_product(
 ) -> tuple[dict[str, Any], Callable[[], None]]:
     """Start the function app and subscribe it to every spoke's events; returns (info additions, stop).
 
-    `hosts`: run that many instances of the app (host processes with one Azurite and one round-robin
-    front end, devcloud.funchost_fleet) instead of one host process; `start_product_fleet` also
-    hands back the fleet, to kill and restart instances."""
-    if hosts is not None:
-        additions, fleet, stop = start_product_fleet(info, cloud, hosts, **settings_overrides)
-        return additions, stop
+    `hosts`: run that many instances of the app (host processes on one Azurite behind one
+    round-robin front end, devcloud.funchost_fleet) instead of one host process."""
+    additions, _, stop = _start(info, cloud, hosts, settings_overrides)
+    return additions, stop
+
+
+def start_product_fleet(
+    info: dict[str, Any], cloud: Any, hosts: int, **settings_overrides: str
+) -> tuple[dict[str, Any], Any, Callable[[], None]]:
+    """The function app on `hosts` instances behind one front end; returns (info additions, the fleet
+    (to kill and restart instances), stop)."""
+    return _start(info, cloud, hosts, settings_overrides)
+
+
+def _start(
+    info: dict[str, Any], cloud: Any, hosts: int | None, settings_overrides: dict[str, str]
+) -> tuple[dict[str, Any], Any, Callable[[], None]]:
+    from devcloud.funchost_fleet import start_function_host_fleet
     from shared.events import subscription_filter
 
     info = {**info, **product_info(cloud.world)}
@@ -129,15 +142,14 @@ def start_product(
         **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
         **settings_overrides,
     }
-    host = start_function_host_process(
-        REPO_ROOT,
-        settings,
-        function_key=function_key,
-        master_key=master_key,
-        eventgrid_key=eventgrid_key,
-        cert_file=cloud.certs.server_pem_file(),
-        port=port,
-    )
+    keys = {"function_key": function_key, "master_key": master_key, "eventgrid_key": eventgrid_key}
+    cert_file = cloud.certs.server_pem_file()
+    if hosts is None:
+        host = start_function_host_process(REPO_ROOT, settings, cert_file=cert_file, port=port, **keys)
+    else:
+        host = start_function_host_fleet(
+            REPO_ROOT, settings, hosts, cert_file=cert_file, ca_file=cloud.certs.ca_bundle, port=port, **keys
+        )
     wanted = subscription_filter()
     try:
         for spoke in info["spokes"]:
@@ -165,61 +177,6 @@ def start_product(
         "eventgrid_webhook": host.webhook_url(EVENT_FUNCTION),
         "webhook_secret": secret,
     }
-    return additions, stop
-
-
-def start_product_fleet(
-    info: dict[str, Any], cloud: Any, hosts: int, **settings_overrides: str
-) -> tuple[dict[str, Any], Any, Callable[[], None]]:
-    """The function app on `hosts` instances behind one front end; returns (info additions, fleet, stop)."""
-    from devcloud.funchost_fleet import start_function_host_fleet
-    from shared.events import subscription_filter
-
-    info = {**info, **product_info(cloud.world)}
-    function_key, master_key, eventgrid_key = secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24)
-    port = free_port()
-    secret = secrets.token_hex(16)
-    settings = {
-        **product_settings({**info, "functions": f"https://127.0.0.1:{port}", "webhook_secret": secret}),
-        **settings_overrides,
-    }
-    fleet = start_function_host_fleet(
-        REPO_ROOT,
-        settings,
-        hosts,
-        function_key=function_key,
-        master_key=master_key,
-        eventgrid_key=eventgrid_key,
-        cert_file=cloud.certs.server_pem_file(),
-        ca_file=cloud.certs.ca_bundle,
-        port=port,
-    )
-    wanted = subscription_filter()
-    try:
-        for spoke in info["spokes"]:
-            cloud.eventgrid.add_subscription(
-                spoke["subscription_id"],
-                EVENT_SUBSCRIPTION,
-                fleet.webhook_url(EVENT_FUNCTION),
-                included_event_types=wanted["includedEventTypes"],
-                advanced_filters=[{"operatorType": "StringIn", "key": "data.operationName", "values": wanted["operationNames"]}],
-            )
-    except Exception:
-        fleet.stop()
-        raise
-
-    def stop() -> None:
-        for spoke in info["spokes"]:
-            cloud.eventgrid.remove_subscription(spoke["subscription_id"], EVENT_SUBSCRIPTION)
-        fleet.stop()
-
-    additions = {
-        **product_info(cloud.world),
-        "functions": fleet.url,
-        "function_key": function_key,
-        "master_key": master_key,
-        "eventgrid_webhook": fleet.webhook_url(EVENT_FUNCTION),
-        "webhook_secret": secret,
-        "hosts": hosts,
-    }
-    return additions, fleet, stop
+    if hosts is not None:
+        additions["hosts"] = hosts
+    return additions, host, stop

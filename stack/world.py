@@ -84,6 +84,10 @@ SPOKE_ROLE_ACTIONS = [
     "Microsoft.Network/privateLinkServices/write",
     "Microsoft.Network/privateLinkServices/delete",
     "Microsoft.Network/privateLinkServices/privateEndpointConnections/write",
+    # read by `hublink doctor` only: the subscription's system topic, our event subscription and its deliveries
+    "Microsoft.EventGrid/systemTopics/read",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read",
+    "Microsoft.Insights/metrics/read",
 ]
 
 

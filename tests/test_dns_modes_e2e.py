@@ -101,11 +101,16 @@ def test_every_dns_mode_resolves_from_the_hub_to_our_endpoint(stack, op, mode):
 
 
 def test_stop_start_keeps_the_hub_ip_and_the_record(stack, op):
+    elsewhere = op.create_cluster(tags={"hublink": "disabled"})
+    filler = op.create_foreign_endpoint(elsewhere)  # holds a lower address than ours, until the churn below
     cluster_id = op.create_cluster()
     link = wait_for(lambda: ready(stack, cluster_id), timeout=40, interval=0.2, what="link Ready")
     before = op.record(link["recordName"])
     assert link["stableIp"] == link["privateIp"]
-    op.stop_start(cluster_id)
+    sdk, name = op.aks(SPOKE_SUBSCRIPTION_B1).managed_clusters, ClusterId.parse(cluster_id).name
+    sdk.begin_stop("rg-aks", name).result()
+    op.delete_endpoint(filler.name)  # churn: a lower address is free, the one a dynamic allocation would take
+    sdk.begin_start("rg-aks", name).result()
     connection = link["connectionName"]
     again = wait_for(
         lambda: (lk := ready(stack, cluster_id)) and lk["connectionName"] != connection and lk,
@@ -118,6 +123,7 @@ def test_stop_start_keeps_the_hub_ip_and_the_record(stack, op):
     assert after["etag"] == before["etag"], "the record never changed"
     assert hub_sees(stack, op.kubeconfig_server(cluster_id))["addresses"] == [link["privateIp"]]
     assert not [n for n in notices(stack, "link.ip_changed") if n["clusterId"].lower() == cluster_id.lower()]
+    op.delete_cluster(elsewhere)
 
 
 def test_a_taken_address_moves_the_link_and_says_so_once(stack, op):

@@ -36,6 +36,8 @@ def test_function_names_and_trigger_types(functions):
         "list_hubs": "httpTrigger",
         "approve_connection": "httpTrigger",
         "reject_connection": "httpTrigger",
+        "doctor": "httpTrigger",
+        "status_page": "httpTrigger",
     }
 
 
@@ -62,6 +64,8 @@ def test_queue_trigger_uses_the_continuation_queue(functions):
         ("list_hubs", "hubs", ["GET"]),
         ("approve_connection", "connections/approve", ["POST"]),
         ("reject_connection", "connections/reject", ["POST"]),
+        ("doctor", "doctor", ["GET"]),
+        ("status_page", "status", ["GET"]),
     ],
 )
 def test_http_routes_are_gated_by_easy_auth_not_a_function_key(functions, name, route, methods):
@@ -76,6 +80,9 @@ ROLE_OF = {
     "reconcile_link": OPERATOR,
     "list_links": READER,
     "get_link": READER,
+    "list_hubs": READER,
+    "doctor": READER,
+    "status_page": READER,
     "approve_link": APPROVER,
     "approve_connection": APPROVER,
     "reject_connection": APPROVER,

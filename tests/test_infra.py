@@ -41,7 +41,12 @@ LOCAL_ONLY_SETTINGS = {
     "AzureWebJobsStorage": "a connection string needs shared keys, which the storage account disables",
 }
 # Role actions the end-to-end run may leave unused, each with the reason it is granted anyway.
-JUSTIFIED_UNUSED: dict[str, str] = {}
+_DOCTOR = "read by `hublink doctor` (tests/test_doctor.py), not by a link's life cycle"
+JUSTIFIED_UNUSED: dict[str, str] = {
+    "Microsoft.EventGrid/systemTopics/read": _DOCTOR,
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions/read": _DOCTOR,
+    "Microsoft.Insights/metrics/read": _DOCTOR,
+}
 
 
 @functools.cache
@@ -144,6 +149,44 @@ def test_app_settings_values_that_matter():
     assert settings["HUBLINK_CLIENT_ID"] == "appClientId"
     platform = bicep("app/function.bicep")["variables"]["platformSettings"]["value"]
     assert platform["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+
+
+def test_the_api_requires_entra_id_with_the_api_registration_as_audience():
+    """authsettingsV2: every request needs a token for the API's registration, except Event Grid's webhook."""
+    function = bicep("app/function.bicep")
+    [auth] = [r["config"] for r in function["resources"].values() if r["config"].get("name") == "authsettingsV2"]
+    props = auth["properties"]
+    assert props["platform"]["enabled"] is True
+    assert props["globalValidation"]["requireAuthentication"] is True
+    assert props["globalValidation"]["unauthenticatedClientAction"] == "Return401"
+    assert props["globalValidation"]["excludedPaths"] == ["/runtime/webhooks/eventgrid"]
+    aad = props["identityProviders"]["azureActiveDirectory"]
+    assert aad["enabled"] is True and aad["registration"]["clientId"] == "apiClientId"
+    assert "tenant().tenantId" in json.dumps(aad["registration"]["openIdIssuer"])
+    assert len(aad["validation"]["allowedAudiences"]) == 2 and "apiClientId" in aad["validation"]["allowedAudiences"]
+    main = bicep("main.bicep")
+    assert main["modules"]["app"]["config"]["params"]["apiClientId"] == "apiClientId"
+    assert main["variables"]["productSettings"]["value"]["HUBLINK_API_AUTH"] == "easyauth"
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert params["apiClientId"] == {"value": "${HUBLINK_API_CLIENT_ID}"}
+
+
+def test_the_api_registration_defines_the_roles_the_product_checks():
+    from shared.authz import ROLES
+
+    manifest = json.loads((INFRA / "app" / "api-registration.json").read_text())
+    roles = manifest["appRoles"]
+    assert [r["value"] for r in roles] == list(ROLES)
+    assert all(r["isEnabled"] and set(r["allowedMemberTypes"]) == {"User", "Application"} for r in roles)
+    assert len({r["id"] for r in roles}) == 3 and manifest["identifierUris"] == ["api://{appId}"]
+    scope_ids = {s["id"] for s in manifest["api"]["oauth2PermissionScopes"]}
+    azure_cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # so `az account get-access-token --resource` works for people
+    assert any(
+        p["appId"] == azure_cli and set(p["delegatedPermissionIds"]) <= scope_ids
+        for p in manifest["api"]["preAuthorizedApplications"]
+    )
+    hook = (INFRA / "hooks" / "preprovision.sh").read_text()
+    assert "api-registration.json" in hook and "azd env set HUBLINK_API_CLIENT_ID" in hook
 
 
 def test_function_app_is_flex_consumption_python_311_deployed_with_its_identity():
@@ -271,6 +314,12 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     op.stop_start(cross)
     assert rec.reconcile(cross).phase is Phase.READY
 
+    # A cluster without a private DNS zone gets a hub zone of its own, linked to the hub VNet, removed with it.
+    bare = op.create_cluster(private_dns_zone="none")
+    assert rec.reconcile(bare).phase is Phase.READY
+    op.delete_cluster(bare)
+    assert rec.reconcile(bare, deletion_reported=True).phase is Phase.ABSENT
+
     # An API Server VNet Integration cluster: our PLS on kube-apiserver, a person decides a foreign
     # connection to it, and its deletion removes the PLS too.
     vnet_ids = op.vnet_integration()
@@ -286,7 +335,7 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     assert foreign.private_endpoint_id.lower() == theirs.id.lower()
     rec.decide_connection(integrated, foreign.name, "Rejected", who="test")
     op.delete_cluster(integrated)
-    assert rec.reconcile(integrated).phase is Phase.ABSENT
+    assert rec.reconcile(integrated, deletion_reported=True).phase is Phase.ABSENT
     op.network(SPOKE_SUBSCRIPTION_B1).private_endpoints.begin_delete(theirs.id.split("/")[4], theirs.name).result()
 
     # Deletion, and an opt-out: both clean the hub side up.
@@ -346,3 +395,19 @@ def test_the_deployed_package_is_only_what_runs():
     shipped = tops - ignored - {"__pycache__"}
     assert shipped == {"function_app.py", "host.json", "shared", "requirements.txt"}, shipped
     assert (ROOT / "shared" / "__init__.py").is_file()
+
+
+def test_the_workbook_charts_every_metric_the_code_records():
+    """infra/app/monitoring.bicep deploys infra/app/workbook.json into the app's Application Insights."""
+    monitoring = bicep("app/monitoring.bicep")
+    workbook = resources_of_type(monitoring, "Microsoft.Insights/workbooks")["workbook"]
+    source = workbook["properties"]["sourceId"]["operator"]["operands"]
+    assert (source["operand_1"], source["operand_2"]) == ("appInsights", "id")
+    loaded = workbook["properties"]["serializedData"]["function"]
+    assert loaded == {"type": "load_text_content", "parameters": {"file_path": "workbook.json", "encoding": None}}
+    queries = " ".join(i["content"].get("query", "") for i in json.loads((INFRA / "app" / "workbook.json").read_text())["items"])
+    metrics = set(re.findall(r'create_\w+\(\s*"(hublink\.[a-z_.]+)"', (ROOT / "shared" / "otel.py").read_text()))
+    expected = {"hublink.links", "hublink.link.time_to_ready", "hublink.arm.calls", "hublink.arm.throttled", "hublink.notices"}
+    assert metrics == expected
+    assert all(f"'{m}'" in queries for m in metrics), sorted(m for m in metrics if f"'{m}'" not in queries)
+    assert "'hublink.reconcile'" in queries

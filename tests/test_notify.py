@@ -22,10 +22,13 @@ from shared.ids import ClusterId
 from shared.model import Notices, Phase
 from shared.notify import Notifier
 from shared.service import Service
+from stack.world import api_audience
 from tests.support import product_env, settling_service
 
 SECRET = "webhook-secret-for-tests"
 API = "https://func-hublink.azurewebsites.net"
+# The token part of every call a notice shows: the reader's own, for the API's audience (stack.world).
+TOKEN = f"$(az account get-access-token --resource {api_audience()} --query accessToken -o tsv)"
 DOCUMENTED = {
     "id",
     "type",
@@ -238,7 +241,8 @@ def test_foreign_pending_connection_says_what_it_is_and_how_to_decide(op, make, 
     cid = ClusterId.parse(cluster_id).id
     body = json.dumps({"clusterId": cid, "connectionName": conn["name"], "reason": "<why>"})
     assert event["approveCall"] == (
-        f'curl -X POST "{API}/api/connections/approve?code=<function key>" -H "Content-Type: application/json" -d \'{body}\''
+        f'curl -X POST "{API}/api/connections/approve" -H "Authorization: Bearer {TOKEN}" '
+        f"-H \"Content-Type: application/json\" -d '{body}'"
     )
     assert event["rejectCall"] == event["approveCall"].replace("/connections/approve", "/connections/reject")
     assert event["approveCli"] == f"python -m shared approve {cid} {conn['name']} --reason '<why>'"
@@ -261,8 +265,8 @@ def test_terminal_failure_once_with_the_exact_retry_call(op, make, sink):
     assert event["type"] == "link.failed" and event["errorCode"] == "NoHubForRegion" and "eastus" in event["error"]
     body = json.dumps({"clusterId": ClusterId.parse(cluster_id).id})
     assert event["retryCall"] == (
-        'curl -X POST "https://func-hublink.azurewebsites.net/api/links/reconcile'
-        f'?code=<function key>" -H "Content-Type: application/json" -d \'{body}\''
+        'curl -X POST "https://func-hublink.azurewebsites.net/api/links/reconcile" '
+        f'-H "Authorization: Bearer {TOKEN}" -H "Content-Type: application/json" -d \'{body}\''
     )
     card = card_text(check_teams_payload(events(sink, "/teams")[0]))
     assert "Link failed" in card and event["error"] in card and event["retryCall"] in card
@@ -335,7 +339,7 @@ def test_awaiting_approval_then_waiting_too_long(op, make, sink):
     assert waiting["type"] == "link.awaiting_approval"
     cid = ClusterId.parse(cluster_id).id
     assert waiting["approveCall"] == (
-        f'curl -X POST "{API}/api/links/approve?code=<function key>" -H "Content-Type: '
+        f'curl -X POST "{API}/api/links/approve" -H "Authorization: Bearer {TOKEN}" -H "Content-Type: '
         f"application/json\" -d '{json.dumps({'clusterId': cid, 'reason': '<why>'})}'"
     )
     assert waiting["approveCli"] == f"python -m shared approve-link {cid} --reason '<why>'"

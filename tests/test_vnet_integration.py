@@ -11,13 +11,12 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.linkservice import pls_name
 from shared.model import Phase
-from shared.service import Service
-from tests.support import product_env
+from tests.support import product_env, settling_service
 
 
 @pytest.fixture
 def rec(cloud, azurite, lros):
-    return Service.from_settings(parse_settings(product_env(cloud, azurite)))
+    return settling_service().from_settings(parse_settings(product_env(cloud, azurite)))
 
 
 @pytest.fixture
@@ -78,7 +77,7 @@ def test_a_vnet_integrated_cluster_is_linked_through_our_pls(cloud, op, rec):
         assert state.private_ip
     finally:
         op.delete_cluster(cluster_id)
-        rec.reconcile(cluster_id)
+        rec.reconcile(cluster_id, deletion_reported=True)
 
 
 def test_the_cluster_tag_names_the_pls_subnet(cloud, op, rec):
@@ -91,7 +90,7 @@ def test_the_cluster_tag_names_the_pls_subnet(cloud, op, rec):
         assert_ready_through_pls(cloud, op, rec, cluster_id, subnet_id=tagged.id)
     finally:
         op.delete_cluster(cluster_id)
-        assert rec.reconcile(cluster_id).phase is Phase.ABSENT
+        assert rec.reconcile(cluster_id, deletion_reported=True).phase is Phase.ABSENT
         cloud.world.subnets.remove(tagged)
 
 
@@ -115,7 +114,7 @@ def test_drift_is_repaired_and_deletion_removes_everything(cloud, op, rec, switc
     last = assert_ready_through_pls(cloud, op, rec, cluster_id)
 
     op.delete_cluster(cluster_id)
-    assert rec.reconcile(cluster_id).phase is Phase.ABSENT
+    assert rec.reconcile(cluster_id, deletion_reported=True).phase is Phase.ABSENT
     assert op.record(last.record_name, vnet_integration=True) is None
     assert our_endpoints(op, cluster_id) == [] and our_pls(op, cluster_id) == []
     assert rec.store.get(ClusterId.parse(cluster_id)) is None
@@ -132,7 +131,7 @@ def test_lockdown_fails_with_the_reason_and_leaves_nothing(cloud, op, rec, switc
         assert our_pls(op, cluster_id) == [] and our_endpoints(op, cluster_id) == []
     finally:
         op.delete_cluster(cluster_id)
-        assert rec.reconcile(cluster_id).phase is Phase.ABSENT
+        assert rec.reconcile(cluster_id, deletion_reported=True).phase is Phase.ABSENT
 
 
 def test_an_aks_managed_vnet_gets_its_named_reason(cloud, op, rec):
@@ -143,7 +142,7 @@ def test_an_aks_managed_vnet_gets_its_named_reason(cloud, op, rec):
         assert our_pls(op, cluster_id) == [] and our_endpoints(op, cluster_id) == []
     finally:
         op.delete_cluster(cluster_id)
-        rec.reconcile(cluster_id)
+        rec.reconcile(cluster_id, deletion_reported=True)
 
 
 def test_a_foreign_endpoint_to_our_pls_is_reported_and_never_approved(cloud, op, rec):
@@ -167,4 +166,4 @@ def test_a_foreign_endpoint_to_our_pls_is_reported_and_never_approved(cloud, op,
         op.network(SPOKE_SUBSCRIPTION_B1).private_endpoints.begin_delete(theirs.id.split("/")[4], theirs.name).result()
     finally:
         op.delete_cluster(cluster_id)
-        rec.reconcile(cluster_id)
+        rec.reconcile(cluster_id, deletion_reported=True)

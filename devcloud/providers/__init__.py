@@ -14,7 +14,9 @@ from typing import Any
 def register(cloud: Any) -> dict[str, Any]:
     from devcloud import metadata
     from devcloud.providers import (
+        authorization,
         containerservice,
+        eventgridarm,
         loadbalancer,
         network,
         privatedns,
@@ -25,6 +27,7 @@ def register(cloud: Any) -> dict[str, Any]:
 
     metadata.register(cloud.router, lambda: cloud.url)
     tenancy.register(cloud)
+    authorization.register(cloud)
     groups = resources.register(cloud)
     clusters = containerservice.register(cloud, groups)
     lbs = loadbalancer.register(cloud, groups)
@@ -35,4 +38,5 @@ def register(cloud: Any) -> dict[str, Any]:
         "privatelinkservices": privatelinkservice.register(cloud, groups, lbs),
         "network": network.register(cloud, groups, clusters),
         "privatedns": privatedns.register(cloud, groups),
+        "eventgrid": eventgridarm.register(cloud),
     }

@@ -4,7 +4,9 @@ As Azure checks them when an endpoint is created (all 400s, nothing is created):
 - static ipConfigurations must name, for the connection's group, every member the target's
   private link resource requires (`requiredMembers`; `management` for a managed cluster), and
   nothing else: PrivateEndpointIpConfigurationMissingMemberNamesRequiredByFps (text as Azure
-  words it, recorded in public issues);
+  words it, recorded in public issues); a Private Link Service target has no groups, so its one
+  configuration names neither group nor member (as New-AzPrivateEndpointIpConfiguration's own
+  example gives only a name and an address) [documented guess];
 - a static address outside the subnet: PrivateIPAddressNotInSubnet; one of the subnet's five
   reserved addresses: PrivateIPAddressInReservedRange; one another NIC holds:
   PrivateIPAddressIsAllocated (message shape from Microsoft's docs);

@@ -277,7 +277,8 @@ class PrivateEndpoints:
                 ctx.authorize(APPROVAL_ACTION, cluster.id)
         props = request["properties"]
         ip_configs = copy.deepcopy(props.get("ipConfigurations") or [])
-        wanted = endpoint_ips.static_address(eid, ip_configs, group_ids, [GROUP_ID])
+        # A Private Link Service has no groups: its one static configuration names no group or member.
+        wanted = endpoint_ips.static_address(eid, ip_configs, group_ids, [GROUP_ID] if cluster is not None else [""])
         endpoint_ips.check_vnet_room(self.cloud.world, subnet_id, self.endpoints_in_vnet(subnet_id))
         custom_nic = props.get("customNetworkInterfaceName")
         nic_name = custom_nic or f"{name}.nic.{uuid.uuid4()}"

@@ -59,4 +59,20 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// The product's OpenTelemetry metrics and spans (shared/telemetry.py), one chart each; tests/test_infra.py
+// checks the workbook charts every metric the code records.
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(appInsights.id, 'aks-hublink-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'aks-hublink'
+    category: 'workbook'
+    sourceId: appInsights.id
+    serializedData: loadTextContent('workbook.json')
+  }
+}
+
 output connectionString string = appInsights.properties.ConnectionString
+output workbookId string = workbook.id

@@ -16,6 +16,7 @@ from shared.paths.base import EndpointTarget
 if TYPE_CHECKING:
     from shared.aks import Cluster, ClusterApi, Connection
     from shared.config import Hub
+    from shared.errors import Unlinkable
     from shared.ids import ClusterId
     from shared.link import Link
     from shared.model import LinkState
@@ -33,6 +34,9 @@ class PrivateLinkPath:
 
     def applies(self, live: Cluster) -> bool:
         return live.private
+
+    def cannot_link(self, live: Cluster) -> Unlinkable | None:
+        return None  # AKS's own private link reaches every private cluster this path applies to
 
     def prepare(self, link: Link) -> Result | None:
         return None  # AKS provides the private link service itself

@@ -67,6 +67,14 @@ class VnetIntegrationPath:
     def applies(self, live: Cluster) -> bool:
         return live.private and live.vnet_integration
 
+    def cannot_link(self, live: Cluster) -> Unlinkable | None:
+        """Why this path cannot link the cluster as it is now, before anything is tried (hublink doctor)."""
+        try:
+            self.pls_subnet(live)
+        except Unlinkable as exc:
+            return exc
+        return None
+
     # -- where the PLS goes ---------------------------------------------------------------------
     def pls_subnet(self, live: Cluster) -> str:
         """The PLS subnet: the cluster's tag wins over HUBLINK_PLS_SUBNETS; Unlinkable when there is none."""

@@ -5,9 +5,11 @@
     observe_cluster   the cluster: gone or skipped (-> cleanup), busy, stopped, its access path
     choose_hub        the hub of its region and where the DNS record goes (the path's placement)
     prepare_target    what the path needs on the cluster side (nothing for private link)
-    ensure_endpoint   our hub endpoint: created, settled at Azure's pace, replaced when dead
+    ensure_endpoint   our hub endpoint: created (in a hub subnet with room, at the link's stable
+                      address: shared.steps.subnet), settled at Azure's pace, replaced when dead
     approve_connection  our connection approved on the target (auto, or a person in manual mode)
-    write_dns         the hub's A record -> the endpoint's private IP
+    write_dns         the name kubectl uses -> the endpoint's private IP (every DNS mode; `none`
+                      gets a hub zone of its own); a changed address is announced
     ready             Ready, checked again for drift after HUBLINK_DRIFT_INTERVAL_S
 """
 

@@ -94,6 +94,8 @@ def _replace(link: Link, endpoint: Endpoint, ours: Connection | None) -> Wait:
         else f"connection is {(ours.status if ours else None) or endpoint.connection_status or 'gone'}"
     )
     link.log.warning("link.endpoint.stale", endpoint=endpoint.name, reason=why)
+    if endpoint.failed and endpoint.static_ip:  # Azure refused the address late: do not ask for it again
+        state.stable_ip_failed = True
     state.step("endpoint").retries += 1
     state.phase = Phase.PROVISIONING
     state.message = f"recreating the hub endpoint ({why})"
@@ -118,7 +120,8 @@ def _create(link: Link) -> Result:
         return placed
     hub = link.hub = placed
     target = link.path.target(link)
-    static = state.stable_ip if link.policy.stable_ip and state.subnet_id == hub.subnet_id and target.member_names else None
+    keep = link.policy.stable_ip and not state.stable_ip_failed and state.subnet_id == hub.subnet_id
+    static = state.stable_ip if keep and target.member_names else None
     state.phase = Phase.PROVISIONING
     state.endpoint_id = state.private_ip = state.connection_name = state.connection_status = None
     state.subnet_id = hub.subnet_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shared import telemetry
 from shared.dns import hub_vnets
 from shared.model import Phase
 from shared.results import Done, Result, Wait
@@ -52,7 +53,7 @@ def keep_address(link: Link, ip: str) -> None:
             previousPrivateIp=state.stable_ip,
             newPrivateIp=ip,
         )
-    state.stable_ip = ip
+    state.stable_ip, state.stable_ip_failed = ip, False
 
 
 def record_moved(link: Link, placement: DnsPlacement) -> bool:
@@ -82,6 +83,8 @@ def ready(link: Link) -> Result:
     assert link.endpoint is not None and link.live is not None
     state = link.state
     if state.phase is not Phase.READY:
+        if state.ready_at is None and state.created_at is not None:  # the first Ready: time from first sight
+            telemetry.current().ready((link.clock.now() - state.created_at).total_seconds())
         state.ready_at = link.clock.now()
     state.phase = Phase.READY
     state.message = f"{state.fqdn} -> {state.private_ip} via {link.endpoint.name} ({state.dns_mode} DNS)"

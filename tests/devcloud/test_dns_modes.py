@@ -334,3 +334,38 @@ def test_resolver_most_specific_zone_wins_and_no_public_fallback(cloud, fast, sp
     finally:
         drop_zone(admin, exact)
         drop_zone(admin, broad)
+
+
+def test_static_address_to_a_private_link_service_names_no_member(cloud):
+    """A Private Link Service has no groups: one configuration with only a name and an address."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.network import models as net_models
+
+    from tests.devcloud import test_pls as pls_tests
+
+    saved = dict(cloud.arm.lro_seconds)
+    cloud.arm.lro_seconds.update({k: 0.05 for k in pls_tests.LRO_KEYS})
+    _, net, _ = pls_tests.clients(cloud)
+    spoke = pls_tests.spoke_net(cloud)
+    cluster = pls_tests.make_cluster(cloud, "vnetip")
+    frontend = pls_tests.kube_apiserver(cloud, cluster).properties.frontend_ip_configurations[0]
+    name, pe = f"pls-{uuid.uuid4().hex[:6]}", f"pe-{uuid.uuid4().hex[:6]}"
+    pls = spoke.private_link_services.begin_create_or_update(pls_tests.SPOKE_RG, name,
+                                                             pls_tests.pls_body(cloud, frontend.id)).result()
+    try:
+        body = pls_tests.pls_endpoint(cloud, pls.id)
+        body.properties.ip_configurations = [net_models.PrivateEndpointIPConfiguration(
+            name="static", group_id="management", member_name="management", private_ip_address="10.10.1.210")]
+        with pytest.raises(HttpResponseError) as err:
+            net.private_endpoints.begin_create_or_update(HUB_RG, pe, body).result()
+        assert err.value.error.code == "PrivateEndpointIpConfigurationMissingMemberNamesRequiredByFps"
+        body.properties.ip_configurations = [net_models.PrivateEndpointIPConfiguration(
+            name="static", private_ip_address="10.10.1.210")]
+        endpoint = net.private_endpoints.begin_create_or_update(HUB_RG, pe, body).result()
+        nic = endpoint.properties.network_interfaces[0].id.rsplit("/", 1)[1]
+        ip = net.network_interfaces.get(HUB_RG, nic).properties.ip_configurations[0].properties.private_ip_address
+        assert ip == "10.10.1.210"
+    finally:
+        pls_tests.cleanup(cloud, cluster, name, endpoints=(pe,))
+        cloud.arm.lro_seconds.clear()
+        cloud.arm.lro_seconds.update(saved)

@@ -7,6 +7,7 @@ DNS preconditions and paging, events, and the RBAC actions recorded for the prod
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -695,3 +696,52 @@ def test_product_actions_are_recorded_and_least_privilege(cloud, fast, spoke_adm
     assert (denied.status_code, error_code(denied)) == (403, "AuthorizationFailed")
     listing = hub("GET", f"{zone_path()}/ALL", api=DNS_API)
     assert (listing.status_code, error_code(listing)) == (403, "AuthorizationFailed")
+
+
+# -- what `hublink doctor` reads: the caller's permissions, Event Grid over ARM ----------------------
+def test_permissions_are_the_callers_roles_at_the_scope_in_the_documented_shape(cloud):
+    from pathlib import Path
+
+    from stack.world import PRODUCT_APP
+
+    recorded = json.loads((Path(__file__).parent / "recordings/authorization_permissions.json").read_text())["body"]
+    product = Api(cloud, app=PRODUCT_APP, tenant=SPOKE_TENANT)
+    resp = product("GET", f"/subscriptions/{SPOKE_SUBSCRIPTION_B1}/providers/Microsoft.Authorization/permissions",
+                   api="2022-04-01")
+    assert resp.status_code == 200, resp.text
+    [entry] = resp.json()["value"]  # one assignment applies: the spoke role at subscription scope
+    assert set(recorded["value"][0]) <= set(entry) and entry["actions"] == SPOKE_ROLE_ACTIONS
+    hub = Api(cloud, app=PRODUCT_APP)
+    group = f"/subscriptions/{cloud.world.hub['subscription_id']}/resourceGroups/{HUB_RG}"
+    [hub_entry] = hub("GET", f"{group}/providers/Microsoft.Authorization/permissions", api="2022-04-01").json()["value"]
+    assert hub_entry["actions"] == HUB_ROLE_ACTIONS
+    above = hub("GET", f"/subscriptions/{cloud.world.hub['subscription_id']}/providers/Microsoft.Authorization/permissions",
+                api="2022-04-01")
+    assert above.json() == {"value": []}  # assigned on the group: nothing applies at the subscription
+    admin = Api(cloud)
+    owner = admin("GET", f"{group}/providers/Microsoft.Authorization/permissions", api="2022-04-01").json()["value"]
+    assert {"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []} in owner
+
+
+def test_event_grid_system_topics_and_their_subscriptions_over_arm(cloud, sink):
+    from stack.world import PRODUCT_APP
+
+    sub = SPOKE_SUBSCRIPTION_B1
+    product = Api(cloud, app=PRODUCT_APP, tenant=SPOKE_TENANT)
+    topics = f"/subscriptions/{sub}/providers/Microsoft.EventGrid/systemTopics"
+    assert product("GET", topics, api="2025-02-15").json() == {"value": []}
+    cloud.eventgrid.add_subscription(sub, "hublink-clusters", f"{sink.url}/hook?code=secret",
+                                     included_event_types=["Microsoft.Resources.ResourceWriteSuccess"])
+    [topic] = product("GET", topics, api="2025-02-15").json()["value"]
+    assert topic["name"] == f"hublink-{sub}" and topic["location"] == "global"
+    assert topic["properties"]["source"] == f"/subscriptions/{sub}"
+    assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
+    [es] = product("GET", f"{topic['id']}/eventSubscriptions", api="2025-02-15").json()["value"]
+    destination = es["properties"]["destination"]
+    assert destination["endpointType"] == "WebHook" and "code=" not in json.dumps(destination)
+    assert destination["properties"]["endpointBaseUrl"] == f"{sink.url}/hook"
+    assert es["properties"]["filter"]["includedEventTypes"] == ["Microsoft.Resources.ResourceWriteSuccess"]
+    cloud.eventgrid.remove_subscription(sub, "hublink-clusters")
+    assert product("GET", f"{topic['id']}/eventSubscriptions", api="2025-02-15").json() == {"value": []}  # topic stays
+    nobody = Api(cloud, app=PRODUCT_APP)  # the hub tenant's token: the spoke is in another tenant
+    assert nobody("GET", topics, api="2025-02-15").status_code == 401

@@ -22,7 +22,11 @@ SCALE = {
     "fuzz_http_examples": int(os.environ.get("RELIABILITY_FUZZ_HTTP_EXAMPLES", "40")),
     "matrix": os.environ.get("RELIABILITY_MATRIX", "quick"),  # quick | full
     "matrix_times": [int(n) for n in os.environ.get("RELIABILITY_MATRIX_TIMES", "1,4").split(",")],
+    "faults": [f for f in os.environ.get("RELIABILITY_FAULTS", "").split(",") if f],  # fault matrix: only these (all)
     "crashes": os.environ.get("RELIABILITY_CRASHES", "quick"),  # quick (2 cells) | full (every write step)
+    "instances_clusters": int(os.environ.get("RELIABILITY_INSTANCES_CLUSTERS", "12")),  # the soak on 3 hosts
+    "outage_clusters": int(os.environ.get("RELIABILITY_OUTAGE_CLUSTERS", "12")),  # the soak through a storage outage
+    "outage_s": float(os.environ.get("RELIABILITY_OUTAGE_S", "10")),  # how long Azurite is down
 }
 
 # Settings that keep retries quick: the reconciler's own backoff in tenths of a second.

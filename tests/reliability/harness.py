@@ -31,6 +31,7 @@ class Census:
     records: dict[str, str] = field(default_factory=dict)  # "<zone>/<name>" -> owner cluster key (ours only)
     approved: list[tuple[str, str]] = field(default_factory=list)  # (cluster id, endpoint id) of Approved connections
     connections: dict[str, int] = field(default_factory=dict)  # cluster id -> connections on it
+    link_services: dict[str, str] = field(default_factory=dict)  # our PLS id -> its cluster key (vnet-integration)
 
     @classmethod
     def take(cls, cloud: Any) -> Census:
@@ -42,6 +43,12 @@ class Census:
                 c.connections[cid] = len(cluster.connections)
                 c.approved += [(cid, _key(conn.endpoint_id)) for conn in cluster.connections.values()
                                if conn.status == "Approved"]
+            for pid, pls in providers["privatelinkservices"].services.items():
+                owner = (pls.tags or {}).get("hublink-cluster")
+                if owner and (pls.tags or {}).get("managed-by") == "aks-hublink":
+                    c.link_services[pid] = owner.lower()
+                    c.approved += [(owner, _key(conn.endpoint_id)) for conn in pls.connections.values()
+                                   if conn.status == "Approved"]
             for eid, ep in providers["network"].endpoints.items():
                 c.all_endpoint_ids.add(eid)
                 if ep.name.lower().startswith(OURS_PREFIX):
@@ -54,7 +61,14 @@ class Census:
         return c
 
     def endpoints_for(self, cluster_id: str) -> list[Any]:
-        return [ep for ep in self.endpoints.values() if _key(ep.target_id) == _key(cluster_id)]
+        """Our endpoints to the cluster itself, or to the PLS we made for it."""
+        key = ClusterId.parse(cluster_id).key
+        return [ep for ep in self.endpoints.values()
+                if _key(ep.target_id) == _key(cluster_id) or self.link_services.get(_key(ep.target_id)) == key]
+
+    def link_services_for(self, cluster_id: str) -> list[str]:
+        key = ClusterId.parse(cluster_id).key
+        return [pid for pid, owner in self.link_services.items() if owner == key]
 
     def records_for(self, cluster_id: str) -> list[str]:
         return [r for r, owner in self.records.items() if owner == ClusterId.parse(cluster_id).key.lower()]
@@ -67,8 +81,10 @@ class Census:
     def orphans(self, rows: dict[str, Any]) -> list[str]:
         """Things of ours nobody accounts for: no cluster behind them, or no state row for their cluster."""
         out = []
+        by_key = {ClusterId.parse(cid).key: cid for cid in self.clusters}
         for ep in self.endpoints.values():
             target = _key(ep.target_id)
+            target = _key(by_key.get(self.link_services.get(target, ""), target))  # an endpoint to our PLS
             if target not in self.clusters or target not in rows:
                 out.append(f"endpoint {ep.name} -> {ep.target_id}")
         keys = {ClusterId.parse(cid).key.lower(): cid for cid in rows}
@@ -76,6 +92,9 @@ class Census:
         for record, owner in self.records.items():
             if owner not in cluster_keys or owner not in keys:
                 out.append(f"record {record} (owner {owner})")
+        for pid, owner in self.link_services.items():
+            if owner not in cluster_keys or owner not in keys:
+                out.append(f"private link service {pid} (owner {owner})")
         return out
 
 

@@ -22,25 +22,40 @@ from devcloud.arm import FaultRule
 from devcloud.client import Operator
 from reliability import figures
 from shared.ids import ClusterId
+from shared.linkservice import pls_name
 from shared.model import Phase
 from tests.reliability.conftest import SCALE
 from tests.reliability.harness import Census
 from tests.reliability.stack import Stack
 
-# Every ARM write the private-link path makes: (method, path regex from the names, lifecycle part).
-# A new access path adds its own write steps here.
+# Every ARM write each access path makes: (method, path regex from the names, lifecycle part).
+# A new access path adds its own write steps here (and how to make its kind of cluster, CREATE).
+_HUB_STEPS = {
+    "endpoint create": ("PUT", lambda n: rf"/privateEndpoints/{n['endpoint']}$", "create"),
+    "record write": ("PUT", lambda n: rf"/A/{n['cluster']}-", "create"),
+    "endpoint delete": ("DELETE", lambda n: rf"/privateEndpoints/{n['endpoint']}$", "delete"),
+    "record delete": ("DELETE", lambda n: rf"/A/{n['cluster']}-", "delete"),
+}
 WRITE_STEPS = {
     "private-link": {
-        "endpoint create": ("PUT", lambda n: rf"/privateEndpoints/{n['endpoint']}$", "create"),
+        **_HUB_STEPS,
         "approve": ("PUT", lambda n: rf"/managedClusters/{n['cluster']}/privateEndpointConnections/[^/]+$", "create"),
-        "record write": ("PUT", lambda n: rf"/A/{n['cluster']}-", "create"),
-        "endpoint delete": ("DELETE", lambda n: rf"/privateEndpoints/{n['endpoint']}$", "delete"),
-        "record delete": ("DELETE", lambda n: rf"/A/{n['cluster']}-", "delete"),
-    }
+    },
+    "vnet-integration": {
+        "PLS create": ("PUT", lambda n: rf"/privateLinkServices/{n['pls']}$", "create"),
+        **_HUB_STEPS,
+        "approve": ("PUT", lambda n: rf"/privateLinkServices/{n['pls']}/privateEndpointConnections/[^/]+$", "create"),
+        "PLS delete": ("DELETE", lambda n: rf"/privateLinkServices/{n['pls']}$", "delete"),
+    },
+}
+CREATE = {
+    "private-link": lambda op, name, sub: op.create_cluster(name, subscription=sub),
+    "vnet-integration": lambda op, name, sub: op.create_vnet_cluster(name),  # the spoke with the integration VNet
 }
 # The steps whose row is written just before the ARM call: killed there, the call never happens.
 ROW_BEFORE = {"endpoint create", "endpoint delete"}
-QUICK = [("private-link", "endpoint create", "after ARM"), ("private-link", "endpoint delete", "before ARM")]
+QUICK = [("private-link", "endpoint create", "after ARM"), ("private-link", "endpoint delete", "before ARM"),
+         ("vnet-integration", "PLS create", "after ARM")]
 CONVERGE_S = 150
 pytestmark = pytest.mark.timeout(3600)
 
@@ -86,7 +101,7 @@ def _ready(stack, store, cluster_id: str):
 def _gone(stack, store, cluster_id: str):
     census = Census.take(stack.cloud)
     return (store.get(ClusterId.parse(cluster_id)) is None and not census.endpoints_for(cluster_id)
-            and not census.records_for(cluster_id) and census)
+            and not census.records_for(cluster_id) and not census.link_services_for(cluster_id) and census)
 
 
 def _diagnose(stack, store, cluster_id: str) -> str:
@@ -111,17 +126,19 @@ def test_crash_cell(stack, path, step, when):
     cloud, op, store = stack.cloud, Operator(stack.cloud), stack.store()
     method, pattern, part = WRITE_STEPS[path][step]
     name = f"crash-{uuid.uuid4().hex[:6]}"
-    cid = ClusterId.parse(f"/subscriptions/{cloud.world.spokes[1]['subscription_id']}/resourceGroups/rg-aks/providers/"
+    spoke = next(s for s in cloud.world.spokes if bool(s.get("vnet_integration")) == (path == "vnet-integration"))
+    cid = ClusterId.parse(f"/subscriptions/{spoke['subscription_id']}/resourceGroups/rg-aks/providers/"
                           f"Microsoft.ContainerService/managedClusters/{name}")
-    names = {"cluster": re.escape(name), "endpoint": re.escape(cid.endpoint_name)}
+    names = {"cluster": re.escape(name), "endpoint": re.escape(cid.endpoint_name), "pls": re.escape(pls_name(cid))}
+    create = CREATE[path]
     rule = FaultRule(id=f"crash-{name}", method=method, path=pattern(names), principal="hublink", times=1, hold=True,
                      hold_s=60, action="hook" if when == "after ARM" else "drop")
     started = time.monotonic()
     if part == "create":
         cloud.arm.faults.append(rule)
-        cluster_id = op.create_cluster(name, subscription=cid.subscription_id)
+        cluster_id = create(op, name, cid.subscription_id)
     else:
-        cluster_id = op.create_cluster(name, subscription=cid.subscription_id)
+        cluster_id = create(op, name, cid.subscription_id)
         _wait(lambda: _ready(stack, store, cluster_id), CONVERGE_S, "Ready before the delete")
         cloud.arm.faults.append(rule)
         op.delete_cluster(cluster_id)
@@ -151,3 +168,55 @@ def test_crash_cell(stack, path, step, when):
                    outcome="Ready" if part == "create" else "cleaned up", converged_s=round(converged_s, 1),
                    endpoints=0 if part == "delete" else 1, duplicates=0, orphans=0, rows_lost=0,
                    notices=dict(announced))
+
+
+def _lost_cells():
+    """Lost answers on the full stack for the paths the in-process fault matrix does not drive (its
+    drop_after cells cover the private-link path's write steps)."""
+    for path in ("vnet-integration",):
+        for step in WRITE_STEPS[path]:
+            for times in (1, 4):
+                if SCALE["crashes"] == "quick" and (step, times) != ("PLS create", 1):
+                    continue
+                yield pytest.param(path, step, times, id=f"{path}-{step}-x{times}".replace(" ", "_"))
+
+
+@pytest.mark.parametrize("path,step,times", list(_lost_cells()))
+def test_lost_answer_cell(stack, path, step, times):
+    """ARM does the write, the connection is cut before the answer, `times` times in a row."""
+    cloud, op, store = stack.cloud, Operator(stack.cloud), stack.store()
+    method, pattern, part = WRITE_STEPS[path][step]
+    name = f"lost-{uuid.uuid4().hex[:6]}"
+    spoke = next(s for s in cloud.world.spokes if bool(s.get("vnet_integration")) == (path == "vnet-integration"))
+    cid = ClusterId.parse(f"/subscriptions/{spoke['subscription_id']}/resourceGroups/rg-aks/providers/"
+                          f"Microsoft.ContainerService/managedClusters/{name}")
+    names = {"cluster": re.escape(name), "endpoint": re.escape(cid.endpoint_name), "pls": re.escape(pls_name(cid))}
+    rule = FaultRule(id=f"lost-{name}", method=method, path=pattern(names), principal="hublink", times=times,
+                     action="drop_after")
+    started = time.monotonic()
+    if part == "create":
+        cloud.arm.faults.append(rule)
+        cluster_id = CREATE[path](op, name, cid.subscription_id)
+    else:
+        cluster_id = CREATE[path](op, name, cid.subscription_id)
+        _wait(lambda: _ready(stack, store, cluster_id), CONVERGE_S, "Ready before the delete")
+        cloud.arm.faults.append(rule)
+        op.delete_cluster(cluster_id)
+    goal = _ready if part == "create" else _gone
+    try:
+        census = _wait(lambda: goal(stack, store, cluster_id) and rule.hits >= 1, CONVERGE_S, f"convergence at {step}")
+        census = goal(stack, store, cluster_id)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_diagnose(stack, store, cluster_id)}") from None
+    finally:
+        cloud.arm.faults.remove(rule)
+    converged_s = time.monotonic() - started
+    rows = {r.cluster_id.lower(): r for r in store.list()}
+    assert census.orphans(rows) == [] and census.foreign_approvals() == []
+    announced = _announced(stack, cluster_id)
+    assert announced["link.ready"] <= 1 and announced["link.cleaned_up"] <= 1, announced
+    if part == "create":
+        op.delete_cluster(cluster_id)
+        _wait(lambda: _gone(stack, store, cluster_id), CONVERGE_S, "cleanup after the cell")
+    figures.record("lost answers", path=path, step=step, fault="drop_after", n=times, hits=rule.hits,
+                   outcome="Ready" if part == "create" else "Absent", reconciles="-", converged_s=round(converged_s, 1))

@@ -18,6 +18,7 @@ from devcloud.arm import FaultRule
 from devcloud.world import HUB_TENANT, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, SPOKE_TENANT
 from reliability import figures
 from shared.ids import ClusterId
+from shared.linkservice import pls_name
 from shared.model import Phase
 from tests.reliability.conftest import SCALE
 from tests.reliability.harness import Census, drive, notices_for
@@ -26,6 +27,7 @@ LRO_POLL = r"/providers/Microsoft\.Network/locations/[^/]+/(operations|operation
 # step -> (method, path regex from the cell's names, lifecycle part the fault is injected in)
 STEPS = {
     "cluster read": ("GET", lambda n: rf"/managedClusters/{n.cluster}$", "create"),
+    "hub VNet read": ("GET", lambda n: r"/virtualNetworks/[^/]+$", "create"),  # room of the hub subnets
     "endpoint create": ("PUT", lambda n: rf"/privateEndpoints/{n.endpoint}$", "create"),
     "endpoint create LRO": ("GET", lambda n: LRO_POLL, "create"),
     "connection list": ("GET", lambda n: rf"/managedClusters/{n.cluster}/privateEndpointConnections$", "create"),
@@ -35,7 +37,15 @@ STEPS = {
     "endpoint delete": ("DELETE", lambda n: rf"/privateEndpoints/{n.endpoint}$", "delete"),
     "endpoint delete LRO": ("GET", lambda n: LRO_POLL, "delete"),
     "record delete": ("DELETE", lambda n: rf"/A/{n.record}$", "delete"),
+    # the vnet-integration path (an API Server VNet Integration cluster, through our PLS)
+    "kube-apiserver read": ("GET", lambda n: r"/loadBalancers/kube-apiserver$", "create"),
+    "PLS read": ("GET", lambda n: rf"/privateLinkServices/{n.pls}$", "create"),
+    "PLS create": ("PUT", lambda n: rf"/privateLinkServices/{n.pls}$", "create"),
+    "PLS create LRO": ("GET", lambda n: LRO_POLL, "create"),
+    "PLS delete": ("DELETE", lambda n: rf"/privateLinkServices/{n.pls}$", "delete"),
 }
+# Steps of the vnet-integration path: their cells link a VNet-integrated cluster.
+VNET_STEPS = {"kube-apiserver read", "PLS read", "PLS create", "PLS create LRO", "PLS delete"}
 FAULTS = {
     "429": {"status": 429, "retry_after": 1},
     "500": {"status": 500},
@@ -47,20 +57,23 @@ FAULTS = {
     "drop_after": {"action": "drop_after"},  # a lost answer: ARM did the write, the client never heard
 }
 # The steps that write in Azure: a lost answer (drop_after) only means something there.
-WRITE_STEPS = {"endpoint create", "approve", "record write", "endpoint delete", "record delete"}
+WRITE_STEPS = {"endpoint create", "approve", "record write", "endpoint delete", "record delete", "PLS create", "PLS delete"}
 # lro_failed makes the operation started by the PUT/DELETE end Failed: it belongs to the LRO rows,
 # where it is injected on the request that starts the operation.
 LRO_START = {"endpoint create LRO": ("PUT", lambda n: rf"/privateEndpoints/{n.endpoint}$"),
-             "endpoint delete LRO": ("DELETE", lambda n: rf"/privateEndpoints/{n.endpoint}$")}
+             "endpoint delete LRO": ("DELETE", lambda n: rf"/privateEndpoints/{n.endpoint}$"),
+             "PLS create LRO": ("PUT", lambda n: rf"/privateLinkServices/{n.pls}$")}
 TOKEN_STEPS = {"token (spoke tenant)": SPOKE_TENANT, "token (hub tenant)": HUB_TENANT}
 TOKEN_FAULTS = {"401": {"status": 401}, "500": {"status": 500}, "drop": {"action": "drop"}}
 
 
 # `make test` runs one cell per step, every fault at least once; `make reliability` runs them all.
-QUICK = [("cluster read", "404"), ("endpoint create", "409 busy"), ("endpoint create LRO", "404"),
+QUICK = [("cluster read", "404"), ("hub VNet read", "503"), ("endpoint create", "409 busy"), ("endpoint create LRO", "404"),
          ("connection list", "404"), ("approve", "drop"), ("NIC read", "503"), ("record write", "429"),
          ("endpoint delete", "500"), ("endpoint delete LRO", "lro_failed"), ("record delete", "404"),
          ("token (spoke tenant)", "401"), ("token (hub tenant)", "drop"),
+         ("kube-apiserver read", "500"), ("PLS read", "429"), ("PLS create", "409 busy"),
+         ("PLS create LRO", "lro_failed"), ("PLS delete", "drop"),
          *((step, "drop_after") for step in sorted(WRITE_STEPS))]
 # Rows where someone else's pending connection sits next to ours: it must never be approved.
 WITH_FOREIGN = {"connection list", "approve", "endpoint create LRO"}
@@ -75,8 +88,12 @@ def _cells():
         for step, fault in itertools.product(STEPS, FAULTS):
             if (fault == "lro_failed" and step not in LRO_START) or (fault == "drop_after" and step not in WRITE_STEPS):
                 continue
+            if SCALE["faults"] and fault not in SCALE["faults"]:
+                continue
             yield pytest.param(step, fault, times, id=f"{step}-{fault}-x{times}".replace(" ", "_"))
         for step, fault in itertools.product(TOKEN_STEPS, TOKEN_FAULTS):
+            if SCALE["faults"] and fault not in SCALE["faults"]:
+                continue
             yield pytest.param(step, fault, times, id=f"{step}-{fault}-x{times}".replace(" ", "_"))
 
 
@@ -85,7 +102,10 @@ class Names:
         cid = ClusterId.parse(cluster_id)
         self.cluster = re.escape(cid.name)
         self.endpoint = re.escape(cid.endpoint_name)
-        self.record = re.escape(fqdn.lower().split(".privatelink.")[0])
+        labels = fqdn.lower().split(".")
+        vnet_integrated = ".privatelink." not in fqdn.lower()  # <a>.<b>.private.<region>.azmk8s.io
+        self.record = re.escape(".".join(labels[:2]) if vnet_integrated else fqdn.lower().split(".privatelink.")[0])
+        self.pls = re.escape(pls_name(cid))
 
 
 def _rule(step: str, fault: str, times: int, names: Names) -> FaultRule:
@@ -106,17 +126,21 @@ def _check_link(census: Census, rec, cluster_id: str) -> None:
     assert len(census.records_for(cluster_id)) == 1
     assert rec.store.get(ClusterId.parse(cluster_id)) is not None, "state row lost"
     assert census.foreign_approvals() == []
+    vnet_integrated = rec.store.get(ClusterId.parse(cluster_id)).access_path == "vnet-integration"
+    assert len(census.link_services_for(cluster_id)) == (1 if vnet_integrated else 0)
 
 
 def _census_gone(cloud, rec, cluster_id: str) -> bool:
     census = Census.take(cloud)
     assert census.endpoints_for(cluster_id) == [] and census.records_for(cluster_id) == []
+    assert census.link_services_for(cluster_id) == []
     return rec.store.get(ClusterId.parse(cluster_id)) is None
 
 
 def _check_gone(census: Census, rec, cluster_id: str) -> None:
     assert census.endpoints_for(cluster_id) == [], "orphan hub endpoint"
     assert census.records_for(cluster_id) == [], "orphan A record"
+    assert census.link_services_for(cluster_id) == [], "orphan private link service"
     assert rec.store.get(ClusterId.parse(cluster_id)) is None, "state row left behind"
     assert cluster_id.lower() not in census.clusters
 
@@ -125,7 +149,7 @@ def _check_gone(census: Census, rec, cluster_id: str) -> None:
 def test_fault_cell(cloud, op, make, sink, step, fault, times):
     part = STEPS[step][2] if step in STEPS else "create"
     subscription = SPOKE_SUBSCRIPTION_B1 if step != "token (hub tenant)" else SPOKE_SUBSCRIPTION_A
-    cluster_id = op.create_cluster(subscription=subscription)
+    cluster_id = op.create_vnet_cluster() if step in VNET_STEPS else op.create_cluster(subscription=subscription)
     names = Names(cluster_id, op.get_cluster(cluster_id).private_fqdn)
     foreign = op.create_foreign_endpoint(cluster_id) if step in WITH_FOREIGN else None
     rec = make()

@@ -25,7 +25,7 @@ from tests.reliability.harness import Census, drive, notices_for
 from tests.reliability.stack import Stack
 
 ROUTES = [("POST", "links/reconcile"), ("GET", "links"), ("GET", f"links/{SPOKE_SUBSCRIPTION_B1}/rg-aks/aks-x"),
-          ("POST", "links/approve"), ("POST", "connections/approve"), ("POST", "connections/reject")]
+          ("POST", "links/approve"), ("POST", "connections/approve"), ("POST", "connections/reject"), ("GET", "hubs")]
 
 
 def _foreign_statuses(op, cluster_id: str, foreign_ids: set[str]) -> list[str]:

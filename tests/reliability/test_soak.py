@@ -6,13 +6,20 @@ Every link must become Ready, then leave nothing behind once its cluster is dele
 endpoint, no A record, no state row, no cluster-side connection), with each transition announced
 once, no foreign connection ever approved, and no secret in the host's log or in a notice.
 `make test` runs a small version; `make soak` runs 500 clusters (RELIABILITY_SOAK_CLUSTERS).
+
+The same soak runs twice more: on 3 instances of the function app (host processes on one Azurite
+and one devcloud behind a round-robin front end, the timer a singleton by blob lease), and with
+Azurite stopped for RELIABILITY_OUTAGE_S seconds while the links are being made, then started again
+on the same data (a storage outage): every link must converge just the same.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -29,7 +36,9 @@ FAULTS = [{"status": 429, "retry_after": 1}, {"status": 500}, {"status": 503}, {
 FAULT_RATE = 0.10  # of the product's ARM calls
 FOREIGN_EVERY = 10  # one cluster in ten also gets someone else's pending endpoint
 REGIONS = ("westeurope", "northeurope")
-pytestmark = pytest.mark.timeout(300 + 4 * SCALE["soak_clusters"])
+pytestmark = pytest.mark.timeout(600 + 4 * max(SCALE["soak_clusters"], SCALE["instances_clusters"]))
+STACK_SETTINGS = {"HUBLINK_TIMER_SCHEDULE": "*/2 * * * * *", "HUBLINK_DISCOVERY_INTERVAL_S": "15",
+                  "HUBLINK_BACKOFF_BASE_S": "0.5", "HUBLINK_BACKOFF_MAX_S": "4", "HUBLINK_FAILURE_ALERT_AFTER": "4"}
 
 
 def soak_world():
@@ -42,9 +51,25 @@ def soak_world():
 @pytest.fixture(scope="module")
 def stack():
     # One host with 16 worker threads stands in for the instances Azure Functions would scale out to.
-    s = Stack(soak_world(), PYTHON_THREADPOOL_THREAD_COUNT="16", HUBLINK_TIMER_SCHEDULE="*/2 * * * * *",
-              HUBLINK_DISCOVERY_INTERVAL_S="15",
-              HUBLINK_BACKOFF_BASE_S="0.5", HUBLINK_BACKOFF_MAX_S="4", HUBLINK_FAILURE_ALERT_AFTER="4").start()
+    s = Stack(soak_world(), PYTHON_THREADPOOL_THREAD_COUNT="16", **STACK_SETTINGS).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def instances():
+    """3 instances of the app, 6 worker threads each, on one Azurite and one devcloud; a timer's singleton
+    lease of 15 s (the shortest blob lease) so the test also sees it renewed."""
+    s = Stack(soak_world(), hosts=3, PYTHON_THREADPOOL_THREAD_COUNT="6",
+              AzureFunctionsJobHost__singleton__listenerLockPeriod="00:00:15", **STACK_SETTINGS).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def outage_stack():
+    """One host on an Azurite that keeps its data on disk, so it can be stopped and started again."""
+    s = Stack(soak_world(), persistent_storage=True, PYTHON_THREADPOOL_THREAD_COUNT="16", **STACK_SETTINGS).start()
     yield s
     s.stop()
 
@@ -64,7 +89,68 @@ def _notices(stack) -> list[dict]:
 
 
 def test_soak(stack):
-    n = SCALE["soak_clusters"]
+    figures.record("soak", **soak(stack, SCALE["soak_clusters"]))
+
+
+def test_soak_on_three_instances(instances):
+    """One endpoint and one record per cluster and every notice once, whichever instance ran what."""
+    found = soak(instances, SCALE["instances_clusters"])
+    log = instances.host_log()
+    spread = dict(sorted(instances.fleet.forwarded.items()))
+    figures.record("several instances", hosts=3, timer_lock_acquired=log.count("Singleton lock acquired"),
+                   timer_runs=log.count("trigger=timer"), requests_per_host=spread, **found)
+    assert log.count("Singleton lock acquired") >= 1, "no instance ever ran the timer"
+    assert len(spread) == 3 and min(spread.values()) > 0, f"the front end did not spread the work: {spread}"
+
+
+def test_soak_through_a_storage_outage(outage_stack):
+    """Azurite stopped for RELIABILITY_OUTAGE_S while links are being made, then started on the same data."""
+    outage: dict[str, Any] = {}
+    found = soak(outage_stack, SCALE["outage_clusters"], outage=outage)
+    assert outage.get("ended"), "the outage never happened"
+    figures.record("storage outage", outage_s=round(outage["ended"] - outage["started"], 1), **_outage_figures(
+        outage_stack, outage), **found)
+
+
+def _outage_figures(stack, outage: dict[str, Any]) -> dict[str, Any]:
+    """What the outage did: deliveries that failed during it (and how fast), and what was retried."""
+    from azure.storage.queue import QueueClient
+
+    wall = outage["wall_started"], outage["wall_ended"]
+    failed = [d for d in list(stack.cloud.eventgrid.deliveries) if wall[0] <= d.time <= wall[1] + 1
+              and d.outcome != "Succeeded"]
+    ids = {d.event_id for d in failed}
+    later_ok = {d.event_id for d in list(stack.cloud.eventgrid.deliveries) if d.event_id in ids
+                and d.outcome == "Succeeded"}
+    poison = QueueClient.from_connection_string(stack.azurite.connection_string, "hublink-continue-poison")
+    try:
+        poisoned = poison.get_queue_properties().approximate_message_count
+    except Exception:  # noqa: BLE001 - no poison queue: nothing went there
+        poisoned = 0
+    latencies = sorted(d.latency_s for d in failed)
+    assert later_ok == ids, "a delivery that failed during the outage was never delivered again"
+    return {"deliveries_failed_during_outage": len(failed), "failed_delivery_max_s": round(latencies[-1], 1)
+            if latencies else 0, "redelivered_ok": len(later_ok), "poison_messages": poisoned,
+            "dead_letters": len(stack.cloud.eventgrid.dead_letters)}
+
+
+def _break_storage(stack, outage: dict[str, Any], after_s: float, for_s: float) -> threading.Thread:
+    def run() -> None:
+        time.sleep(after_s)
+        outage["started"], outage["wall_started"] = time.monotonic(), time.time()
+        stack.azurite.stop()
+        time.sleep(for_s)
+        stack.azurite.start_again()
+        outage["ended"], outage["wall_ended"] = time.monotonic(), time.time()
+
+    t = threading.Thread(target=run, name="storage-outage", daemon=True)
+    t.start()
+    return t
+
+
+def soak(stack, n: int, *, outage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create n clusters, wait for every link, delete them, wait for nothing left; checks and figures.
+    With `outage`, Azurite goes down for RELIABILITY_OUTAGE_S a few seconds into the creates."""
     cloud, op = stack.cloud, Operator(stack.cloud)
     cloud.arm.limits.update({"read": (100000, 10000.0), "write": (100000, 10000.0), "delete": (100000, 10000.0)})
     cloud.eventgrid.duplicate_probability = 0.2
@@ -76,6 +162,7 @@ def test_soak(stack):
     plan = [(f"soak-{i:04d}", spokes[i % len(spokes)], REGIONS[(i // len(spokes)) % len(REGIONS)]) for i in range(n)]
     store = stack.store()
     started = time.monotonic()
+    breaker = _break_storage(stack, outage, 3.0, SCALE["outage_s"]) if outage is not None else None
 
     def create(item):
         name, sub, region = item
@@ -91,7 +178,11 @@ def test_soak(stack):
     def all_ready():
         rows = store.list()
         return len(rows) == n and all(r.phase is Phase.READY for r in rows) and rows
-    rows = _wait(all_ready, 60 + n * 1.0, f"{n} links Ready")
+    def all_ready_after_outage():
+        return (breaker is None or not breaker.is_alive()) and _quiet(all_ready)
+
+    rows = _wait(all_ready_after_outage, 60 + n * 1.0 + (SCALE["outage_s"] * 3 if outage is not None else 0),
+                 f"{n} links Ready")
     ready_s = time.monotonic() - started
     census = Census.take(cloud)
     assert census.foreign_approvals() == [], "a foreign connection was approved"
@@ -124,8 +215,8 @@ def test_soak(stack):
     assert leaks == [], leaks
 
     deliveries = list(cloud.eventgrid.deliveries)
-    figures.record(
-        "soak", clusters=n, tenants=len({cloud.world.tenant_of(s) for s in spokes}), subscriptions=len(spokes),
+    return dict(
+        clusters=n, tenants=len({cloud.world.tenant_of(s) for s in spokes}), subscriptions=len(spokes),
         regions=len(REGIONS), faults_injected=sum(r.hits for r in rules),
         product_arm_calls=len(cloud.arm.entries(principal="hublink")),
         deliveries=len(deliveries), duplicate_deliveries=sum(1 for d in deliveries if d.duplicate),
@@ -135,3 +226,15 @@ def test_soak(stack):
         all_ready_s=round(ready_s, 1), create_calls_s=round(created_s, 1), all_cleaned_s=round(cleaned_s, 1),
         orphans=0, notices=dict(Counter(e["type"] for e in notices)), duplicate_notices=0, foreign_approved=0,
         secrets_leaked=0)
+
+
+def _quiet(check):
+    """`check()`, or None while storage is still unreachable (Azurite starting again)."""
+    from azure.core.exceptions import AzureError
+
+    from shared.errors import TransientError
+
+    try:
+        return check()
+    except (AzureError, TransientError):
+        return None

@@ -231,7 +231,9 @@ class FakeEndpoints:
         self._settle(name)
         return self.endpoints.get(name)
 
-    def _start(self, kind: str, name: str, target_id: str | None, cluster: ClusterId | None) -> Operation:
+    def _start(
+        self, kind: str, name: str, target_id: str | None, cluster: ClusterId | None, *, static_ip: str | None = None
+    ) -> Operation:
         ends = self.clock.now() + timedelta(seconds=self.duration_s) if self.finishes else None
         self.running[name] = FakeOperation(kind, name, target_id, cluster, ends)
         current = self.endpoints.get(name)
@@ -244,6 +246,7 @@ class FakeEndpoints:
                 connection_status="Pending",
                 nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{name}.nic",),
                 tags={TAG_CLUSTER: cluster.key, TAG_MANAGED_BY: MANAGED_BY} if cluster else {},
+                static_ip=static_ip,
             )
         elif current is not None:
             self.endpoints[name] = replace(current, provisioning_state="Deleting")
@@ -285,7 +288,7 @@ class FakeEndpoints:
         if static_ip and static_ip in self.taken:
             raise TerminalError(f"address {static_ip} is taken", code="PrivateIPAddressIsAllocated", status=400)
         self.ip = static_ip or self.next_ip()
-        return self._start("create", cluster.endpoint_name, target.resource_id, cluster)
+        return self._start("create", cluster.endpoint_name, target.resource_id, cluster, static_ip=static_ip)
 
     def begin_delete(self, hub: Hub, name: str) -> Operation:
         self.calls.append("begin_delete")

@@ -152,7 +152,10 @@ def test_deletion_removes_record_endpoint_pls_then_the_row():
     w, cid, c = vnet_linked()
     w.settle(cid)
     del w.clusters.clusters[c.key]
-    outcome = w.settle(cid, deletion_reported=True)  # the ResourceDeleteSuccess event
+    first = w.controller.reconcile(cid)  # one 404: nothing is removed until a later read confirms it
+    assert first.phase is Phase.READY and w.links.services and w.endpoints.endpoints
+    w.clock.advance(first.requeue_after)
+    outcome = w.settle(cid)  # the confirming read, then the removals at Azure's pace
     assert outcome.phase is Phase.ABSENT, outcome.message
     assert w.dns.records == {} and w.endpoints.endpoints == {} and w.links.services == {} and w.store.rows == {}
 
@@ -199,3 +202,22 @@ def test_a_public_vnet_integrated_cluster_is_skipped():
     w, cid, _ = vnet_linked()
     update(w, cid, private=False)
     assert w.settle(cid).phase is Phase.SKIPPED and w.links.calls == []
+
+
+def test_opting_out_removes_record_endpoint_and_pls_and_keeps_the_row():
+    w, cid, c = vnet_linked()
+    w.settle(cid)
+    update(w, cid, tags={"hublink": "disabled"})
+    assert w.settle(cid).phase is Phase.SKIPPED
+    assert w.dns.records == {} and w.endpoints.endpoints == {} and w.links.services == {}
+    assert row(w, cid).link_service_id is None and row(w, cid).access_path == "vnet-integration"
+
+
+def test_the_cli_table_shows_the_path():
+    from shared.__main__ import _table
+
+    w, cid, _ = vnet_linked()
+    w.settle(cid)
+    table = _table([row(w, cid).public()])
+    header, line = table.splitlines()
+    assert "PATH" in header.split() and "vnet-integration" in line.split()
