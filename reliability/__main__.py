@@ -53,13 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", choices=sorted(RUNS))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a scale knob, e.g. RELIABILITY_SOAK_CLUSTERS=50")
+    parser.add_argument("-k", dest="select", metavar="EXPR", help="only the tests pytest's -k EXPR selects")
     args = parser.parse_args(argv)
     paths, scale = RUNS[args.run]
     overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         figures_path = os.path.join(tmp, "figures.jsonl")
         env = {**os.environ, **scale, **overrides, FIGURES_ENV: figures_path}
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths], cwd=REPO, env=env)
+        select = ["-k", args.select] if args.select else []
+        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *select, *paths], cwd=REPO,
+                               env=env)
         rows = load(figures_path)
     print("\n" + render_report(rows) if rows else "no figures were recorded")
     if rows:

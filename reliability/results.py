@@ -47,7 +47,16 @@ def write(rows: list[dict[str, Any]], path: str = RESULTS_PATH) -> dict[str, Any
             kept = json.load(fh)
     except (OSError, ValueError):
         kept = {}
-    merged = {**kept, **results(rows)}
+    fresh = results(rows)
+    for key, value in fresh.items():  # cell checks: this run's cells replace the same cells, keep the others
+        old = kept.get(key)
+        if isinstance(value, dict) and "rows" in value and isinstance(old, dict) and "rows" in old:
+            ident = [k for k in ("path", "step", "when", "fault", "n") if any(k in r for r in value["rows"])]
+            new_ids = {tuple(r.get(k) for k in ident) for r in value["rows"]}
+            cells = [r for r in old["rows"] if tuple(r.get(k) for k in ident) not in new_ids] + value["rows"]
+            fresh[key] = {**value, "cells": len(cells), "rows": cells,
+                          "outcomes": dict(Counter(str(c["outcome"]) for c in cells))}
+    merged = {**kept, **fresh}
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(merged, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
