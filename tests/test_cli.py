@@ -65,7 +65,11 @@ def test_hublink_status_reads_the_links_against_devcloud(hublink, tmp_path, clou
     script, env = hublink
     done = run(script, {**env, **product_env(cloud, azurite)}, "status", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"value": [], "count": 0}
+    assert json.loads(done.stdout) == {
+        "value": [],
+        "count": 0,
+        "progress": {"ready": 0, "of": 0, "byPhase": {}, "text": "0 of 0 Ready"},
+    }
 
 
 def test_bad_input_is_a_clear_error_and_exit_code(hublink, tmp_path, cloud, azurite):

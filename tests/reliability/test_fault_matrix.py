@@ -23,25 +23,27 @@ from shared.model import Phase
 from tests.reliability.conftest import SCALE
 from tests.reliability.harness import Census, drive, notices_for
 
-LRO_POLL = r"/providers/Microsoft\.Network/locations/[^/]+/(operations|operationresults)/"
+# No invocation polls an operation's status URL: while an operation runs, the product reads the
+# resource itself at Azure's Retry-After (shared.steps await_operation). The "LRO" rows fault those reads.
+ENDPOINT_GET = "GET", lambda n: rf"/privateEndpoints/{n.endpoint}$"
 # step -> (method, path regex from the cell's names, lifecycle part the fault is injected in)
 STEPS = {
     "cluster read": ("GET", lambda n: rf"/managedClusters/{n.cluster}$", "create"),
     "hub VNet read": ("GET", lambda n: r"/virtualNetworks/[^/]+$", "create"),  # room of the hub subnets
     "endpoint create": ("PUT", lambda n: rf"/privateEndpoints/{n.endpoint}$", "create"),
-    "endpoint create LRO": ("GET", lambda n: LRO_POLL, "create"),
+    "endpoint create LRO": (*ENDPOINT_GET, "create"),
     "connection list": ("GET", lambda n: rf"/managedClusters/{n.cluster}/privateEndpointConnections$", "create"),
     "approve": ("PUT", lambda n: rf"/managedClusters/{n.cluster}/privateEndpointConnections/[^/]+$", "create"),
     "NIC read": ("GET", lambda n: rf"/networkInterfaces/{n.endpoint}\.nic\.", "create"),
     "record write": ("PUT", lambda n: rf"/A/{n.record}$", "create"),
     "endpoint delete": ("DELETE", lambda n: rf"/privateEndpoints/{n.endpoint}$", "delete"),
-    "endpoint delete LRO": ("GET", lambda n: LRO_POLL, "delete"),
+    "endpoint delete LRO": (*ENDPOINT_GET, "delete"),
     "record delete": ("DELETE", lambda n: rf"/A/{n.record}$", "delete"),
     # the vnet-integration path (an API Server VNet Integration cluster, through our PLS)
     "kube-apiserver read": ("GET", lambda n: r"/loadBalancers/kube-apiserver$", "create"),
     "PLS read": ("GET", lambda n: rf"/privateLinkServices/{n.pls}$", "create"),
     "PLS create": ("PUT", lambda n: rf"/privateLinkServices/{n.pls}$", "create"),
-    "PLS create LRO": ("GET", lambda n: LRO_POLL, "create"),
+    "PLS create LRO": ("GET", lambda n: rf"/privateLinkServices/{n.pls}$", "create"),
     "PLS delete": ("DELETE", lambda n: rf"/privateLinkServices/{n.pls}$", "delete"),
 }
 # Steps of the vnet-integration path: their cells link a VNet-integrated cluster.
