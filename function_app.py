@@ -22,8 +22,9 @@ def on_cluster_event(event: func.EventGridEvent) -> None:
     """Subscription events for managed clusters (created, deleted, started, stopped). A subscription
     in the CloudEvents schema delivers func.CloudEvent (the worker's converter goes by the payload):
     the same event under other names."""
-    event_type = event.type if isinstance(event, func.CloudEvent) else event.event_type
-    handlers.handle_event(event_type, event.subject, event.get_json(), event.id)
+    cloud = isinstance(event, func.CloudEvent)
+    event_type = event.type if cloud else event.event_type
+    handlers.handle_event(event_type, event.subject, event.get_json(), event.id, event.time if cloud else event.event_time)
 
 
 @app.queue_trigger(arg_name="message", queue_name="hublink-continue", connection="AzureWebJobsStorage")

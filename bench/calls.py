@@ -1,9 +1,13 @@
 """Figure 2: ARM calls (devcloud's request log, principal "hublink") and Table operations per reconcile.
 
 One private cluster is onboarded by the product's own runtime against an in-process devcloud:
-first when the endpoint provisions within one invocation's budget (one reconcile does everything),
-then when it takes longer (reconcile, requeue at the Retry-After, reconcile again, as the queue
-continuation does). A second reconcile of the Ready link is the no-op every drift check makes.
+first when the endpoint provisions within one Retry-After, then when it takes longer. No invocation
+waits: the first starts the endpoint's operation and asks to look again at the Retry-After, and
+each later one (as the queue continuation brings it) reads the endpoint itself at Azure's poll
+times, the cluster and the rest only once the operation has ended. So the status read that sees
+Succeeded also carries the endpoint's NIC and connection, and the cluster is read once more after
+it: the same total as the minimum below. A second reconcile of the Ready link is the no-op every
+drift check makes.
 """
 
 from __future__ import annotations
@@ -64,8 +68,8 @@ def _onboard(cloud: Any, rt: Any, cluster_id: str, budget_s: float, retry_after_
         invocations += 1
         if outcome.requeue_after is None or invocations > 50:
             break
-        time.sleep(math.floor(outcome.requeue_after))  # whole seconds, rounded down, as shared.continuation
-    time.sleep(retry_after_s + 0.5)  # an SDK poller an invocation left behind polls once more at most
+        time.sleep(outcome.requeue_after)  # the continuation; one landing early is answered idle and requeued
+    time.sleep(retry_after_s + 0.5)  # nothing may poll once the link is Ready (no poller is left behind)
     entries = cloud.arm.entries(principal="hublink")
     return ({**counts(entries), "invocations": invocations, "phase": str(outcome.phase),
              "calls": [describe(e) for e in entries]}, {"table_ops": rt.service.store.operations - ops}, invocations)

@@ -134,11 +134,13 @@ def _endpoint_name(cluster_id: str) -> str:
     return ClusterId.parse(cluster_id).endpoint_name
 
 
-def _measure(sample: dict[str, Any], retry_after_s: float) -> dict[str, float] | None:
+def _measure(sample: dict[str, Any], retry_after_s: float, stamp_s: float = 0.0) -> dict[str, float] | None:
+    """`stamp_s`: how much later than the operation's end its event may be stamped (when provisioning
+    is a whole number of Retry-Afters, the event lands just after the poll that sees it end)."""
     t_event, t_put, t_done, t_ready = (sample[k] for k in ("t_event", "t_put", "t_done", "t_ready"))
     if None in (t_event, t_put, t_done, t_ready):
         return None
-    k = max(1, math.ceil((t_done - t_put) / retry_after_s - 1e-9))
+    k = max(1, math.ceil((t_done - stamp_s - t_put) / retry_after_s - 1e-9))
     first_poll = t_put + k * retry_after_s
     return {"total_s": t_ready - t_event, "floor_s": first_poll - t_event, "overhead_s": t_ready - first_poll,
             "event_to_put_s": t_put - t_event}

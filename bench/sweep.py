@@ -1,4 +1,4 @@
-"""Figure 3: one timer run (`shared.handlers.sweep`) over thousands of links, 50 ms per ARM call.
+"""Figure 3 (`sweep10k`): one timer run (`shared.handlers.sweep`) over 10,000 links, 50 ms per ARM call.
 
 The world has `subscriptions` spokes across a few tenants, each with the product's spoke role, and
 `links` clusters spread over them. Seeding is fast and goes through the product itself: clusters
@@ -6,9 +6,11 @@ are created by ARM PUTs with zero-length operations, then the product's reconcil
 one with no latency and throttling out of the way. The mix is what a timer run meets in steady
 state: most links Ready (those whose hourly drift check is due), some Pending (clusters still
 being created, which are due every run, and stopped clusters, due hourly) and some Failed
-(a region with no hub: terminal, not due until something changes). Then latency goes to 50 ms,
+(a region with no hub: terminal, not due until something changes), and a few due Ready links
+whose A record someone deleted (the links that need acting on). Then latency goes to 50 ms,
 throttling back to devcloud's defaults (Azure's: 250 reads burst, 25/s refill, per subscription
-and principal) and one sweep runs with production settings.
+and principal) and one sweep runs with production settings. Reads are split into list reads
+(a collection: the hub's endpoints, NICs and records, a spoke's clusters) and per-link reads.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ READ_LIMIT_PER_S = DEFAULT_LIMITS["read"][1]
 # Reads one reconcile needs, by the phase a due link is in (bench/calls.py lists the Ready ones).
 READS_PER_RECONCILE = {"Ready": 5, "Pending": 1}
 MIX = {"ready": 0.90, "creating": 0.05, "stopped": 0.025, "no_hub": 0.025}
+DRIFTED_SHARE = 0.05  # of the due Ready links: their record was deleted by hand (they need acting on)
 EXTRA_TENANTS = ("d4d4d4d4-0000-4000-8000-000000000004", "e5e5e5e5-0000-4000-8000-000000000005")
 NO_HUB_REGION = "eastus"
 
@@ -70,11 +73,17 @@ class Admin:
     def _call(self, method: str, path: str, body: Any = None) -> requests.Response:
         sub = path.split("/")[2]
         token = self.operator.credential(self.cloud.world.tenant_of(sub)).get_token(ARM_SCOPE).token
-        resp = self.session.request(method, self.cloud.url + path, params={"api-version": "2025-10-01"}, json=body,
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=30,
-                                    verify=self.cloud.certs.ca_bundle)
-        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp
+        for attempt in range(3):  # a loaded machine may time a PUT out after devcloud took it: 409 then means done
+            try:
+                resp = self.session.request(method, self.cloud.url + path, params={"api-version": "2025-10-01"},
+                                            json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                                            verify=self.cloud.certs.ca_bundle)
+            except requests.Timeout:
+                continue
+            if resp.status_code < 300 or (attempt and resp.status_code == 409):
+                return resp
+            raise AssertionError(f"{method} {path}: {resp.status_code} {resp.text}")
+        raise AssertionError(f"{method} {path}: timed out three times")
 
     def create(self, cluster_id: str, region: str) -> None:
         name = cluster_id.rsplit("/", 1)[-1]
@@ -114,8 +123,7 @@ def _seed(cloud: Any, azurite: Any, plan: dict[str, list[str]], workers: int) ->
     arm.retry_after_s.update({"Microsoft.Network": 1, "Microsoft.ContainerService": 1})
     admin = Admin(cloud)
     clusters = cloud.providers["containerservice"].clusters
-    paced = dict(PACER.limits)
-    PACER.limits = {kind: 10**9 for kind in paced}  # the product's own pacing too: seeding is not measured
+    PACER.enabled = False  # the product's own pacing too: seeding is not measured
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda c: admin.create(c, NO_HUB_REGION if c in set(plan["no_hub"]) else "westeurope"),
                       plan["ready"] + plan["stopped"] + plan["no_hub"]))
@@ -125,13 +133,22 @@ def _seed(cloud: Any, azurite: Any, plan: dict[str, list[str]], workers: int) ->
         arm.lro_seconds["managedClusters/create"] = 24 * 3600.0  # these stay Creating
         list(pool.map(lambda c: admin.create(c, "westeurope"), plan["creating"]))
         rt = runtime(cloud, azurite, **PRODUCTION)
-        outcomes = list(pool.map(lambda c: rt.service.reconcile(c, budget_s=30), [c for cs in plan.values() for c in cs]))
+        todo = [c for cs in plan.values() for c in cs]
+        outcomes = list(pool.map(lambda c: rt.service.reconcile(c, budget_s=30), todo))
+        for _ in range(5):  # the continuations: each link that asked to look again, after its Retry-After
+            again = [c for c, o in zip(todo, outcomes, strict=True) if o.requeue_after is not None and str(o.phase) != "Pending"]
+            if not again:
+                break
+            time.sleep(1.1)
+            redone = dict(zip(again, pool.map(lambda c: rt.service.reconcile(c, budget_s=30), again), strict=True))
+            outcomes = [redone.get(c, o) for c, o in zip(todo, outcomes, strict=True)]
     phases: dict[str, int] = defaultdict(int)
     for o in outcomes:
         phases[str(o.phase)] += 1
     arm.limits = dict(DEFAULT_LIMITS)
     arm.reset_throttling()
-    PACER.limits = paced
+    PACER.enabled = True
+    PACER.forget()
     return {"seconds": round(time.monotonic() - started, 1), "phases": dict(phases), "table": rt.settings.table_name}
 
 
@@ -154,7 +171,10 @@ def _make_due(rt: Any, plan: dict[str, list[str]], seed: int) -> dict[str, int]:
     share = TIMER_PERIOD_S / float(PRODUCTION["HUBLINK_DRIFT_INTERVAL_S"])
     due = list(plan["creating"])
     for kind in ("ready", "stopped"):
-        due += rng.sample(plan[kind], round(len(plan[kind]) * share))
+        picked = rng.sample(plan[kind], round(len(plan[kind]) * share))
+        due += picked
+        if kind == "ready":
+            drifted = picked[: max(1, round(len(picked) * DRIFTED_SHARE))]
     now = datetime.now(UTC)
     for cid in due:
         c = ClusterId.parse(cid)
@@ -162,10 +182,13 @@ def _make_due(rt: Any, plan: dict[str, list[str]], seed: int) -> dict[str, int]:
             {"PartitionKey": c.partition_key, "RowKey": c.row_key,
              "next_attempt_at": now - timedelta(seconds=rng.uniform(1, TIMER_PERIOD_S))}, mode=UpdateMode.MERGE)
     by_phase: dict[str, int] = defaultdict(int)
-    wanted = {cid.lower() for cid in due}
+    wanted, broken = {cid.lower() for cid in due}, {cid.lower() for cid in drifted}
     for row in rt.service.store.list():
         if row.cluster_id.lower() in wanted:
             by_phase[str(row.phase)] += 1
+        if row.cluster_id.lower() in broken and row.zone_id and row.record_name:
+            rt.service.ports.dns.delete(row.zone_id, row.record_name, owner=ClusterId.parse(row.cluster_id).key)
+    by_phase["drifted"] = len(drifted)
     return dict(by_phase)
 
 
@@ -188,7 +211,7 @@ def run(*, links: int = 2000, subscriptions: int = 200, latency_s: float = 0.05,
         seeded = _seed(cloud, azurite, plan, seed_workers)
         rt = runtime(cloud, azurite, HUBLINK_TABLE_NAME=seeded["table"], **PRODUCTION)
         due = _make_due(rt, plan, seed)
-        expected_reads = sum(READS_PER_RECONCILE.get(phase, 0) * n for phase, n in due.items())
+        expected_reads = sum(READS_PER_RECONCILE.get(phase, 0) * n for phase, n in due.items())  # one read per link
         from shared.handlers import sweep
 
         cloud.arm.latency_s = latency_s
@@ -199,6 +222,8 @@ def run(*, links: int = 2000, subscriptions: int = 200, latency_s: float = 0.05,
         cloud.arm.latency_s = 0.0
         entries = cloud.arm.entries(principal="hublink")
     reads = [e for e in entries if e.kind == "read"]
+    # A list of the hub's or a spoke's collection; a cluster's own connections list is a per-link read.
+    list_reads = [e for e in reads if not e.template.rstrip("/").endswith("}") and "/managedclusters/" not in e.path.lower()]
     per_sub: dict[str, list[float]] = defaultdict(list)
     for e in reads:
         per_sub[e.path.split("/")[2].lower()].append(e.time)
@@ -209,6 +234,9 @@ def run(*, links: int = 2000, subscriptions: int = 200, latency_s: float = 0.05,
         "links": links, "subscriptions": subscriptions, "tenants": len(world.tenants), "latency_s": latency_s,
         "settings": PRODUCTION, "seeding": seeded, "due": due, "expected_reads": expected_reads,
         "wall_s": round(wall, 2), "arm_reads": len(reads), "arm_calls": len(entries),
+        "list_reads": len(list_reads), "per_link_reads": len(reads) - len(list_reads),
+        "hub_reads": sum(1 for e in reads if e.path.split("/")[2].lower() == world.hub["subscription_id"].lower()),
+        "acting_links": report.reconciled, "checked_links": report.checked, "drifted_links": report.drifted,
         "arm_writes": sum(1 for e in entries if e.kind in ("write", "delete")),
         "throttled_429": sum(1 for e in entries if e.status == 429),
         "max_reads_per_s_per_subscription": rates.get(busiest, 0) if busiest else 0,
@@ -216,6 +244,7 @@ def run(*, links: int = 2000, subscriptions: int = 200, latency_s: float = 0.05,
         "max_reads_per_s_hub": rates.get(hub, 0), "max_reads_per_s_spoke": max((r for s, r in rates.items() if s != hub),
                                                                                default=0),
         "report": {"due": report.due, "reconciled": report.reconciled, "deferred": report.deferred,
+                   "checked": report.checked, "drifted": report.drifted,
                    "phases": report.phases, "errors": report.errors[:5]},
     }
 

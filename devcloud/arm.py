@@ -469,11 +469,10 @@ class Arm:
         kind = {"action": "write"}.get(route.meta["kind"], route.meta["kind"])
         headers: dict[str, str] = {}
         if kind == "poll":  # operation polls carry the reads header (recorded) without spending a token
-            headers[_ratelimit_header(req.path, "read")] = str(self._peek(sub, principal.object_id, "read"))
+            headers = ratelimit_headers(req.path, "read", self._peek(sub, principal.object_id, "read"))
         elif kind in self.limits:
             allowed, remaining, wait = self._take(sub or tenant, principal.object_id, kind)
-            header = _ratelimit_header(req.path, kind)
-            headers[header] = str(remaining)
+            headers = ratelimit_headers(req.path, kind, remaining)
             if not allowed:
                 return arm_error(429, "SubscriptionRequestsThrottled",
                                  f"Number of '{kind}' requests for subscription '{sub}' actor '{principal.object_id}' "
@@ -629,11 +628,20 @@ def _gateway_not_found(resp: Response) -> bool:
         return False
 
 
-def _ratelimit_header(path: str, kind: str) -> str:
-    """Private DNS counts every request in one bucket and says so in its own header (recorded)."""
+def ratelimit_headers(path: str, kind: str, remaining: int) -> dict[str, str]:
+    """What is left in the caller's bucket for this kind of request, as ARM says it on every answer.
+
+    ARM sends `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}` (recorded) and, since
+    its regional throttling, the `-global-` variants with the same count (AKS-PRIVATE-MODES.md,
+    section 6). Private DNS counts every request in one bucket and says so in its own header only
+    (recorded).
+    """
     if apiversions.resource_type(path)[1].lower().startswith("privatednszones"):
-        return "x-ms-ratelimit-remaining-subscription-resource-requests"
-    return f"x-ms-ratelimit-remaining-subscription-{kind}s"
+        return {"x-ms-ratelimit-remaining-subscription-resource-requests": str(remaining)}
+    return {
+        f"x-ms-ratelimit-remaining-subscription-{kind}s": str(remaining),
+        f"x-ms-ratelimit-remaining-subscription-global-{kind}s": str(remaining),
+    }
 
 
 def _role_allows(actions: list[str], not_actions: list[str], action: str) -> bool:

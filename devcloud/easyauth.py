@@ -55,7 +55,10 @@ CLAIM_TYPES = {
     "scp": "http://schemas.microsoft.com/identity/claims/scope",
     "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 }
-DENIED_BODY = b""  # the 401's body is not recorded anywhere we found; clients go by the status and the challenge
+# The 401's body: App Service's familiar page text, from memory rather than a recording (none found);
+# clients go by the status and the challenge. Not empty: a browser shows its own error page for an
+# empty 4xx body and loads more (tests/test_status_page.py counts what the browser loads).
+DENIED_BODY = b"You do not have permission to view this directory or page."
 
 
 def _list(text: str | None) -> list[str]:

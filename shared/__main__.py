@@ -1,8 +1,9 @@
 """Operator CLI on the same code as the function app: `hublink` (pyproject.toml), or `python -m shared`.
 
-    hublink status [--phase Ready] [--json]  table of links (with each link's DNS mode)
+    hublink status [--phase Ready] [--json]  table of links (with each link's DNS mode), and "312 of 1,000 Ready"
     hublink hubs [--json]                    each region's hub subnets: used/total, capacity level
-    hublink reconcile <clusterId>            run reconcile now and print the outcome
+    hublink reconcile <clusterId> [--no-wait]   reconcile now, following its look-agains until it
+                                             settles (the app's invocations never wait), and print the outcome
     hublink approve <clusterId> <connectionName> [--reason ...]   approve a pending connection
     hublink reject <clusterId> <connectionName> [--reason ...]    reject a pending connection
     hublink approve-link <clusterId> [--reason ...]               approve a link (manual mode)
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     hubs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rec = sub.add_parser("reconcile", help="reconcile one cluster now")
     rec.add_argument("cluster_id")
+    rec.add_argument("--no-wait", action="store_true", help="one reconcile; its look-again goes to the continuation queue")
     for verb in ("approve", "reject"):
         decide = sub.add_parser(
             verb, help=f"{verb} a pending private endpoint connection (recorded as the OS user, or your identity with --remote)"
@@ -122,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":
             return _doctor(svc, args)
         if args.command == "status":
-            rows = [s.public() for s in svc.list(args.phase)]
+            states = svc.list(args.phase)
+            rows = [s.public() for s in states]
+            progress = svc.progress(None if args.phase else states)
             if args.json:
-                print(json.dumps({"value": rows, "count": len(rows)}, indent=2, default=str))
+                print(json.dumps({"value": rows, "count": len(rows), "progress": progress}, indent=2, default=str))
             else:
                 print(_table(rows))
-                print(f"\n{len(rows)} link(s)")
+                print(f"\n{len(rows)} link(s); {progress['text']}")
         elif args.command == "hubs":
             hubs = svc.hubs()
             print(json.dumps({"value": hubs}, indent=2) if args.json else _table(_hub_rows(hubs), HUB_COLUMNS))
@@ -146,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
                 reason=args.reason,
             )
             _print({"decision": entry.public()})
-        else:
+        elif args.no_wait:
             _print(svc.reconcile(args.cluster_id, follow_up="cli").public())
+        else:
+            _print(_follow(svc, args.cluster_id).public())
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -185,6 +191,19 @@ def _doctor(svc, args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(report.public(), indent=2) if args.json else report.text())
     return report.exit_code
+
+
+def _follow(svc: object, cluster_id: str, *, limit_s: float = 900.0) -> object:
+    """Reconcile, then again after each "look again in N s", until the outcome asks for nothing more
+    (or is an error, busy, or `limit_s` has passed): what the continuation queue does for the app."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    outcome = svc.reconcile(cluster_id)  # type: ignore[attr-defined]
+    while outcome.requeue_after is not None and not (outcome.error or outcome.busy) and time.monotonic() < deadline:
+        time.sleep(max(0.0, outcome.requeue_after))
+        outcome = svc.reconcile(cluster_id)  # type: ignore[attr-defined]
+    return outcome
 
 
 def _print(body: object) -> None:

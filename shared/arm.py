@@ -1,4 +1,5 @@
-"""Direct ARM calls over one `requests.Session`, for what the SDKs do not cover well.
+"""Direct ARM calls over one `requests.Session`, for what the SDKs do not cover well, and the
+azure-core policy that paces the SDKs' calls the same way (`PacingPolicy`, shared.pacing).
 
 AKS private endpoint connections (list + approve) must be driven by direct ARM calls (the CLI's
 generic approve refuses managedClusters), and private DNS records need If-Match/If-None-Match,
@@ -21,7 +22,7 @@ from urllib3.util.retry import Retry
 from shared import telemetry
 from shared.credentials import ARM_SCOPE
 from shared.errors import TransientError, map_azure_errors, raise_for_response
-from shared.pacing import PACER
+from shared.pacing import PACER, Pacer, request_kind
 
 if TYPE_CHECKING:
     from shared.credentials import Credentials
@@ -88,6 +89,21 @@ def build_session(verify: str | bool, *, total: int = 3, max_wait: float = 3.0) 
     return session
 
 
+def pacing_policy(pacer: Pacer = PACER) -> Any:
+    """An azure-core policy for the SDK clients (add it per retry, so every attempt is paced): the
+    pacer is asked before each request and told ARM's remaining count from each answer."""
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    class PacingPolicy(SansIOHTTPPolicy):
+        def on_request(self, request: Any) -> None:
+            pacer.acquire(request.http_request.method, request.http_request.url)
+
+        def on_response(self, request: Any, response: Any) -> None:
+            pacer.observe(request.http_request.method, request.http_request.url, response.http_response.headers)
+
+    return PacingPolicy()
+
+
 class ArmClient:
     """GET/PUT/DELETE on ARM paths with a token for the path's tenant."""
 
@@ -137,7 +153,9 @@ class ArmClient:
                     timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
                 )
         except RetryAfterTooLong as exc:
+            PACER.observe(method, url, {"x-ms-ratelimit-remaining-subscription-" + request_kind(method) + "s": "0"})
             raise TransientError(f"{what}: throttled, {exc}", retry_after=exc.seconds, status=429) from exc
+        PACER.observe(method, url, resp.headers)
         telemetry.current().arm_call(method, resp.status_code)
         if ok_missing and resp.status_code == 404:
             return None

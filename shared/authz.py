@@ -10,7 +10,7 @@ machine with no Easy Auth, where every caller is "local-developer" with every ro
 
 The app roles nest: an Approver may do what an Operator may, an Operator what a Reader may.
 
-    HubLink.Reader    read links (GET /api/links, /api/links/{sub}/{rg}/{name})
+    HubLink.Reader    read (GET /api/links, /api/links/{sub}/{rg}/{name}, /api/hubs, /api/doctor, /api/status)
     HubLink.Operator  reconcile a link now (POST /api/links/reconcile)
     HubLink.Approver  approve a link, approve or reject any pending connection: opens a network path
 

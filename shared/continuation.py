@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import map_azure_errors
@@ -55,16 +56,38 @@ class Continuations:
                 self._client = client
             return self._client
 
-    def schedule(self, cluster_id: str, after_s: float, *, reason: str = "") -> None:
+    def schedule(self, cluster_id: str, after_s: float, *, reason: str = "", deletion_reported: bool = False) -> None:
         """Ask for another reconcile of `cluster_id` in about `after_s` seconds."""
-        # Whole seconds, rounded down: landing up to a second early is fine (reconcile waits for
-        # Azure's next poll time itself), a second late is not.
-        delay = min(MAX_DELAY_S, max(0, math.floor(after_s)))
-        body = json.dumps({"clusterId": cluster_id, "reason": reason})
+        # Whole seconds (Storage's visibility delay), to the nearest: at most half a second late, or
+        # early, when reconcile answers idle (nothing read) and asks again for the rest.
+        delay = min(MAX_DELAY_S, max(0, math.floor(after_s + 0.5)))
+        at = datetime.now(UTC) + timedelta(seconds=max(0.0, after_s))  # the time it was asked for
+        message = {"clusterId": cluster_id, "reason": reason, "at": at.isoformat()}
+        if deletion_reported:  # an event handed over: a ResourceDeleteSuccess named the cluster
+            message["deletionReported"] = True
+        body = json.dumps(message)
         with map_azure_errors("enqueue continuation"):
             self._queue().send_message(body, visibility_timeout=delay)
         self.sent += 1
         log.info("link.continuation.scheduled", cluster=cluster_id, after_s=delay, reason=reason or None)
+
+
+def due_at(body: bytes | str) -> datetime | None:
+    """When the message's reconcile was asked for (None for a message without it)."""
+    try:
+        data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        return datetime.fromisoformat(data["at"]) if isinstance(data, dict) and isinstance(data.get("at"), str) else None
+    except (ValueError, UnicodeDecodeError, TypeError):
+        return None
+
+
+def deletion_reported(body: bytes | str) -> bool:
+    """Whether the message hands over a ResourceDeleteSuccess event for its cluster."""
+    try:
+        data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("deletionReported") is True
 
 
 def parse_message(body: bytes | str) -> str:

@@ -5,9 +5,9 @@ identity; nothing depends on which event arrived. The controller owns what contr
 `Reconcile` contract and kopf's handler outcomes put around the business logic:
 
     lease      take the row's lease (or answer busy), hold it while notices go out, release it
-    steps      run the steps (shared.steps) until one answers with a Result (shared.results)
-    waiting    the one place that waits within the budget: on an operation this invocation
-               started (through its adapter's handle), or until Azure's next poll time
+    steps      run the steps (shared.steps) once, until one answers with a Result (shared.results);
+               nothing waits for Azure: a step that starts an operation records Azure's poll
+               time and answers Wait, and the continuation queue brings the link back then
     row        Done / Wait / Transient / Terminal -> phase, attempts, backoff, next_attempt_at
     notices    planned into the row before its leased write, delivered after it
     requeue    `Outcome.requeue_after`, a returned value the triggers hand to the continuation queue
@@ -21,7 +21,7 @@ import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import telemetry
 from shared.clock import SYSTEM, Clock
@@ -115,16 +115,16 @@ class Controller:
         return tenant
 
     # -- entry point ---------------------------------------------------------------------------
-    def reconcile(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
-        """`reconcile_once` in a span of its own (shared.telemetry; nothing when telemetry is off)."""
-        with telemetry.current().reconcile(cluster_id) as span:
-            outcome = self.reconcile_once(cluster_id, budget_s=budget_s, deletion_reported=deletion_reported)
-            path = outcome.state.access_path if outcome.state else None
-            span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
-            return outcome
-
-    def reconcile_once(self, cluster_id: str, *, budget_s: float | None = None, deletion_reported: bool = False) -> Outcome:
-        """Take the next steps for one cluster within `budget_s` seconds.
+    def reconcile(
+        self,
+        cluster_id: str,
+        *,
+        budget_s: float | None = None,
+        deletion_reported: bool = False,
+        seeds: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """Take the next steps for one cluster within `budget_s` seconds. `seeds`: reads already made
+        (the timer's listed "cluster" and "endpoint", shared.observe) that the steps use instead.
 
         `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
         confirms the deletion at once (otherwise a second read some seconds later must confirm it).
@@ -133,6 +133,15 @@ class Controller:
         nothing read or written) for an id that is not a managed cluster of a configured spoke.
         Transient and terminal failures are recorded in the row and returned, never raised.
         """
+        with telemetry.current().reconcile(cluster_id) as span:  # nothing when telemetry is off
+            outcome = self._reconcile(cluster_id, budget_s, deletion_reported, seeds)
+            path = outcome.state.access_path if outcome.state else None
+            span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
+            return outcome
+
+    def _reconcile(
+        self, cluster_id: str, budget_s: float | None, deletion_reported: bool, seeds: Mapping[str, Any] | None
+    ) -> Outcome:
         cluster = ClusterId.parse(cluster_id)
         tenant = self.tenant_of(cluster)
         budget = Budget(self.clock, self.clock.monotonic() + (budget_s or self.default_budget_s))
@@ -166,6 +175,7 @@ class Controller:
             self.store,
             budget_s=budget.remaining,
             deletion_reported=deletion_reported,
+            reads=dict(seeds or {}),
         )
         link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase
@@ -185,30 +195,15 @@ class Controller:
             endpoint_name=cluster.endpoint_name,
         )
 
-    # -- the steps, and the one place that waits -------------------------------------------------
+    # -- the steps ---------------------------------------------------------------------------------
     def _run(self, link: Link, budget: Budget) -> Result:
-        """Run passes of the steps; wait within the budget when Azure is working, else answer."""
-        while True:
-            try:
-                result = run_pass(link, telemetry.current().steps(PIPELINE))
-                op = result.operation if isinstance(result, Wait) else None
-                if op is None:
-                    return result
-                if op.handle is None:  # only seen running: read again at Azure's next poll time
-                    if budget.remaining() < result.after_s:
-                        return result
-                    self.clock.sleep(result.after_s)
-                    link.forget(op.subject)
-                    link.poll_due = op.subject == "endpoint"
-                    continue
-                if not op.wait(budget.remaining()):
-                    grid = link.until_next_poll() if op.subject == "endpoint" else None
-                    return replace(result, after_s=grid or op.poll_s, operation=None)
-                link.finished(op, op.result())
-            except TransientError as exc:
-                return Transient(exc)
-            except TerminalError as exc:
-                return Terminal(exc)
+        """One pass of the steps: the invocation lasts as long as its ARM calls, never longer."""
+        try:
+            return run_pass(link, telemetry.current().steps(PIPELINE))
+        except TransientError as exc:
+            return Transient(exc)
+        except TerminalError as exc:
+            return Terminal(exc)
 
     # -- the row ----------------------------------------------------------------------------------
     def _record(self, link: Link, result: Result, log: EventLogger) -> Outcome:
@@ -223,7 +218,7 @@ class Controller:
         if isinstance(result, Wait):
             state.message = result.message
             state.next_attempt_at = now + timedelta(seconds=result.after_s)
-            return Outcome(cid, state.phase, result.message, requeue_after=result.after_s)
+            return Outcome(cid, state.phase, result.message, requeue_after=result.after_s, idle=result.idle)
         state.attempts += 1
         exc = result.error
         state.last_error, state.last_error_code = str(exc), exc.code

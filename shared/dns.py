@@ -159,6 +159,22 @@ class HubDns:
         )
         return _record(body) if body is not None else None
 
+    def records(self, zone_id: str, *, page_size: int = 1000, max_pages: int = 100) -> dict[str, Record]:
+        """Every A record of the zone by lower-case name, read in pages (`$top`, then nextLink)."""
+        out: dict[str, Record] = {}
+        body = self.arm.get_json(
+            f"{zone_id}/A?$top={page_size}", tenant_id=self.tenant, api_version=DNS_API_VERSION, what="list A records"
+        )
+        for _ in range(max_pages):
+            for item in (body or {}).get("value", []):
+                record = _record(item)
+                out[record.name.lower()] = record
+            next_link = (body or {}).get("nextLink")
+            if not next_link:
+                break
+            body = self.arm.get_json(next_link, tenant_id=self.tenant, api_version=DNS_API_VERSION, what="list A records")
+        return out
+
     def ensure(self, zone_id: str, name: str, ip: str, *, owner: str) -> tuple[Record, bool]:
         """Make `name` resolve to `ip`; returns (record, changed). Raises DnsConflict if not ours."""
         current = self.get(zone_id, name)

@@ -4,8 +4,10 @@ The endpoint is a manual connection (`manualPrivateLinkServiceConnections`) to w
 cluster's access path targets (shared.paths): across tenants nobody can auto-approve, so the
 target side shows it Pending until the product approves it there. This adapter owns the SDK's
 types: callers get an `Endpoint` and, for a create or delete, an `Operation` (shared.results)
-whose handle wraps the azure-core poller. azure-mgmt-network is imported only when first used: it is
-the heaviest import of the app and most invocations (timer ticks on Ready links) never need it.
+with the Retry-After Azure answered: the operation is started and never waited on (no poller
+thread is left running); the caller reads the endpoint again at that time. azure-mgmt-network is
+imported only when first used: it is the heaviest import of the app and most invocations (timer
+ticks on Ready links) never need it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,21 @@ class HubEndpoints:
                 return None
         return endpoint_from_model(pe)
 
+    def list_in_group(self, subscription_id: str, resource_group: str) -> list[Endpoint]:
+        """Every private endpoint of a hub resource group (the SDK follows the pages' nextLink)."""
+        with map_azure_errors(f"list hub endpoints in {resource_group}"):
+            return [endpoint_from_model(pe) for pe in self.client(subscription_id).private_endpoints.list(resource_group)]
+
+    def nic_ips(self, subscription_id: str, resource_group: str) -> dict[str, str]:
+        """NIC id (lower case) -> its first private IP, for every NIC of a hub resource group."""
+        out: dict[str, str] = {}
+        with map_azure_errors(f"list network interfaces in {resource_group}"):
+            for nic in self.client(subscription_id).network_interfaces.list(resource_group):
+                ip = next((c.private_ip_address for c in nic.ip_configurations or [] if c.private_ip_address), None)
+                if nic.id and ip:
+                    out[nic.id.lower()] = ip
+        return out
+
     def begin_create(
         self,
         hub: Hub,
@@ -72,11 +89,10 @@ class HubEndpoints:
         location: str,
         target: EndpointTarget,
         *,
-        within_s: float,
         static_ip: str | None = None,
     ) -> Operation:
-        """Start creating the endpoint (in `hub.subnet_id`, asking for `static_ip` when given); its poller
-        polls at the Retry-After for at most `within_s` seconds."""
+        """Start creating the endpoint (in `hub.subnet_id`, asking for `static_ip` when given); the
+        Operation carries the Retry-After Azure answered."""
         from azure.mgmt.network.models import (
             PrivateEndpoint,
             PrivateEndpointIPConfiguration,
@@ -115,17 +131,17 @@ class HubEndpoints:
         what = f"create hub endpoint {name}" + (f" at {static_ip}" if static else "")
         with map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_create_or_update(
-                hub.resource_group, name, body, polling=self.access.polling(within_s)
+                hub.resource_group, name, body, polling=self.access.start_only()
             )
-        return Operation(what, "create", poll_delay(poller), _Poller(poller, what))
+        return Operation(what, "create", poll_delay(poller))
 
-    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> Operation:
+    def begin_delete(self, hub: Hub, name: str) -> Operation:
         what = f"delete hub endpoint {name}"
         with not_found_means_read_again(what), map_azure_errors(what):
             poller = self.client(hub.subscription_id).private_endpoints.begin_delete(
-                hub.resource_group, name, polling=self.access.polling(within_s)
+                hub.resource_group, name, polling=self.access.start_only()
             )
-        return Operation(what, "delete", poll_delay(poller), _Poller(poller, what))
+        return Operation(what, "delete", poll_delay(poller))
 
     def subnet_room(self, hub: Hub, vnet_limit: int) -> list[SubnetRoom]:
         """Room in each of the hub's subnets, in their order: one VNet read per hub VNet."""
@@ -158,31 +174,6 @@ class HubEndpoints:
             if cfg.private_ip_address:
                 return cfg.private_ip_address
         raise TerminalError(f"NIC {nic} of hub endpoint {endpoint.name} has no private IP", code="NoPrivateIp")
-
-
-class _Poller:
-    """The azure-core poller behind an Operation (the only place the product touches an LROPoller)."""
-
-    def __init__(self, poller: LROPoller, what: str) -> None:
-        self.poller, self.what = poller, what
-
-    def wait(self, timeout_s: float) -> bool:
-        """Wait up to timeout_s; True when done. A failed operation raises (mapped)."""
-        from shared.polling import OutOfBudget
-
-        with not_found_means_read_again(f"{self.what}: operation status"), map_azure_errors(self.what):
-            try:
-                self.poller.wait(timeout=max(0.0, timeout_s))
-            except OutOfBudget:
-                return False
-            if not self.poller.done():
-                return False
-            self.poller.result()
-        return True
-
-    def result(self) -> Endpoint | None:
-        value = self.poller.result()
-        return endpoint_from_model(value) if value is not None else None
 
 
 def poll_delay(poller: LROPoller, default: float = DEFAULT_POLL_S) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.authz import APPROVER, OPERATOR, READER, authorize
@@ -41,11 +42,20 @@ __all__ = [
 
 log = get_logger("hublink.triggers")
 MAX_BODY_BYTES = 16 * 1024
+HANDOVER_AFTER_S = 1.0  # an event older than this when its invocation starts goes to the queue at once
 Headers = Mapping[str, str] | None
 
 
-def handle_event(event_type: str, subject: str | None, data: Any, event_id: str | None = None) -> str:
-    """Event Grid: act at once within the event budget; continue later through the queue."""
+def handle_event(
+    event_type: str, subject: str | None, data: Any, event_id: str | None = None, event_time: datetime | None = None
+) -> str:
+    """Event Grid: one reconcile pass at once (the endpoint PUT), the rest through the queue.
+
+    An event that reaches its invocation more than HANDOVER_AFTER_S after its `eventTime` means the
+    instance is behind (a burst: invocations wait for a worker thread): it is handed to the queue
+    at once instead, so every delivery is answered in milliseconds and none is redelivered after
+    Event Grid's 30 s, and the queue works through the links at the pace the instance can.
+    """
     cluster = cluster_from_event(event_type, subject, data)
     if cluster is None:
         log.debug("event.ignored", event_type=event_type, subject=subject, event_id=event_id)
@@ -54,16 +64,33 @@ def handle_event(event_type: str, subject: str | None, data: Any, event_id: str 
     if svc.spokes.get(cluster.subscription_id) is None:
         log.warning("event.unconfigured_subscription", cluster=cluster.id, event_id=event_id)
         return "ignored"
-    return str(svc.reconcile(cluster.id, follow_up="event", deletion_reported=event_type == DELETE).phase)
+    deleted = event_type == DELETE
+    age = _age_s(event_time)
+    if age is not None and age > HANDOVER_AFTER_S and svc.continuations is not None:
+        svc.continuations.schedule(cluster.id, 0, reason="event", deletion_reported=deleted)
+        log.info("event.handed_over", cluster=cluster.id, event_id=event_id, age_s=round(age, 2))
+        return "queued"
+    return str(svc.reconcile(cluster.id, follow_up="event", deletion_reported=deleted).phase)
+
+
+def _age_s(event_time: datetime | None) -> float | None:
+    if event_time is None:
+        return None
+    when = event_time if event_time.tzinfo else event_time.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds()
 
 
 def handle_continuation(body: bytes | str) -> str:
     """Queue trigger: the delayed "look again" a reconcile asked for."""
-    from shared.continuation import parse_message
+    from shared.continuation import deletion_reported, due_at, parse_message
 
     try:
         cluster_id = parse_message(body)
-        return str(get_runtime().service.reconcile(cluster_id, follow_up="continuation").phase)
+        svc = get_runtime().service
+        outcome = svc.reconcile(
+            cluster_id, follow_up="continuation", woken_for=due_at(body), deletion_reported=deletion_reported(body)
+        )
+        return str(outcome.phase)
     except InvalidInput as exc:  # a malformed message, or a subscription removed from the settings since
         log.warning("continuation.ignored", error=str(exc))
         return "ignored"
@@ -130,12 +157,13 @@ def http_reconcile(body: bytes, headers: Headers = None) -> HttpAnswer:
 
 
 def http_list(phase: str | None, headers: Headers = None) -> HttpAnswer:
-    """GET /api/links[?phase=] (HubLink.Reader): every link."""
+    """GET /api/links[?phase=] (HubLink.Reader): every link, and the progress of all ("312 of 1,000 Ready")."""
 
     def run() -> dict[str, Any]:
         authorize(headers, READER)
-        rows = get_runtime().service.list(phase)
-        return {"value": [s.public() for s in rows], "count": len(rows)}
+        svc = get_runtime().service
+        rows = svc.list(phase)
+        return {"value": [s.public() for s in rows], "count": len(rows), "progress": svc.progress(None if phase else rows)}
 
     return _answer(run)
 

@@ -1,5 +1,5 @@
 """What the steps work on: one cluster's row, the adapters, the few settings they use, and the
-reads made so far in this invocation (read once, reused by the next pass after a wait)."""
+reads made so far in this invocation (each read once, reused by the later steps)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from shared.log import EventLogger
     from shared.model import LinkState
     from shared.paths import AccessPath
-    from shared.results import Operation
     from shared.state import LinkStore
 
 _UNREAD = object()
@@ -81,8 +80,6 @@ class Link:
     connection: Connection | None = None
     budget_s: Callable[[], float] = lambda: 0.0  # seconds this invocation may still spend (the controller's)
     reads: dict[str, Any] = field(default_factory=dict)
-    just_created: bool = False  # this invocation's create operation ended: the endpoint is brand new
-    poll_due: bool = False  # the controller waited for Azure's next poll time: read the endpoint now
     waiting_for: str = "an operation on the hub endpoint is running"
     placement: DnsPlacement | None = None  # where the hub record goes (choose_hub, from the path)
     # A notice about this link or its hub (the controller's Notifier.announce on this row: kind, key, fields).
@@ -98,20 +95,6 @@ class Link:
 
     def forget(self, key: str) -> None:
         self.reads.pop(key, None)
-
-    def finished(self, operation: Operation, value: Any) -> None:
-        """An operation ended: what it produced is its subject's state now (the hub endpoint, or what a path made)."""
-        if operation.subject != "endpoint":
-            self.reads[operation.subject] = value if operation.kind == "create" else None
-            self.log.info("link.operation.finished", what=operation.what, kind=operation.kind)
-            return
-        self.state.operation_at = None
-        self.reads["endpoint"] = value if operation.kind == "create" else None
-        self.just_created = operation.kind == "create"
-        self.log.info(
-            "link.endpoint.created" if operation.kind == "create" else "link.endpoint.deleted",
-            endpoint=getattr(value, "id", None) or operation.what,
-        )
 
     # -- the row (written under the controller's lease) ---------------------------------------
     def save(self) -> None:

@@ -24,8 +24,6 @@ from shared.results import Operation
 from shared.sdk import AzureAccess, NetworkClients
 
 if TYPE_CHECKING:
-    from azure.core.polling import LROPoller
-
     from shared.credentials import Credentials
 
 LB_NAME = "kube-apiserver"
@@ -157,10 +155,10 @@ class LinkServices:
         frontend: Frontend,
         location: str,
         hub_subscription: str,
-        within_s: float,
         keep: LinkService | None = None,
     ) -> Operation:
-        """Create (or repair) our PLS in the PLS subnet's resource group, on the cluster's frontend.
+        """Create (or repair) our PLS in the PLS subnet's resource group, on the cluster's frontend;
+        the operation is started, not waited on (the path reads the PLS again at its Retry-After).
 
         The hub subscription is put in `visibility` and `autoApproval`; subscriptions a person added to
         our PLS (`keep`, the PLS as it is) stay.
@@ -183,18 +181,18 @@ class LinkServices:
         what = f"create private link service {name}"
         with map_azure_errors(what):
             poller = self.client(cluster.subscription_id, tenant_id).private_link_services.begin_create_or_update(
-                rg, name, body, polling=self.access.polling(within_s)
+                rg, name, body, polling=self.access.start_only()
             )
-        return Operation(what, "create", poll_delay(poller), _Poller(poller, what), subject=SUBJECT)
+        return Operation(what, "create", poll_delay(poller), subject=SUBJECT)
 
-    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> Operation:
+    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str) -> Operation:
         name = pls_name(cluster)
         what = f"delete private link service {name}"
         with not_found_means_read_again(what), map_azure_errors(what):
             poller = self.client(cluster.subscription_id, tenant_id).private_link_services.begin_delete(
-                resource_group, name, polling=self.access.polling(within_s)
+                resource_group, name, polling=self.access.start_only()
             )
-        return Operation(what, "delete", poll_delay(poller), _Poller(poller, what), subject=SUBJECT)
+        return Operation(what, "delete", poll_delay(poller), subject=SUBJECT)
 
     def approve(
         self, cluster: ClusterId, resource_group: str, tenant_id: str, connection: PlsConnection, endpoint_id: str
@@ -232,27 +230,3 @@ class LinkServices:
             _text(answer.status) if answer else "",
             (answer.description or "") if answer else "",
         )
-
-
-class _Poller:
-    """The azure-core poller behind a PLS Operation (its result is our LinkService, or None for a delete)."""
-
-    def __init__(self, poller: LROPoller, what: str) -> None:
-        self.poller, self.what = poller, what
-
-    def wait(self, timeout_s: float) -> bool:
-        from shared.polling import OutOfBudget
-
-        with not_found_means_read_again(f"{self.what}: operation status"), map_azure_errors(self.what):
-            try:
-                self.poller.wait(timeout=max(0.0, timeout_s))
-            except OutOfBudget:
-                return False
-            if not self.poller.done():
-                return False
-            self.poller.result()
-        return True
-
-    def result(self) -> LinkService | None:
-        value = self.poller.result()
-        return link_service_from_model(value) if value is not None else None

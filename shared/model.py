@@ -235,6 +235,7 @@ class Outcome:
     terminal: bool = False
     busy: bool = False  # another invocation holds the lease; nothing was done
     state: LinkState | None = None
+    idle: bool = False  # nothing read: waiting for Azure's poll time, whose continuation is already queued
 
     def public(self) -> dict[str, Any]:
         return {

@@ -31,25 +31,27 @@ class AzureAccess:
         return self.ca_bundle or True
 
     def sdk_kwargs(self) -> dict[str, Any]:
-        """azure-core client options every product client uses: a few quick retries, ARM pacing."""
-        from shared.pacing import PACER
+        """azure-core client options every product client uses: a few quick retries, ARM pacing
+        (before each attempt, and from ARM's remaining counts in each answer: shared.pacing), and
+        ARM calls by status for telemetry."""
+        from shared.arm import pacing_policy
         from shared.telemetry import sdk_response_hook
 
         kwargs: dict[str, Any] = {
             "retry_total": 3,
             "retry_backoff_factor": 0.5,
-            "raw_request_hook": PACER.sdk_hook,
+            "per_retry_policies": [pacing_policy()],
             "raw_response_hook": sdk_response_hook,  # every attempt: ARM calls by status (shared.telemetry)
         }
         if self.ca_bundle:
             kwargs["connection_verify"] = self.ca_bundle
         return kwargs
 
-    def polling(self, within_s: float) -> Any:
-        """An LRO poller that reads at Azure's Retry-After and stops at the invocation's budget."""
-        from shared.polling import PacedPolling
+    def start_only(self) -> Any:
+        """Send the PUT/DELETE and keep Azure's first answer; never poll (shared.polling.StartOnly)."""
+        from shared.polling import StartOnly
 
-        return PacedPolling(within_s, timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.arm_endpoint})
+        return StartOnly(timeout=DEFAULT_POLL_S, path_format_arguments={"endpoint": self.arm_endpoint})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
     get(cluster_id) / list(phase)       the recorded links
     doctor(subscription)                what the product needs, proven per hub and spoke (shared.doctor)
     status_page()                       the links, hub capacity and the doctor's summary as one HTML page
+    progress()                          Ready out of all links to make ("312 of 1,000 Ready")
 
 Each raises the product's errors (shared.errors) for refused input; the adapters (function_app via
 shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_status`) or exit codes.
@@ -15,6 +16,7 @@ shared.handlers, shared.__main__) turn them into HTTP answers (`errors.http_stat
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.approvals import Approvals, Who
@@ -37,6 +39,14 @@ if TYPE_CHECKING:
     from shared.state import LinkStore
 
 log = get_logger("hublink.service")
+CHAIN_TOLERANCE_S = 0.5  # a continuation asked for within this of the row's next attempt is the one it waits for
+
+
+def _awaited(outcome: Outcome, woken_for: datetime | None) -> bool:
+    state = outcome.state
+    if woken_for is None or state is None or state.next_attempt_at is None:
+        return True
+    return abs((state.next_attempt_at - woken_for).total_seconds()) <= CHAIN_TOLERANCE_S
 
 
 class Service:
@@ -120,14 +130,23 @@ class Service:
         budget_s: float | None = None,
         follow_up: str | None = None,
         deletion_reported: bool = False,
+        seeds: dict[str, Any] | None = None,
+        woken_for: datetime | None = None,
     ) -> Outcome:
         """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for.
-        `deletion_reported`: a ResourceDeleteSuccess event named it (a 404 then confirms the deletion)."""
+        `deletion_reported`: a ResourceDeleteSuccess event named it (a 404 then confirms the deletion).
+
+        `woken_for`: the time a continuation was asked for. An idle outcome (Azure's poll time has not
+        come, nothing was read) is followed up only by the continuation that the row is waiting for
+        (its time is the row's next attempt): an event, a timer run or a stale continuation that meets
+        a link waiting for Azure would otherwise start a second chain of continuations beside it.
+        """
         outcome = self.controller.reconcile(
-            cluster_id, budget_s=budget_s or self.event_budget_s, deletion_reported=deletion_reported
+            cluster_id, budget_s=budget_s or self.event_budget_s, deletion_reported=deletion_reported, seeds=seeds
         )
         if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
-            self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
+            if not outcome.idle or (follow_up == "continuation" and _awaited(outcome, woken_for)):
+                self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome
 
     def sweep(self, *, discover: bool | None = None, thread_init: Callable[[], None] | None = None) -> SweepReport:
@@ -169,6 +188,17 @@ class Service:
         if state is None:
             raise Refused(404, "LinkNotFound", f"no link is recorded for {cluster.id}")
         return state
+
+    def progress(self, rows: list[LinkState] | None = None) -> dict[str, Any]:
+        """How far onboarding is: Ready links out of every link the product is to make ("312 of 1,000
+        Ready"); Skipped clusters (public, opted out) are not counted, the other phases are listed."""
+        rows = self.store.list() if rows is None else rows
+        by_phase: dict[str, int] = {}
+        for row in rows:
+            by_phase[str(row.phase)] = by_phase.get(str(row.phase), 0) + 1
+        ready = by_phase.get(str(Phase.READY), 0)
+        linked = sum(n for phase, n in by_phase.items() if phase != str(Phase.SKIPPED))
+        return {"ready": ready, "of": linked, "byPhase": dict(sorted(by_phase.items())), "text": f"{ready:,} of {linked:,} Ready"}
 
     def hubs(self) -> list[dict[str, Any]]:
         """Each region's hub: its subnets with used/total (read from Azure), and the last level recorded."""

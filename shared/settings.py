@@ -123,7 +123,7 @@ DECLARED: tuple[Setting, ...] = (
     _S(
         "HUBLINK_EVENT_BUDGET_S",
         "number",
-        "Seconds an event-triggered reconcile may run (Event Grid waits 30).",
+        "Seconds one reconcile may hold its link's lease (no invocation waits for Azure; Event Grid waits 30).",
         default=20.0,
         minimum=1,
         field="event_budget_s",

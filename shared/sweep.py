@@ -1,22 +1,30 @@
 """The timer backstop: reconcile what is due, now and then discover clusters we never heard of,
-and send again the notices that failed on links nobody reconciles soon."""
+and send again the notices that failed on links nobody reconciles soon.
+
+What is due is first compared with the hub's and the spokes' state read in pages (shared.observe):
+due links whose state matches their row only have their next check moved on, and links not due
+whose hub state drifted are reconciled now; per-link reads are for the links that need acting on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import HubLinkError, InvalidInput
+from shared.errors import ConcurrentUpdate, HubLinkError, InvalidInput
 from shared.ids import ClusterId
 from shared.log import get_logger
 from shared.model import Phase
+from shared.observe import hub_drift, observe, recheck_in, seeds
 
 if TYPE_CHECKING:
+    from shared.model import LinkState
     from shared.service import Service
 
 log = get_logger("hublink.sweep")
+QUEUE_GRACE = timedelta(seconds=60)
 
 
 @dataclass
@@ -26,6 +34,8 @@ class SweepReport:
     discovered: int = 0
     deferred: int = 0  # left for the next run: the time budget ran out
     redelivered: int = 0  # links whose failed notices were sent again
+    checked: int = 0  # due links whose listed state matched their row: next check moved on, no reconcile
+    drifted: int = 0  # links not due whose listed hub state differs from their row: reconciled now
     phases: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -58,21 +68,28 @@ def sweep(
     started = clock.monotonic()
     deadline = started + budget_s
     report = SweepReport()
-    ids = [s.cluster_id for s in svc.store.due(clock.now())]
-    report.due = len(ids)
+    now = clock.now()
+    # A link waiting on an endpoint operation has its continuation in the queue: the timer steps in
+    # only when that is a minute late (a lost message), not beside it.
+    due = [r for r in svc.store.due(now) if not (r.operation_at and r.next_attempt_at and r.next_attempt_at > now - QUEUE_GRACE)]
+    report.due = len(due)
+    rows = svc.store.list() if due or discover else []
+    ids, seeds = _to_act_on(svc, rows, due, concurrency, report, thread_init) if due else ([], {})
     if discover:
-        known = {s.cluster_id.lower(): s for s in svc.store.list()}
-        seen = {i.lower() for i in ids}
+        known = {s.cluster_id.lower(): s for s in rows}
+        seen = {i.lower() for i in ids} | {s.cluster_id.lower() for s in due}
         for cid in discover_clusters(svc, known):
             if cid.lower() not in seen:
                 ids.append(cid)
                 seen.add(cid.lower())
                 report.discovered += 1
-    _run_bounded(svc, ids, deadline, concurrency, report, thread_init)
+    _run_bounded(svc, ids, deadline, concurrency, report, thread_init, seeds)
     report.redelivered = _redeliver(svc, {i.lower() for i in ids}, deadline)
     log.info(
         "sweep.done",
         due=report.due,
+        checked=report.checked,
+        drifted=report.drifted,
         discovered=report.discovered,
         reconciled=report.reconciled,
         deferred=report.deferred,
@@ -80,6 +97,44 @@ def sweep(
         seconds=round(clock.monotonic() - started, 2),
     )
     return report
+
+
+def _to_act_on(
+    svc: Service,
+    rows: list[LinkState],
+    due: list[LinkState],
+    concurrency: int,
+    report: SweepReport,
+    thread_init: Callable[[], None] | None,
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """List the hub and the due links' spokes (shared.observe); move on the due links that need
+    nothing; return the links to reconcile (due ones first, then drifted ones) with their seeds."""
+    obs = observe(svc, rows, due, concurrency=concurrency)
+    now, drift_s = svc.clock.now(), svc.controller.policy.drift_interval_s
+    act: list[LinkState] = []
+    checked: list[tuple[LinkState, float]] = []
+    for row in due:
+        after = recheck_in(row, obs, drift_s)
+        (act.append(row) if after is None else checked.append((row, after)))
+    due_ids = {r.cluster_id.lower() for r in due}
+    drifted = [r for r in rows if r.phase is Phase.READY and r.cluster_id.lower() not in due_ids and hub_drift(r, obs)]
+    report.drifted = len(drifted)
+
+    def move_on(item: tuple[LinkState, float]) -> bool:
+        row, after = item
+        if svc.store.held_by_other(row):
+            return False
+        row.next_attempt_at = now + timedelta(seconds=after)
+        try:
+            svc.store.replace(row)  # with the ETag it was read with: a row changed since is left to its writer
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep", initializer=thread_init) as pool:
+        report.checked = sum(pool.map(move_on, checked))
+    targets = act + drifted
+    return [r.cluster_id for r in targets], {r.cluster_id.lower(): seeds(r, obs) for r in targets}
 
 
 def _redeliver(svc: Service, done: set[str], deadline: float) -> int:
@@ -105,12 +160,14 @@ def _run_bounded(
     concurrency: int,
     report: SweepReport,
     thread_init: Callable[[], None] | None,
+    seeds: dict[str, dict[str, Any]],
 ) -> None:
     def one(cid: str) -> str:
         remaining = deadline - svc.clock.monotonic()
         if remaining < 2:
             return "deferred"
-        outcome = svc.reconcile(cid, budget_s=min(svc.event_budget_s, remaining), follow_up="timer")
+        seed = seeds.get(cid.lower())
+        outcome = svc.reconcile(cid, budget_s=min(svc.event_budget_s, remaining), follow_up="timer", seeds=seed)
         return str(outcome.phase)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep", initializer=thread_init) as pool:

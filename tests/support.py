@@ -11,6 +11,36 @@ from devcloud.world import HUB_SUBSCRIPTION, HUB_TENANT, SPOKE_SUBSCRIPTION_A, S
 from stack.client import start_stack, stop_stack
 
 
+def settle(service: Any, cluster_id: str, *, max_runs: int = 40, **kw: Any) -> Any:
+    """Reconcile as the continuation queue does (in this process, in real time): each "look again in
+    N s" runs again N s later, until an outcome asks for no follow-up, is an error, busy or terminal."""
+    import time
+
+    from shared.service import Service
+
+    outcome = Service.reconcile(service, cluster_id, **kw)
+    for _ in range(max_runs - 1):
+        if outcome.requeue_after is None or outcome.busy or outcome.error or outcome.terminal:
+            break
+        time.sleep(max(0.0, outcome.requeue_after))
+        outcome = Service.reconcile(service, cluster_id, **kw)
+    return outcome
+
+
+def settling_service() -> Any:
+    """Service whose `reconcile` follows its continuations (`settle`); `reconcile_once` is one invocation."""
+    from shared.service import Service
+
+    class SettlingService(Service):
+        def reconcile(self, cluster_id: str, **kw: Any) -> Any:
+            return settle(self, cluster_id, **kw)
+
+        def reconcile_once(self, cluster_id: str, **kw: Any) -> Any:
+            return Service.reconcile(self, cluster_id, **kw)
+
+    return SettlingService
+
+
 def product_env(cloud: Any, azurite: Any, **overrides: str) -> dict[str, str]:
     """App settings for the product pointed at devcloud + Azurite (a fresh table per call)."""
     from stack.product import cloud_info, in_process_settings

@@ -19,7 +19,7 @@ from shared.authz import APPROVER
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import get_runtime, reset_runtime
-from tests.support import HUB_TENANT, easy_auth_headers, product_env
+from tests.support import HUB_TENANT, easy_auth_headers, product_env, settle
 from tests.test_notify import card_text, check_teams_payload
 
 REASON = "CHG-1234: the platform team's jump host"
@@ -78,7 +78,7 @@ def statuses(op, cluster_id: str) -> dict[str, str]:
 def test_manual_link_approved_through_the_api(op, configure, sink):
     rec = configure(HUBLINK_APPROVAL="manual")
     cluster_id = op.create_cluster()
-    assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
+    assert settle(rec, cluster_id).phase is Phase.AWAITING_APPROVAL
     assert kinds(sink) == ["link.awaiting_approval"]
     state = row(rec, cluster_id)
     assert statuses(op, cluster_id) == {own_connection(op, state): "Pending"}
@@ -108,7 +108,7 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
     rec = configure(HUBLINK_APPROVAL="manual")
     first, second = op.create_cluster(), op.create_cluster()
     for cluster_id in (first, second):
-        assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
+        assert settle(rec, cluster_id).phase is Phase.AWAITING_APPROVAL
 
     status, body = http(
         "approve_link",
@@ -130,7 +130,7 @@ def test_manual_link_approved_over_http_and_with_the_cli(op, configure, sink, ca
 def test_own_pending_connection_cannot_be_rejected(op, configure):
     rec = configure(HUBLINK_APPROVAL="manual")
     cluster_id = op.create_cluster()
-    assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
+    assert settle(rec, cluster_id).phase is Phase.AWAITING_APPROVAL
     state = row(rec, cluster_id)
     status, body = http(
         "reject_connection", {"clusterId": cluster_id, "connectionName": own_connection(op, state), "reason": "no"}
@@ -145,7 +145,7 @@ def test_a_leased_link_answers_busy_and_writes_nothing(op, configure, monkeypatc
     monkeypatch.setattr(approvals, "BUSY_WAIT_S", 0.3)
     rec = configure(HUBLINK_APPROVAL="manual")
     cluster_id = op.create_cluster()
-    assert rec.reconcile(cluster_id).phase is Phase.AWAITING_APPROVAL
+    assert settle(rec, cluster_id).phase is Phase.AWAITING_APPROVAL
     state = row(rec, cluster_id)
     state.lease_owner, state.lease_until = "another-invocation", rec.clock.now() + timedelta(seconds=60)
     etag = rec.store.replace(state).etag
@@ -169,7 +169,7 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     rec = configure()
     cluster_id = op.create_cluster()
     approve_me, reject_me = op.create_foreign_endpoint(cluster_id), op.create_foreign_endpoint(cluster_id)
-    assert rec.reconcile(cluster_id).phase is Phase.READY
+    assert settle(rec, cluster_id).phase is Phase.READY
     names = {f.private_endpoint_id.lower(): f.name for f in row(rec, cluster_id).foreign_connections}
     to_approve, to_reject = names[approve_me.id.lower()], names[reject_me.id.lower()]
 
@@ -230,7 +230,7 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     assert any("Connection rejected" in c and getpass.getuser() in c for c in cards)
 
     count = len(sink.received)
-    assert rec.reconcile(cluster_id).phase is Phase.READY
+    assert settle(rec, cluster_id).phase is Phase.READY
     assert len(sink.received) == count and row(rec, cluster_id).foreign_connections == []
 
 
@@ -238,7 +238,7 @@ def test_bad_requests_change_nothing(cloud, op, configure, sink):
     rec = configure()
     cluster_id = op.create_cluster()
     foreign = op.create_foreign_endpoint(cluster_id)
-    assert rec.reconcile(cluster_id).phase is Phase.READY
+    assert settle(rec, cluster_id).phase is Phase.READY
     state = row(rec, cluster_id)
     [pending] = [f.name for f in state.foreign_connections if f.private_endpoint_id.lower() == foreign.id.lower()]
     before = (state.etag, statuses(op, cluster_id), len(sink.received))

@@ -19,12 +19,28 @@ FIGURES = {
     "sweep_subscriptions": int,
     "sweep_wall_s": float,
     "sweep_arm_reads": int,
+    "sweep_hub_reads": int,
+    "sweep_reads_per_acting_link": float,
     "sweep_max_reads_per_s_per_subscription": int,
     "sweep_429s": int,
     "cold_import_ms": float,
     "cold_import_rss_mb": float,
     "eager_import_ms": dict,
     "eager_import_rss_mb": dict,
+    "burst_reaction_s": dict,
+    "burst_ready_lag_s": dict,
+    "burst_ready": int,
+    "burst_event_grid_over_30s": int,
+    "burst_execution_s_per_onboarding": float,
+    "day1_wall_over_floor": float,
+    "day1_ready": int,
+    "day1_throttled_share": (int, float),
+    "day1_progress": list,
+    "scaleout_hosts": int,
+    "scaleout_one_endpoint_and_record": int,
+    "scaleout_throttled_share": (int, float),
+    "scaleout_ready_announced_once": int,
+    "scaleout_reaction_s": dict,
 }
 KINDS = {"reads", "writes", "deletes", "polls", "total"}
 
@@ -60,9 +76,16 @@ def test_small_run_reports_every_figure(tmp_path):
     assert set(figures["table_ops_per_reconcile"]["value"]) == {"onboarding", "onboarding_long", "noop"}
 
     assert figures["sweep_links"]["value"] == 20 and figures["sweep_subscriptions"]["value"] == 4
-    assert figures["sweep_arm_reads"]["expected"] > 0 and figures["sweep_wall_s"]["value"] > 0
+    assert figures["sweep_arm_reads"]["per_link_reconcile_would_read"] > 0 and figures["sweep_wall_s"]["value"] > 0
+    assert figures["sweep_hub_reads"]["value"] >= 1 and figures["sweep_reads_per_acting_link"]["acting"] >= 1
     assert figures["sweep_max_reads_per_s_per_subscription"]["value"] >= 1
     assert figures["sweep_links"]["phases"].keys() <= {"Ready", "Pending", "Failed"}
 
     assert 0 < figures["cold_import_ms"]["value"] and 0 < figures["cold_import_rss_mb"]["value"]
     assert set(figures["eager_import_ms"]["value"]) == {"six", "seven"}
+
+    assert figures["burst_ready"]["value"] == 3 and figures["burst_ready"]["met"]
+    assert set(figures["burst_reaction_s"]["value"]) == {"p50", "p95"} and figures["burst_reaction_s"]["clusters"] == 3
+    assert (
+        figures["burst_event_grid_over_30s"]["deliveries"] >= 3 and figures["burst_execution_s_per_onboarding"]["invocations"] > 0
+    )

@@ -19,7 +19,7 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import build_runtime
-from tests.support import Operator, easy_auth_headers, product_env
+from tests.support import Operator, easy_auth_headers, product_env, settle
 
 HUB_RG = "rg-hub-network"
 
@@ -65,7 +65,7 @@ def test_subnets_fill_in_order_then_the_link_waits_and_continues_by_itself(
     clusters = [op.create_cluster() for _ in range(7)]
     try:
         for cid in clusters[:6]:
-            assert svc.reconcile(cid).phase is Phase.READY
+            assert settle(svc, cid).phase is Phase.READY  # following its continuations, as the queue does
         placed = [svc.store.get(ClusterId.parse(c)).subnet_id for c in clusters[:6]]
         assert placed == [first] * 3 + [second] * 3
         [low] = events(sink, "hub.capacity_low")
@@ -90,6 +90,7 @@ def test_subnets_fill_in_order_then_the_link_waits_and_continues_by_itself(
         cloud.arm.clear_log()
         report = handlers.sweep(runtime=rt2, discover=False)
         assert report.due == 1 and report.errors == []
+        settle(rt2.service, clusters[6])  # what the continuation queue does after the sweep started it
         done = rt2.service.store.get(ClusterId.parse(clusters[6]))
         assert done.phase is Phase.READY and done.subnet_id == third
         assert len(events(sink, "hub.capacity_exhausted")) == 1
@@ -99,7 +100,7 @@ def test_subnets_fill_in_order_then_the_link_waits_and_continues_by_itself(
             svc.reconcile(cid)  # the first 404 starts the absence confirmation (3 s in tests)
         time.sleep(3.2)
         for cid in clusters:
-            assert svc.reconcile(cid).phase is Phase.ABSENT
+            assert settle(svc, cid).phase is Phase.ABSENT
 
 
 def shown_by_cli_and_api(env, monkeypatch, capsys, *subnet_ids: str) -> None:

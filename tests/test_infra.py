@@ -281,12 +281,18 @@ def test_custom_roles_grant_exactly_what_a_full_run_uses(cloud, azurite, lros):
     from shared.config import parse_settings
     from shared.ids import ClusterId
     from shared.model import Phase
-    from shared.service import Service
-    from tests.support import HUB_SUBSCRIPTION, SPOKE_SUBSCRIPTION_A, SPOKE_SUBSCRIPTION_B1, Operator, product_env
+    from tests.support import (
+        HUB_SUBSCRIPTION,
+        SPOKE_SUBSCRIPTION_A,
+        SPOKE_SUBSCRIPTION_B1,
+        Operator,
+        product_env,
+        settling_service,
+    )
 
     op = Operator(cloud)
     settings = parse_settings(product_env(cloud, azurite))
-    rec = Service.from_settings(settings)
+    rec = settling_service().from_settings(settings)
     cross = op.create_cluster()  # a spoke in another tenant
     same = op.create_cluster(subscription=SPOKE_SUBSCRIPTION_A)
 

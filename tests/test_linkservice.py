@@ -21,6 +21,7 @@ from tests.devcloud.test_pls import (  # noqa: F401 (fixture)
     vnet,
 )
 from tests.devcloud.test_sdk_lifecycle import clients
+from tests.support import wait_for
 
 PLS_ACTIONS = [
     "Microsoft.Network/loadBalancers/read",
@@ -70,8 +71,8 @@ def test_our_pls_on_the_apiserver_frontend(cloud, paced, spoke_pls_role):
             frontend=frontend,
             location="westeurope",
             hub_subscription=HUB_SUBSCRIPTION,
-            within_s=10,
-        ).result()
+        )
+        wait_for(lambda: (p := api.get(cluster, SPOKE_RG, SPOKE_TENANT)) is not None and p.succeeded, what="PLS Succeeded")
         pls = api.get(cluster, SPOKE_RG, SPOKE_TENANT)
         assert pls is not None and pls.name == pls_name(cluster) and pls.ours(cluster) and pls.on(frontend)
         assert pls.visibility == pls.auto_approval == (HUB_SUBSCRIPTION,)
@@ -92,7 +93,8 @@ def test_our_pls_on_the_apiserver_frontend(cloud, paced, spoke_pls_role):
             api.approve(cluster, SPOKE_RG, SPOKE_TENANT, foreign, pe.id)
         assert api.approve(cluster, SPOKE_RG, SPOKE_TENANT, conn, pe.id).status == "Approved"
         net.private_endpoints.begin_delete(HUB_RG, pe.name).result()
-        api.begin_delete(cluster, SPOKE_RG, SPOKE_TENANT, within_s=10).result()
+        api.begin_delete(cluster, SPOKE_RG, SPOKE_TENANT)
+        wait_for(lambda: api.get(cluster, SPOKE_RG, SPOKE_TENANT) is None, what="PLS deleted")
         assert api.get(cluster, SPOKE_RG, SPOKE_TENANT) is None
     finally:
         aks, _, _ = clients(cloud)

@@ -12,7 +12,7 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.service import Service
-from tests.support import SPOKE_SUBSCRIPTION_A, product_env
+from tests.support import SPOKE_SUBSCRIPTION_A, product_env, settling_service
 
 ENDPOINT_WRITES = ("PUT", "DELETE")
 
@@ -20,7 +20,8 @@ ENDPOINT_WRITES = ("PUT", "DELETE")
 @pytest.fixture
 def make(cloud, azurite, lros):
     def build(**overrides: str) -> Service:
-        return Service.from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
+        """The service, its reconcile followed by its continuations (tests.support.settle)."""
+        return settling_service().from_settings(parse_settings(product_env(cloud, azurite, **overrides)))
 
     return build
 
@@ -129,7 +130,7 @@ def test_region_without_hub_fails_terminally(cloud, op, rec):
 def test_cluster_still_creating_is_requeued_then_ready(cloud, op, rec):
     cloud.arm.lro_seconds["managedClusters/create"] = 1.5
     cluster_id = op.create_cluster(wait=False)
-    first = rec.reconcile(cluster_id)
+    first = rec.reconcile_once(cluster_id)
     assert first.phase is Phase.PENDING and first.requeue_after and first.requeue_after > 0
     assert "Creating" in first.message
     cloud.arm.lro_seconds["managedClusters/create"] = 0.2
@@ -213,7 +214,7 @@ def test_cluster_deleted_cleans_record_endpoint_and_row(op, rec):
     assert rec.reconcile(cluster_id).phase is Phase.READY
     name = rec.store.get(ClusterId.parse(cluster_id)).record_name
     op.delete_cluster(cluster_id)
-    first = rec.reconcile(cluster_id)  # one 404 is not proof: the link stays until a later read confirms
+    first = rec.reconcile_once(cluster_id)  # one 404 is not proof: the link stays until a later read confirms
     assert first.phase is Phase.READY and 0 < first.requeue_after <= 3 and "404" in first.message
     assert op.record(name) is not None and len(our_endpoints(op, cluster_id)) == 1
     time.sleep(first.requeue_after)
@@ -236,7 +237,7 @@ def test_a_transient_404_on_the_cluster_read_keeps_a_ready_link(cloud, op, rec, 
     path = ClusterId.parse(cluster_id).id + "$"
     cloud.arm.faults.append(FaultRule(id="gone404", method="GET", path=path, status=404, times=times))
     for _ in range(times):
-        outcome = rec.reconcile(cluster_id)
+        outcome = rec.reconcile_once(cluster_id)
         assert outcome.phase is Phase.READY and outcome.requeue_after and "404" in outcome.message
     assert cloud.arm.faults[0].hits == times
     time.sleep(outcome.requeue_after)
@@ -250,7 +251,7 @@ def test_a_transient_404_on_the_cluster_read_keeps_a_ready_link(cloud, op, rec, 
 def test_cluster_deleted_mid_onboarding(cloud, op, rec):
     cloud.arm.lro_seconds["privateEndpoints/create"] = 3.0
     cluster_id = op.create_cluster()
-    first = rec.reconcile(cluster_id, budget_s=1.5)
+    first = rec.reconcile_once(cluster_id)
     assert first.phase is Phase.PROVISIONING and first.requeue_after
     op.delete_cluster(cluster_id)
     cloud.arm.lro_seconds["privateEndpoints/create"] = 0.3
@@ -267,11 +268,11 @@ def test_cluster_deleted_mid_onboarding(cloud, op, rec):
     assert rec.store.get(ClusterId.parse(cluster_id)) is None
 
 
-def test_budget_shorter_than_provisioning_requeues_with_retry_after(cloud, op, rec):
+def test_an_endpoint_operation_requeues_with_retry_after(cloud, op, rec):
     cloud.arm.lro_seconds["privateEndpoints/create"] = 2.5
     cloud.arm.retry_after_s["Microsoft.Network"] = 2
     cluster_id = op.create_cluster()
-    first = rec.reconcile(cluster_id, budget_s=1.5)
+    first = rec.reconcile_once(cluster_id)
     assert first.phase is Phase.PROVISIONING
     assert 1 < first.requeue_after <= 2, "requeue at the Retry-After Azure gave (counted from the PUT)"
     import time

@@ -12,7 +12,7 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.model import Phase
 from shared.runtime import build_runtime, reset_runtime
-from tests.support import Operator, fast_lros, product_env, restore_lros
+from tests.support import Operator, fast_lros, product_env, restore_lros, settle
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def make_due(rt, cluster_id):
 def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
     op = Operator(cloud)
     linked = op.create_cluster()
-    assert runtime.service.reconcile(linked).phase is Phase.READY
+    assert settle(runtime.service, linked).phase is Phase.READY
     record = runtime.service.store.get(ClusterId.parse(linked)).record_name
     op.delete_record(record)  # drift nobody told us about
     make_due(runtime, linked)  # its drift check is due
@@ -47,8 +47,12 @@ def test_sweep_repairs_due_links_and_discovers_lost_clusters(cloud, runtime):
     report = handlers.sweep(runtime=runtime, discover=True)
     assert report.due == 1 and report.discovered >= 1
     assert op.record(record) is not None, "the due drift check repaired the record"
-    assert runtime.service.store.get(ClusterId.parse(lost)).phase is Phase.READY
+    assert runtime.service.store.get(ClusterId.parse(lost)).phase is Phase.PROVISIONING, "the sweep started its endpoint"
     assert report.errors == []
+    assert settle(runtime.service, lost).phase is Phase.READY, "its continuation finishes it"
+    for row in runtime.service.store.list():  # the continuations of the other clusters discovery found
+        if row.phase is Phase.PROVISIONING:
+            settle(runtime.service, row.cluster_id)
 
     # Nothing is due now and discovery is off: a sweep touches nothing in ARM.
     cloud.arm.clear_log()
@@ -84,9 +88,10 @@ def test_sweep_stops_at_its_time_budget(cloud, env):
     op = Operator(cloud)
     clusters = [op.create_cluster() for _ in range(4)]
     for c in clusters:
-        assert rt.service.reconcile(c).phase is Phase.READY
+        assert settle(rt.service, c).phase is Phase.READY
+        op.delete_record(rt.service.store.get(ClusterId.parse(c)).record_name)  # each needs acting on
         make_due(rt, c)
-    cloud.arm.latency_s = 0.2  # each no-op check now takes about a second
+    cloud.arm.latency_s = 0.2  # each repair now takes about a second
     report = handlers.sweep(runtime=rt, discover=False)
     cloud.arm.latency_s = 0.0
     assert report.due == 4
@@ -109,6 +114,12 @@ def test_cli_status_and_reconcile(cloud, env, monkeypatch, capsys):
         assert main(["status"]) == 0
         table = capsys.readouterr().out
         assert "PHASE" in table and "Ready" in table and ClusterId.parse(cluster).name in table
+        assert "link(s); " in table and " Ready" in table.splitlines()[-1]
+        assert main(["status", "--json"]) == 0
+        progress = json.loads(capsys.readouterr().out)["progress"]
+        assert progress["ready"] >= 1 and progress["of"] >= progress["ready"]
+        assert progress["text"] == f"{progress['ready']:,} of {progress['of']:,} Ready"
+        assert progress["ready"] == progress["byPhase"]["Ready"]
         assert main(["status", "--phase", "Nope"]) == 1
         assert main(["reconcile", "/subscriptions/nope"]) == 1
         assert "InvalidClusterId" in capsys.readouterr().out
@@ -148,3 +159,42 @@ def test_sweep_resends_a_failed_links_undelivered_notice(cloud, env):
         assert handlers.sweep(runtime=rt, discover=False).redelivered == 0
     finally:
         sink.stop()
+
+
+def test_a_sweep_lists_the_hub_and_acts_only_on_links_whose_state_differs(cloud, runtime):
+    op = Operator(cloud)
+    fine, changed, drifted = (op.create_cluster() for _ in range(3))
+    for c in (fine, changed, drifted):
+        assert settle(runtime.service, c).phase is Phase.READY
+    make_due(runtime, fine)
+    make_due(runtime, changed)
+    op.update_tags(changed, {"owner": "team-b"})  # the cluster changed: its due check acts on it
+    drifted_record = runtime.service.store.get(ClusterId.parse(drifted)).record_name
+    op.delete_record(drifted_record)  # not due, but the listed zone shows it gone
+    cloud.arm.clear_log()
+
+    report = handlers.sweep(runtime=runtime, discover=False)
+    assert (report.due, report.checked, report.drifted, report.reconciled) == (2, 1, 1, 2), report
+    assert op.record(drifted_record) is not None, "the drift was repaired before the link's own check came up"
+    fine_id = ClusterId.parse(fine)
+    per_link = [
+        e.path
+        for e in cloud.arm.entries(principal="hublink")
+        if fine_id.name.lower() in e.path.lower() or fine_id.endpoint_name.lower() in e.path.lower()
+    ]
+    assert per_link == [], "a link that matches its row costs no read of its own"
+    row = runtime.service.store.get(fine_id)
+    assert row.phase is Phase.READY and row.next_attempt_at > runtime.service.clock.now() + timedelta(seconds=3000)
+
+
+def test_a_link_waiting_on_its_operation_is_left_to_its_continuation_unless_that_is_late(cloud, runtime):
+    cluster = Operator(cloud).create_cluster()
+    assert runtime.service.reconcile(cluster).phase is Phase.PROVISIONING  # the PUT; its continuation is queued
+    store, cid = runtime.service.store, ClusterId.parse(cluster)
+    make_due(runtime, cluster)  # its poll time came a second ago: the queue's to take
+    assert handlers.sweep(runtime=runtime, discover=False).due == 0
+    state = store.get(cid)
+    state.next_attempt_at = runtime.service.clock.now() - timedelta(seconds=120)  # the message was lost
+    store.replace(state)
+    report = handlers.sweep(runtime=runtime, discover=False)
+    assert report.due == 1 and report.reconciled == 1

@@ -11,13 +11,12 @@ from shared.config import parse_settings
 from shared.ids import ClusterId
 from shared.linkservice import pls_name
 from shared.model import Phase
-from shared.service import Service
-from tests.support import product_env
+from tests.support import product_env, settling_service
 
 
 @pytest.fixture
 def rec(cloud, azurite, lros):
-    return Service.from_settings(parse_settings(product_env(cloud, azurite)))
+    return settling_service().from_settings(parse_settings(product_env(cloud, azurite)))
 
 
 @pytest.fixture

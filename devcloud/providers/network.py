@@ -423,6 +423,14 @@ class PrivateEndpoints:
                                "addressSpace": {"addressPrefixes": [s.prefix for s in subnets]},
                                "subnets": [self._subnet_body(s) for s in subnets]}})
 
+    def list_nics(self, ctx: ArmContext) -> Response:
+        """The endpoints' NICs of a resource group, in one page like the endpoints' list."""
+        rg = ctx.params["resourceGroupName"]
+        self.groups.require(ctx.subscription_id, rg)
+        prefix = f"/subscriptions/{ctx.subscription_id}/resourcegroups/{rg}/".lower()
+        with self.cloud.arm.lock:
+            return value_list([nic for nid, nic in self.nics.items() if nid.lower().startswith(prefix)])
+
     def get_nic(self, ctx: ArmContext) -> Response:
         rg, name = ctx.params["resourceGroupName"], ctx.params["networkInterfaceName"]
         self.groups.require(ctx.subscription_id, rg)
@@ -444,6 +452,7 @@ def register(cloud: Any, groups: Any, clusters: Any) -> PrivateEndpoints:
     route("GET", one, pe.get, action=f"{TYPE}/read")
     route("DELETE", one, pe.delete, action=f"{TYPE}/delete")
     route("GET", group + NIC_TYPE + "/{networkInterfaceName}", pe.get_nic, action=f"{NIC_TYPE}/read")
+    route("GET", group + NIC_TYPE, pe.list_nics, action=f"{NIC_TYPE}/read")
     vnet = group + "Microsoft.Network/virtualNetworks/{virtualNetworkName}"
     route("GET", vnet, pe.get_vnet, action="Microsoft.Network/virtualNetworks/read")
     route("GET", vnet + "/subnets/{subnetName}", pe.get_subnet, action="Microsoft.Network/virtualNetworks/subnets/read")

@@ -147,7 +147,6 @@ class VnetIntegrationPath:
                 frontend=frontend,
                 location=link.live.location,
                 hub_subscription=link.hub.subscription_id,
-                within_s=link.budget_s(),
                 keep=pls,
             )
         except TerminalError as exc:
@@ -218,7 +217,7 @@ class VnetIntegrationPath:
         link.mark("pls", message=why)
         state.link_service_id = resource_id  # recorded until it is gone
         link.save()
-        op = self.services.begin_delete(link.cluster, group_of(resource_id), link.tenant, within_s=link.budget_s())
+        op = self.services.begin_delete(link.cluster, group_of(resource_id), link.tenant)
         link.log.info("link.pls.delete_started", pls=resource_id, why=why)
         return Wait(op.poll_s, f"{why}: {pls.name} is being deleted", replace(op, subject=_key(resource_id)))
 

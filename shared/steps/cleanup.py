@@ -21,7 +21,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
     A row already Skipped with nothing recorded has nothing of ours to look for; a fresh row (no
     history) is searched anyway, in case a row was lost after an endpoint was created.
     """
-    from shared.steps.endpoint import start_delete
+    from shared.steps.endpoint import running, start_delete
     from shared.steps.record import remove_record
 
     state = link.state
@@ -43,6 +43,8 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
             endpoint = link.read(key, lambda hub=hub: link.ports.endpoints.get(hub, link.cluster.endpoint_name))
             if endpoint is not None and (points_at(endpoint, link.cluster.id) or made_for(endpoint, link.cluster)):
                 state.phase = Phase.DELETING
+                if endpoint.provisioning_state.lower() == "deleting":  # ours, still running: Azure's pace
+                    return running(link, endpoint)
                 link.save()
                 link.reads[key] = None  # deleted once the operation ends
                 return start_delete(link, hub, endpoint.name)
@@ -51,7 +53,7 @@ def cleanup(link: Link, *, reason: str, gone: bool = False) -> Result:
             return left
         link.mark("cleanup", done=True, message=reason)
     state.endpoint_id = state.connection_name = state.connection_status = state.private_ip = None
-    state.record_name = state.zone_id = state.subnet_id = None
+    state.record_name = state.zone_id = state.subnet_id = state.operation_at = None
     if gone:
         link.remove()
         link.log.info("link.removed", reason=reason)

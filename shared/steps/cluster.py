@@ -61,7 +61,7 @@ def absence_unconfirmed(link: Link) -> Wait | None:
     read replica catches up), and tearing a Ready link down costs its users an outage.
     """
     state, now = link.state, link.clock.now()
-    if link.fresh or link.deletion_reported:
+    if link.fresh or link.deletion_reported or state.phase is Phase.DELETING:  # DELETING: confirmed when cleanup began
         return None
     if state.absent_since is None:
         state.absent_since = now

@@ -28,20 +28,17 @@ def read_endpoint(link: Link, hub: Hub) -> Endpoint | None:
 def ensure_endpoint(link: Link) -> Result | None:
     """Our endpoint, settled and connected; or the operation that gets it there.
 
-    While an operation on it runs, the endpoint is read only at Azure's pace: every read falls on
-    `operation_at + k * poll_s` (see Link.until_next_poll), whichever invocation makes it, so the
-    read that sees the operation end is the first one Azure's pace allows.
+    While an operation on it runs, the endpoint is read only at Azure's pace (shared.steps.operation
+    reads it first, at `operation_at + k * poll_s`); a step that starts one returns at once.
     """
     assert link.hub is not None and link.path is not None
     link.mark("endpoint")
     state, hub = link.state, link.hub
-    pause = link.until_next_poll()
-    if pause is not None and not link.poll_due and "endpoint" not in link.reads:
-        return Wait(pause, link.waiting_for, _observing(link))
-    link.poll_due = False
     endpoint = read_endpoint(link, hub)
     if endpoint is not None and endpoint.in_progress:
-        return _running(link, endpoint)
+        return running(link, endpoint)
+    created = state.operation_at is not None and state.endpoint_id is None  # the create we started has ended
+    created = created and endpoint is not None and not endpoint.failed  # a failed one is replaced below
     state.operation_at = None
     if endpoint is None:
         return _create(link)
@@ -52,7 +49,7 @@ def ensure_endpoint(link: Link) -> Result | None:
             )
         return _replace(link, endpoint, None)  # ours, to a target the cluster no longer uses (a moved PLS)
     ours = our_connection(link, endpoint)
-    if link.just_created:
+    if created:
         state.endpoint_id = endpoint.id
         if ours is None:
             return Wait(CONNECTION_WAIT_S, "waiting for the connection to appear on the cluster")
@@ -72,19 +69,20 @@ def ensure_endpoint(link: Link) -> Result | None:
     return None
 
 
-def _observing(link: Link) -> Operation:
+def observing(link: Link) -> Operation:
     poll_s = link.state.poll_s or DEFAULT_POLL_S
     return Operation(f"hub endpoint {link.cluster.endpoint_name}", "observe", poll_s)
 
 
-def _running(link: Link, endpoint: Endpoint) -> Wait:
-    """An operation on the endpoint runs: read it again at Azure's next poll (the controller may wait)."""
+def running(link: Link, endpoint: Endpoint) -> Wait:
+    """An operation on the endpoint runs: read it again at Azure's next poll time."""
     state = link.state
-    state.phase = Phase.PROVISIONING
+    if state.phase is not Phase.DELETING:
+        state.phase = Phase.PROVISIONING
     link.waiting_for = f"hub endpoint is {endpoint.provisioning_state}"
     if state.operation_at is None:  # not our operation, or its row was lost: Azure's pace from now
         state.operation_at, state.poll_s = link.clock.now(), state.poll_s or DEFAULT_POLL_S
-    return Wait(link.until_next_poll() or state.poll_s or DEFAULT_POLL_S, link.waiting_for, _observing(link))
+    return Wait(link.until_next_poll() or state.poll_s or DEFAULT_POLL_S, link.waiting_for, observing(link))
 
 
 def _replace(link: Link, endpoint: Endpoint, ours: Connection | None) -> Wait:
@@ -108,7 +106,7 @@ def _replace(link: Link, endpoint: Endpoint, ours: Connection | None) -> Wait:
 
 
 def start_delete(link: Link, hub: Hub, name: str) -> Wait:
-    op = link.ports.endpoints.begin_delete(hub, name, within_s=link.budget_s())
+    op = link.ports.endpoints.begin_delete(hub, name)
     link.state.poll_s, link.state.operation_at = op.poll_s, link.clock.now()
     return Wait(op.poll_s, f"hub endpoint {name} is being deleted", op)
 
@@ -146,9 +144,7 @@ def _create(link: Link) -> Result:
 
 def _begin_create(link: Link, hub: Hub, target: EndpointTarget, static: str | None) -> Operation:
     assert link.live is not None
-    op = link.ports.endpoints.begin_create(
-        hub, link.cluster, link.live.location, target, within_s=link.budget_s(), static_ip=static
-    )
+    op = link.ports.endpoints.begin_create(hub, link.cluster, link.live.location, target, static_ip=static)
     link.log.info("link.endpoint.create_started", endpoint=link.cluster.endpoint_name, subnet=hub.subnet_id, ip=static)
     return op
 

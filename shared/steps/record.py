@@ -28,7 +28,7 @@ def write_dns(link: Link) -> Result | None:
             link.save()  # the row names the zone before it exists: cleanup finds it whatever happens next
         if not link.ports.dns.ensure_zone(placement.zone_id, owner=owner, vnet_ids=hub_vnets(link.hub)):
             return Wait(ZONE_WAIT_S, f"the hub's DNS zone {placement.fqdn} is being created")
-    ip = link.ports.endpoints.private_ip(link.endpoint)
+    ip = link.read("ip", lambda: link.ports.endpoints.private_ip(link.endpoint))  # or the timer's listed NIC
     assert state.zone_id and state.record_name
     _, changed = link.ports.dns.ensure(state.zone_id, state.record_name, ip, owner=owner)
     if changed:

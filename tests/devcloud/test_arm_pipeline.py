@@ -169,6 +169,25 @@ def test_throttling_then_recovery(cloud, http, tokens, monkeypatch):
     cloud.arm.reset_throttling()
 
 
+def test_every_answer_says_what_is_left_in_its_bucket(cloud, http, tokens, monkeypatch):
+    """Reads, writes and POST actions each carry their own count and its global-* variant, exactly
+    as devcloud's token bucket for (subscription, principal, kind) stands after the request."""
+    monkeypatch.setitem(cloud.arm.limits, "write", (5, 0.0))  # no refill: the count is exact
+    monkeypatch.setitem(cloud.arm.limits, "read", (7, 0.0))
+    cloud.arm.reset_throttling()
+    token = tokens()
+    auth = {"Authorization": f"Bearer {token}"}
+    prefix = "x-ms-ratelimit-remaining-subscription-"
+    put = http.put(gadget_url(cloud), params=API, json={}, headers=auth)
+    action = http.post(gadget_url(cloud) + "/rebuild", params=API, headers=auth)
+    read = get(http, cloud, token)
+    assert (put.headers[prefix + "writes"], put.headers[prefix + "global-writes"]) == ("4", "4")
+    assert (action.headers[prefix + "writes"], action.headers[prefix + "global-writes"]) == ("3", "3")
+    assert (read.headers[prefix + "reads"], read.headers[prefix + "global-reads"]) == ("6", "6")
+    assert prefix + "reads" not in put.headers and prefix + "writes" not in read.headers
+    cloud.arm.reset_throttling()
+
+
 # -- faults --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("status", "retry_after", "code", "header"), [
     (429, None, "TooManyRequests", "1"),

@@ -89,13 +89,10 @@ VCR_FILTERED = ("retry-after", "x-ms-ratelimit-remaining-subscription-reads", "x
 RECORDER_FILTERED = {"Azure/azure-cli": VCR_FILTERED, "Azure/azure-sdk-for-python": VCR_FILTERED}
 # Headers Azure's recordings disagree on (present in some eras, absent in others): compared only where the
 # recording has them.
-VARIES: dict[str, str] = {}
-# Headers recorded that devcloud does not model yet, each with the reason. Once devcloud sends the global
-# variants (issue 14), they belong in VARIES: recorded since 2024, absent from the older recordings.
-NOT_MODELLED = {
+VARIES: dict[str, str] = {
     f"x-ms-ratelimit-remaining-subscription-global-{kind}s":
         "ARM's global bucket, recorded next to the regional one since 2024 (Azure PowerShell's AKS session of "
-        "2025-10); devcloud's buckets are regional (its rate-limit headers belong to issue 14)"
+        "2025-10; AKS-PRIVATE-MODES.md, section 6), absent from the older recordings; devcloud sends it on every answer"
     for kind in ("read", "write", "delete")}
 
 
@@ -172,7 +169,7 @@ def header_differences(recorded: dict[str, str], actual: requests.structures.Cas
     names |= {k.lower() for k in actual if k.lower().startswith("x-ms-ratelimit")}
     out = []
     for name in sorted(names):
-        if (name in (*filtered, *VARIES) and name not in wanted) or name in NOT_MODELLED:
+        if name in (*filtered, *VARIES) and name not in wanted:
             continue
         if (name in wanted) != (name in actual):
             out.append(f"{name}: {'missing' if name in wanted else 'present'} where the recording has it "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from shared.errors import ConcurrentUpdate, DnsConflict, TerminalError
 from shared.ids import ClusterId, same_arm_id
 from shared.link import Policy, Ports
 from shared.linkservice import MANAGED_BY, TAG_CLUSTER, TAG_MANAGED_BY, Frontend, LinkService, PlsConnection, pls_name
-from shared.model import LinkState, Phase
+from shared.model import LinkState, Outcome, Phase
 from shared.paths import default_paths
 from shared.paths.vnet_integration import pls_id
 from shared.results import Operation
@@ -196,78 +196,29 @@ class FakeClusters:
 
 
 @dataclass
-class FakeHandle:
-    endpoints: FakeEndpoints
+class FakeOperation:
+    """A create or delete Azure is working on: it ends `duration_s` after it was accepted (never
+    when `finishes` is False), and the resource's provisioningState says so to whoever reads it."""
+
     kind: str
     name: str
     target_id: str | None
     cluster: ClusterId | None
-    finishes: bool = True
-    static_ip: str | None = None
-    waited: list[float] = field(default_factory=list)
-
-    def wait(self, timeout_s: float) -> bool:
-        self.waited.append(timeout_s)
-        if not self.finishes:
-            return False
-        links = self.endpoints.link_services
-        if self.kind == "create" and links is not None and "/privatelinkservices/" in (self.target_id or "").lower():
-            ep = self._endpoint()
-            if self.endpoints.auto_connect:
-                links.connect(self.target_id or "", ep.id)
-            return True
-        if self.kind == "create":
-            ep = Endpoint(
-                id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}",
-                name=self.name,
-                provisioning_state="Succeeded",
-                target_id=self.target_id,
-                connection_status="Pending",
-                nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
-                tags=self.tags(),
-                static_ip=self.static_ip,
-            )
-            self.endpoints.endpoints[self.name] = ep
-            if self.endpoints.clusters is not None and self.cluster is not None and self.endpoints.auto_connect:
-                self.endpoints.clusters.connect(self.cluster, ep.id)
-        else:
-            gone = self.endpoints.endpoints.pop(self.name, None)
-            if gone is not None and links is not None:
-                links.disconnect(gone.id)
-            if gone is not None and self.endpoints.clusters is not None:  # its connection goes with it
-                for key, conns in self.endpoints.clusters.conns.items():
-                    self.endpoints.clusters.conns[key] = [c for c in conns if c.endpoint_id.lower() != gone.id.lower()]
-        return True
-
-    def _endpoint(self) -> Endpoint:
-        ep = Endpoint(
-            id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{self.name}",
-            name=self.name,
-            provisioning_state="Succeeded",
-            target_id=self.target_id,
-            connection_status="Approved",
-            nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{self.name}.nic",),
-            tags=self.tags(),
-        )
-        self.endpoints.endpoints[self.name] = ep
-        return ep
-
-    def tags(self) -> dict[str, str]:
-        return {TAG_CLUSTER: self.cluster.key, TAG_MANAGED_BY: MANAGED_BY} if self.cluster else {}
-
-    def result(self) -> Endpoint | None:
-        return self.endpoints.endpoints.get(self.name) if self.kind == "create" else None
+    ends_at: datetime | None
 
 
 class FakeEndpoints:
-    def __init__(self, clusters: FakeClusters | None = None) -> None:
+    def __init__(self, clusters: FakeClusters | None = None, clock: FakeClock | None = None) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         self.clusters = clusters
+        self.clock = clock or FakeClock()
         self.link_services: FakeLinkServices | None = None
         self.finishes = True
+        self.duration_s = 3.0  # within one Retry-After (POLL_S): the first poll sees it ended
+        self.fail_creates = 0  # the next creates that end Failed
         self.auto_connect = True
         self.calls: list[str] = []
-        self.handles: list[FakeHandle] = []
+        self.running: dict[str, FakeOperation] = {}
         self.targets: list[Any] = []
         self.created_in: list[tuple[str, str | None]] = []  # (subnet, static address asked for) per create
         self.taken: set[str] = set()  # addresses someone else holds
@@ -277,10 +228,59 @@ class FakeEndpoints:
 
     def get(self, hub: Hub, name: str) -> Endpoint | None:
         self.calls.append("get")
+        self._settle(name)
         return self.endpoints.get(name)
 
+    def _start(
+        self, kind: str, name: str, target_id: str | None, cluster: ClusterId | None, *, static_ip: str | None = None
+    ) -> Operation:
+        ends = self.clock.now() + timedelta(seconds=self.duration_s) if self.finishes else None
+        self.running[name] = FakeOperation(kind, name, target_id, cluster, ends)
+        current = self.endpoints.get(name)
+        if kind == "create":
+            self.endpoints[name] = Endpoint(
+                id=f"{HUB_RG}/providers/Microsoft.Network/privateEndpoints/{name}",
+                name=name,
+                provisioning_state="Updating",
+                target_id=target_id,
+                connection_status="Pending",
+                nic_ids=(f"{HUB_RG}/providers/Microsoft.Network/networkInterfaces/{name}.nic",),
+                tags={TAG_CLUSTER: cluster.key, TAG_MANAGED_BY: MANAGED_BY} if cluster else {},
+                static_ip=static_ip,
+            )
+        elif current is not None:
+            self.endpoints[name] = replace(current, provisioning_state="Deleting")
+        return Operation(f"{kind} hub endpoint {name}", kind, POLL_S)
+
+    def _settle(self, name: str) -> None:
+        op = self.running.get(name)
+        if op is None or op.ends_at is None or self.clock.now() < op.ends_at:
+            return
+        del self.running[name]
+        links = self.link_services
+        if op.kind == "create" and self.fail_creates:
+            self.fail_creates -= 1
+            self.endpoints[name] = replace(self.endpoints[name], provisioning_state="Failed", connection_status=None)
+            return
+        if op.kind == "create":
+            to_pls = links is not None and "/privatelinkservices/" in (op.target_id or "").lower()
+            ep = self.endpoints[name] = replace(
+                self.endpoints[name], provisioning_state="Succeeded", connection_status="Approved" if to_pls else "Pending"
+            )
+            if to_pls and self.auto_connect:
+                links.connect(op.target_id or "", ep.id)  # type: ignore[union-attr]
+            elif not to_pls and self.clusters is not None and op.cluster is not None and self.auto_connect:
+                self.clusters.connect(op.cluster, ep.id)
+            return
+        gone = self.endpoints.pop(name, None)
+        if gone is not None and links is not None:
+            links.disconnect(gone.id)
+        if gone is not None and self.clusters is not None:  # its connection goes with it
+            for key, conns in self.clusters.conns.items():
+                self.clusters.conns[key] = [c for c in conns if c.endpoint_id.lower() != gone.id.lower()]
+
     def begin_create(
-        self, hub: Hub, cluster: ClusterId, location: str, target: Any, *, within_s: float, static_ip: str | None = None
+        self, hub: Hub, cluster: ClusterId, location: str, target: Any, *, static_ip: str | None = None
     ) -> Operation:
         self.calls.append("begin_create")
         self.targets.append(target)
@@ -288,17 +288,21 @@ class FakeEndpoints:
         if static_ip and static_ip in self.taken:
             raise TerminalError(f"address {static_ip} is taken", code="PrivateIPAddressIsAllocated", status=400)
         self.ip = static_ip or self.next_ip()
-        handle = FakeHandle(
-            self, "create", cluster.endpoint_name, target.resource_id, cluster, self.finishes, static_ip=static_ip
-        )
-        self.handles.append(handle)
-        return Operation(f"create hub endpoint {cluster.endpoint_name}", "create", POLL_S, handle)
+        return self._start("create", cluster.endpoint_name, target.resource_id, cluster, static_ip=static_ip)
 
-    def begin_delete(self, hub: Hub, name: str, *, within_s: float) -> Operation:
+    def begin_delete(self, hub: Hub, name: str) -> Operation:
         self.calls.append("begin_delete")
-        handle = FakeHandle(self, "delete", name, None, None, self.finishes)
-        self.handles.append(handle)
-        return Operation(f"delete hub endpoint {name}", "delete", POLL_S, handle)
+        return self._start("delete", name, None, None)
+
+    def list_in_group(self, subscription_id: str, resource_group: str) -> list[Endpoint]:
+        self.calls.append("list_in_group")
+        for name in list(self.running):
+            self._settle(name)
+        return list(self.endpoints.values())
+
+    def nic_ips(self, subscription_id: str, resource_group: str) -> dict[str, str]:
+        self.calls.append("nic_ips")
+        return {nic.lower(): self.ip for ep in self.endpoints.values() for nic in ep.nic_ids[:1]}
 
     def private_ip(self, endpoint: Endpoint) -> str:
         self.calls.append("private_ip")
@@ -316,32 +320,13 @@ class FakeEndpoints:
         return [SubnetRoom(s, "10.1.0.0/29", self.used.get(s, 0), vnet, sum(self.used.values()), vnet_limit) for s in hub.subnets]
 
 
-@dataclass
-class FakePlsHandle:
-    services: FakeLinkServices
-    kind: str
-    resource_id: str
-    body: dict[str, Any]
-    finishes: bool = True
-
-    def wait(self, timeout_s: float) -> bool:
-        if not self.finishes:
-            return False
-        key = self.resource_id.lower()
-        if self.kind == "delete":
-            self.services.services.pop(key, None)
-        else:
-            self.services.services[key] = replace(self.services.services[key], provisioning_state="Succeeded")
-        return True
-
-    def result(self) -> LinkService | None:
-        return self.services.services.get(self.resource_id.lower()) if self.kind == "create" else None
-
-
 class FakeLinkServices:
     """kube-apiserver frontends and Private Link Services in memory (shared.linkservice's interface)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock or FakeClock()
+        self.duration_s = 3.0
+        self.running: dict[str, tuple[str, datetime | None]] = {}  # PLS id (lower) -> (kind, when it ends)
         self.frontends: dict[str, Frontend] = {}  # cluster key -> its kube-apiserver frontend
         self.services: dict[str, LinkService] = {}  # PLS id (lower) -> PLS
         self.calls: list[str] = []
@@ -365,8 +350,18 @@ class FakeLinkServices:
 
     def get(self, cluster: ClusterId, resource_group: str, tenant_id: str) -> LinkService | None:
         self._check("get")
-        rid = pls_id(cluster, resource_group)
-        return self.services.get(rid.lower())
+        key = pls_id(cluster, resource_group).lower()
+        kind, ends = self.running.get(key, ("", None))
+        if kind and ends is not None and self.clock.now() >= ends:
+            del self.running[key]
+            if kind == "delete":
+                self.services.pop(key, None)
+            elif key in self.services:
+                self.services[key] = replace(self.services[key], provisioning_state="Succeeded")
+        return self.services.get(key)
+
+    def _ends(self) -> datetime | None:
+        return self.clock.now() + timedelta(seconds=self.duration_s) if self.finishes else None
 
     def begin_put(self, cluster: ClusterId, tenant_id: str, **kw: Any) -> Operation:
         self._check("begin_put")
@@ -387,14 +382,16 @@ class FakeLinkServices:
             tags={TAG_CLUSTER: cluster.key, TAG_MANAGED_BY: MANAGED_BY},
             connections=old.connections if old else (),
         )
-        handle = FakePlsHandle(self, "create", rid, kw, self.finishes)
-        return Operation(f"create private link service {name}", "create", POLL_S, handle, subject="pls")
+        self.running[rid.lower()] = ("create", self._ends())
+        return Operation(f"create private link service {name}", "create", POLL_S, subject="pls")
 
-    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str, *, within_s: float) -> Operation:
+    def begin_delete(self, cluster: ClusterId, resource_group: str, tenant_id: str) -> Operation:
         self._check("begin_delete")
-        rid = pls_id(cluster, resource_group)
-        handle = FakePlsHandle(self, "delete", rid, {}, self.finishes)
-        return Operation(f"delete private link service {pls_name(cluster)}", "delete", POLL_S, handle, subject="pls")
+        key = pls_id(cluster, resource_group).lower()
+        if key in self.services:
+            self.services[key] = replace(self.services[key], provisioning_state="Deleting")
+        self.running[key] = ("delete", self._ends())
+        return Operation(f"delete private link service {pls_name(cluster)}", "delete", POLL_S, subject="pls")
 
     def decide(
         self, cluster: ClusterId, resource_group: str, tenant_id: str, connection_name: str, status: str, description: str
@@ -473,6 +470,18 @@ class World:
     dns: FakeDns
     controller: Controller
     links: FakeLinkServices
+    invocations: int = 0
+
+    def settle(self, cid: str, *, max_runs: int = 20, **kw: Any) -> Outcome:
+        """Reconcile as the continuation queue does: each "look again in N s" comes back N s later,
+        until an outcome asks for no follow-up, or is an error or busy, or `max_runs` is reached."""
+        outcome = self.controller.reconcile(cid, **kw)
+        self.invocations = 1
+        while outcome.requeue_after is not None and not (outcome.busy or outcome.error) and self.invocations < max_runs:
+            self.clock.advance(outcome.requeue_after)
+            outcome = self.controller.reconcile(cid, **kw)
+            self.invocations += 1
+        return outcome
 
 
 def world(
@@ -487,9 +496,9 @@ def world(
     clock = FakeClock()
     store = FakeStore(clock)
     clusters = FakeClusters()
-    endpoints = FakeEndpoints(clusters)
+    endpoints = FakeEndpoints(clusters, clock)
     dns = FakeDns()
-    links = FakeLinkServices()
+    links = FakeLinkServices(clock)
     endpoints.link_services = links
     subnets = {SPOKE_VNET.lower(): PLS_SUBNET} if pls_subnets is None else pls_subnets
     paths = default_paths(clusters, links, subnets)  # type: ignore[arg-type]

@@ -12,12 +12,17 @@ from shared.model import Phase
 from tests.unit.fakes import POLL_S, cluster_id, world
 
 
-def test_done_a_fresh_cluster_is_linked_in_one_run():
+def test_a_fresh_cluster_is_linked_when_azure_says_to_look_again():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
-    outcome = w.controller.reconcile(cid)
+    first = w.controller.reconcile(cid)
+    assert first.phase is Phase.PROVISIONING and first.requeue_after == POLL_S, "the PUT, then back at the Retry-After"
+    assert w.clock.slept == [], "nothing waits for Azure"
+    w.clock.advance(first.requeue_after)
+    outcome = w.settle(cid)
     assert outcome.phase is Phase.READY and outcome.requeue_after is None and not outcome.error
+    assert w.invocations == 1, "the first poll Azure allows sees the endpoint Succeeded and finishes the link"
     row = w.store.rows[ClusterId.parse(cid).key]
     assert row.phase is Phase.READY and row.private_ip == "10.1.0.4" and row.lease_owner is None
     assert row.next_attempt_at == w.clock.now() + timedelta(seconds=3600), "the drift check"
@@ -27,24 +32,28 @@ def test_done_a_fresh_cluster_is_linked_in_one_run():
     assert again.phase is Phase.READY and w.endpoints.calls.count("begin_create") == 1, "a Ready link is a no-op"
 
 
-def test_requeue_at_azures_poll_time_when_the_operation_outlasts_the_budget():
+def test_a_running_operation_is_read_only_at_azures_poll_times():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
-    w.endpoints.finishes = False
-    outcome = w.controller.reconcile(cid, budget_s=5)
+    w.endpoints.duration_s = 45.0
+    outcome = w.controller.reconcile(cid)
     assert outcome.phase is Phase.PROVISIONING and outcome.requeue_after == POLL_S
     assert outcome.message == "hub endpoint is being provisioned"
     row = w.store.rows[ClusterId.parse(cid).key]
     assert row.operation_at == w.clock.now() and row.poll_s == POLL_S and row.lease_owner is None
-    # The continuation lands a little early: the endpoint is read only at Azure's next poll time.
-    w.clock.advance(POLL_S - 1)
-    w.endpoints.finishes = True
-    w.endpoints.endpoints[ClusterId.parse(cid).endpoint_name] = _running(w, cid)
-    gets = w.endpoints.calls.count("get")
-    assert w.controller.reconcile(cid, budget_s=20).phase is Phase.PROVISIONING
-    assert w.clock.slept[0] == pytest.approx(1.0), "waited for the poll time before reading"
-    assert w.endpoints.calls.count("get") - gets == 2, "one read at each poll time, none in between"
+    # A continuation that lands early (the queue's delay is whole seconds) reads nothing.
+    w.clock.advance(POLL_S - 0.6)
+    reads = (w.endpoints.calls.count("get"), w.clusters.calls.count("get"))
+    early = w.controller.reconcile(cid)
+    assert early.idle and early.requeue_after == pytest.approx(0.6) and early.phase is Phase.PROVISIONING
+    assert (w.endpoints.calls.count("get"), w.clusters.calls.count("get")) == reads, "no ARM call before the poll time"
+    w.clock.advance(0.6)
+    gets, cluster_gets = w.endpoints.calls.count("get"), w.clusters.calls.count("get")
+    assert w.settle(cid).phase is Phase.READY
+    assert w.endpoints.calls.count("get") - gets == 5, "one endpoint read at each poll time: 10, 20, 30, 40 and 50 s"
+    assert w.clusters.calls.count("get") - cluster_gets == 1, "the cluster is read again only once the operation ended"
+    assert w.clock.slept == []
 
 
 def _running(w, cid):
@@ -61,12 +70,12 @@ def _running(w, cid):
     )
 
 
-def test_an_operation_seen_running_is_read_again_within_the_budget_else_requeued():
+def test_an_operation_seen_running_is_requeued_at_the_poll_time():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
     w.endpoints.endpoints[ClusterId.parse(cid).endpoint_name] = _running(w, cid)
-    outcome = w.controller.reconcile(cid, budget_s=5)  # 4 s usable: the next poll is 10 s away
+    outcome = w.controller.reconcile(cid)
     assert outcome.requeue_after == POLL_S and outcome.message == "hub endpoint is Updating"
     assert w.clock.slept == []
 
@@ -85,7 +94,7 @@ def test_transient_error_backs_off_and_counts_attempts():
     w.clusters.fail["get"] = TransientError("throttled", retry_after=42.0, status=429)
     assert w.controller.reconcile(cid).requeue_after == 42.0, "Azure's Retry-After wins over the backoff"
     del w.clusters.fail["get"]
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
     assert w.store.rows[ClusterId.parse(cid).key].attempts == 0
 
 
@@ -103,7 +112,7 @@ def test_busy_lease_answers_busy_and_touches_nothing():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     w.store.touch(cid, lease_owner="another-run", lease_until=w.clock.now() + timedelta(seconds=30))
     writes, calls = w.store.writes, list(w.clusters.calls)
     outcome = w.controller.reconcile(cid)
@@ -115,7 +124,7 @@ def test_an_expired_lease_is_taken_over():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     w.store.touch(cid, lease_owner="crashed-run", lease_until=w.clock.now() - timedelta(seconds=1))
     assert w.controller.reconcile(cid).phase is Phase.READY
 
@@ -178,17 +187,34 @@ def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
     w = world(notifier=Notes())
     cid = cluster_id()
     w.clusters.add(cid)
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
     assert seen and seen[0][0] and seen[0][1] is not None, "delivered while the row is still leased"
     row = w.store.rows[ClusterId.parse(cid).key]
     assert row.lease_owner is None and row.notices.pending == []
+
+
+def test_only_the_continuation_a_waiting_link_expects_keeps_its_chain_going():
+    from shared.service import _awaited
+
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.endpoints.duration_s = 45.0
+    first = w.controller.reconcile(cid)
+    asked_for = w.clock.now() + timedelta(seconds=first.requeue_after)  # what the continuation carries
+    w.clock.advance(first.requeue_after - 0.7)  # it lands early (whole seconds, rounded down)
+    early = w.controller.reconcile(cid)
+    assert early.idle and _awaited(early, asked_for), "the chain's own continuation requeues itself"
+    stale = asked_for - timedelta(seconds=5)  # e.g. the look-again of an earlier "cluster is Creating"
+    assert not _awaited(early, stale), "a stale continuation ends there: the row waits for another"
+    assert _awaited(early, None), "a message without its time keeps going (messages of older versions)"
 
 
 def test_an_invocation_that_dies_holding_the_lease_leaves_its_row_due_when_the_lease_runs_out():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
     ready = w.store.get(ClusterId.parse(cid))
     assert ready.next_attempt_at == w.clock.now() + timedelta(seconds=3600)  # the drift check
     taken = w.store.acquire(ClusterId.parse(cid), "dies", 50.0)  # ...and its process is killed here

@@ -112,18 +112,18 @@ def test_none_mode_links_its_own_zone_to_every_hub_vnet_and_removes_it_with_the_
     cid = cluster_id()
     w.clusters.add(cid, private_dns_zone="none", private_fqdn=None, public_fqdn=PUBLIC)
     w.dns.zones_ready = False  # Azure answered 202 for the zone
-    waiting = w.controller.reconcile(cid)
+    waiting = w.settle(cid)
     assert waiting.requeue_after and "being created" in waiting.message and row(w, cid).own_zone_id
     w.dns.zones_ready = True
-    outcome = w.controller.reconcile(cid)
+    outcome = w.settle(cid)
     assert outcome.phase is Phase.READY and "(none DNS)" in outcome.message
     zone_id = f"{HUB_RG}/providers/Microsoft.Network/privateDnsZones/{PUBLIC}"
     assert w.dns.zones[zone_id.lower()][1] == tuple(hub_vnets(hub)) and len(hub_vnets(hub)) == 2
     assert w.dns.records["@"].ips == ("10.1.0.4",) and row(w, cid).public()["dnsMode"] == "none"
     del w.clusters.clusters[ClusterId.parse(cid).key]
-    w.controller.reconcile(cid)  # a first 404 is not proof of deletion
+    w.settle(cid)  # a first 404 is not proof of deletion
     w.clock.advance(w.controller.policy.absence_confirm_s)
-    assert w.controller.reconcile(cid).phase is Phase.ABSENT
+    assert w.settle(cid).phase is Phase.ABSENT
     assert w.dns.zones == {} and w.dns.records == {}
 
 
@@ -131,10 +131,10 @@ def test_a_changed_placement_removes_the_old_record_first():
     w = world()
     cid = cluster_id()
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     old = row(w, cid).record_name
     w.clusters.add(cid, private_fqdn="other.privatelink.westeurope.azmk8s.io")
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
     assert set(w.dns.records) == {"other"} and old not in w.dns.records
 
 
@@ -151,12 +151,12 @@ def test_a_recreated_endpoint_asks_for_the_same_address_and_the_record_stays():
     w = world(notifier=notes)
     cid = cluster_id()
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     assert row(w, cid).stable_ip == "10.1.0.4"
     w.endpoints.ip = "10.1.0.9"  # the addresses the fake hands out moved on meanwhile
     recreate(w, cid)
     writes = w.dns.calls.count("ensure")
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
     assert w.endpoints.created_in[-1] == (HUB.subnet_id, "10.1.0.4") and row(w, cid).private_ip == "10.1.0.4"
     assert w.dns.calls.count("ensure") == writes + 1 and w.dns.records[row(w, cid).record_name].ips == ("10.1.0.4",)
     assert notes.kinds() == []
@@ -167,21 +167,22 @@ def test_a_taken_address_moves_the_link_with_one_notice_and_no_dead_record():
     w = world(notifier=notes)
     cid = cluster_id()
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     name = row(w, cid).record_name
     recreate(w, cid)
     w.endpoints.taken.add("10.1.0.4")  # someone else holds it now
     w.endpoints.finishes = False  # the dynamic create runs past this reconcile
-    w.controller.reconcile(cid)
+    w.settle(cid)
     assert name not in w.dns.records, "the record must not name an address someone else holds"
     assert [s for _, s in w.endpoints.created_in[-2:]] == ["10.1.0.4", None]
     w.endpoints.finishes = True
-    w.endpoints.handles[-1].wait(0)
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    for op in w.endpoints.running.values():  # Azure finishes the create now
+        op.ends_at = w.clock.now()
+    assert w.settle(cid).phase is Phase.READY
     assert w.dns.records[name].ips == ("10.1.0.5",) and row(w, cid).stable_ip == "10.1.0.5"
     [(kind, _, fields)] = notes.sent
     assert (kind, fields) == ("link.ip_changed", {"previousPrivateIp": "10.1.0.4", "newPrivateIp": "10.1.0.5"})
-    w.controller.reconcile(cid)
+    w.settle(cid)
     assert len(notes.sent) == 1
 
 
@@ -191,14 +192,14 @@ def test_an_endpoint_that_failed_with_the_address_is_recreated_with_any():
     cid = cluster_id()
     c = ClusterId.parse(cid)
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     recreate(w, cid)
     w.endpoints.ip = "10.1.0.9"
-    w.controller.reconcile(cid)  # asked for 10.1.0.4 again
+    w.settle(cid)  # asked for 10.1.0.4 again
     assert w.endpoints.created_in[-1][1] == "10.1.0.4" and w.endpoints.endpoints[c.endpoint_name].static_ip == "10.1.0.4"
     w.endpoints.endpoints[c.endpoint_name] = replace(w.endpoints.endpoints[c.endpoint_name], provisioning_state="Failed")
     w.endpoints.taken.add("10.1.0.4")  # what Azure said late, by failing the endpoint
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
     assert w.endpoints.created_in[-1][1] is None and row(w, cid).stable_ip == "10.1.0.5"
     assert not row(w, cid).stable_ip_failed and notes.kinds() == ["link.ip_changed"]
 
@@ -207,9 +208,9 @@ def test_with_the_stable_ip_off_nothing_is_asked_for_or_kept():
     w = world(stable_ip=False)
     cid = cluster_id()
     w.clusters.add(cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     recreate(w, cid)
-    w.controller.reconcile(cid)
+    w.settle(cid)
     assert [s for _, s in w.endpoints.created_in] == [None, None] and row(w, cid).stable_ip is None
 
 
@@ -223,19 +224,19 @@ def test_new_links_take_the_first_subnet_with_room_and_wait_when_none_has():
     w.endpoints.used = {SUBNETS[0]: 3, SUBNETS[1]: 1}  # /29s: 3 addresses each
     cid = cluster_id("a")
     w.clusters.add(cid)
-    assert w.controller.reconcile(cid).phase is Phase.READY and row(w, cid).subnet_id == SUBNETS[1]
+    assert w.settle(cid).phase is Phase.READY and row(w, cid).subnet_id == SUBNETS[1]
     assert notes.kinds() == ["hub.capacity_low"]  # 5 of 6 once this one has its address
     w.endpoints.used = {SUBNETS[0]: 3, SUBNETS[1]: 3}
     late = cluster_id("b")
     w.clusters.add(late)
     for _ in range(2):
-        outcome = w.controller.reconcile(late)
+        outcome = w.settle(late)
         assert outcome.phase is Phase.PENDING and "no room in the hub for westeurope" in outcome.message
         assert outcome.requeue_after is None and row(w, late).next_attempt_at is not None
     assert notes.kinds() == ["hub.capacity_low", "hub.capacity_exhausted"]
     assert w.endpoints.calls.count("begin_create") == 1
     w.endpoints.used = {SUBNETS[0]: 2, SUBNETS[1]: 3}  # an endpoint was deleted
-    assert w.controller.reconcile(late).phase is Phase.READY and row(w, late).subnet_id == SUBNETS[0]
+    assert w.settle(late).phase is Phase.READY and row(w, late).subnet_id == SUBNETS[0]
 
 
 def test_a_link_keeps_its_subnet_and_a_role_without_vnet_read_uses_the_first():
@@ -243,10 +244,10 @@ def test_a_link_keeps_its_subnet_and_a_role_without_vnet_read_uses_the_first():
     w.endpoints.room_error = TerminalError("forbidden", code="AuthorizationFailed", status=403)
     cid = cluster_id()
     w.clusters.add(cid)
-    assert w.controller.reconcile(cid).phase is Phase.READY and row(w, cid).subnet_id == SUBNETS[0]
+    assert w.settle(cid).phase is Phase.READY and row(w, cid).subnet_id == SUBNETS[0]
     w.endpoints.room_error = TerminalError("other", code="Boom", status=400)
     recreate(w, cid)
-    assert w.controller.reconcile(cid).phase is Phase.READY, "a recreated endpoint does not read the room again"
+    assert w.settle(cid).phase is Phase.READY, "a recreated endpoint does not read the room again"
 
 
 def test_a_full_subnet_at_create_time_chooses_again():
@@ -260,9 +261,9 @@ def test_a_full_subnet_at_create_time_chooses_again():
         raise TerminalError("full", code="SubnetIsFull", status=400)
 
     w.endpoints.begin_create = full_once
-    outcome = w.controller.reconcile(cid)
+    outcome = w.settle(cid)
     assert outcome.error and row(w, cid).subnet_id is None and row(w, cid).last_error_code == "SubnetIsFull"
-    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert w.settle(cid).phase is Phase.READY
 
 
 def test_levels():
