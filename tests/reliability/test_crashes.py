@@ -42,9 +42,10 @@ WRITE_STEPS = {
         "approve": ("PUT", lambda n: rf"/managedClusters/{n['cluster']}/privateEndpointConnections/[^/]+$", "create"),
     },
     "vnet-integration": {
+        # No approve step: our PLS lists the hub subscription in autoApproval, so Azure approves our
+        # endpoint's connection itself (the write that does it is the PLS create).
         "PLS create": ("PUT", lambda n: rf"/privateLinkServices/{n['pls']}$", "create"),
         **_HUB_STEPS,
-        "approve": ("PUT", lambda n: rf"/privateLinkServices/{n['pls']}/privateEndpointConnections/[^/]+$", "create"),
         "PLS delete": ("DELETE", lambda n: rf"/privateLinkServices/{n['pls']}$", "delete"),
     },
 }
