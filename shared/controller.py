@@ -218,7 +218,9 @@ class Controller:
         if isinstance(result, Wait):
             state.message = result.message
             state.next_attempt_at = now + timedelta(seconds=result.after_s)
-            return Outcome(cid, state.phase, result.message, requeue_after=result.after_s, idle=result.idle)
+            return Outcome(
+                cid, state.phase, result.message, requeue_after=result.after_s, idle=result.idle, by_event=result.by_event
+            )
         state.attempts += 1
         exc = result.error
         state.last_error, state.last_error_code = str(exc), exc.code

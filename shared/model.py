@@ -236,6 +236,7 @@ class Outcome:
     busy: bool = False  # another invocation holds the lease; nothing was done
     state: LinkState | None = None
     idle: bool = False  # nothing read: waiting for Azure's poll time, whose continuation is already queued
+    by_event: bool = False  # waiting for an operation whose end Azure announces by event: no continuation
 
     def public(self) -> dict[str, Any]:
         return {

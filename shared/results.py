@@ -7,7 +7,9 @@ with one of these (the controller turns it into the row, the notices and the req
                                       again after `recheck_s` (drift check, manual approval)
     Wait(after_s, message, operation) look again after `after_s` (controller-runtime's
                                       RequeueAfter); with an `operation`, Azure is working on it
-                                      and `after_s` is its next poll time (nobody waits for it)
+                                      and `after_s` is its next poll time (nobody waits for it);
+                                      `by_event`: the event that ends it wakes the link, and the
+                                      timer looks after `after_s` only should that event be lost
     Transient(error)                  try again with backoff (or the error's Retry-After)
     Terminal(error)                   stop: Failed, with the error's code, until something changes
 
@@ -51,6 +53,7 @@ class Wait:
     message: str
     operation: Operation | None = None
     idle: bool = False  # nothing was read: Azure's poll time has not come (its continuation is queued)
+    by_event: bool = False  # the operation's end comes as an event: no continuation, the timer looks after `after_s`
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,22 @@ if TYPE_CHECKING:
 
 log = get_logger("hublink.service")
 CHAIN_TOLERANCE_S = 0.5  # a continuation asked for within this of the row's next attempt is the one it waits for
+QUEUE_GRANULARITY_S = 1.0  # Storage queue visibility delays are whole seconds
+
+
+def _follows_up(outcome: Outcome, follow_up: str, woken_for: datetime | None) -> bool:
+    """Whether this trigger queues the look-again an outcome asks for.
+
+    Not for a link waiting for an event (a cluster mid-operation). An event that met the lease of
+    another invocation does (that run may have read the cluster before the change the event
+    reports); other busy outcomes do not (the lease holder follows up itself). An idle outcome only
+    by the continuation the row is waiting for (see `reconcile`).
+    """
+    if outcome.by_event:
+        return False
+    if outcome.busy:
+        return follow_up == "event"
+    return not outcome.idle or (follow_up == "continuation" and _awaited(outcome, woken_for))
 
 
 def _awaited(outcome: Outcome, woken_for: datetime | None) -> bool:
@@ -141,13 +157,25 @@ class Service:
         (its time is the row's next attempt): an event, a timer run or a stale continuation that meets
         a link waiting for Azure would otherwise start a second chain of continuations beside it.
         """
+        self._align(woken_for)
         outcome = self.controller.reconcile(
             cluster_id, budget_s=budget_s or self.event_budget_s, deletion_reported=deletion_reported, seeds=seeds
         )
-        if follow_up and outcome.requeue_after is not None and not outcome.busy and self.continuations is not None:
-            if not outcome.idle or (follow_up == "continuation" and _awaited(outcome, woken_for)):
+        if follow_up and outcome.requeue_after is not None and self.continuations is not None:
+            if _follows_up(outcome, follow_up, woken_for):
                 self.continuations.schedule(outcome.cluster_id, outcome.requeue_after, reason=follow_up)
         return outcome
+
+    def _align(self, woken_for: datetime | None) -> None:
+        """Storage queue delays are whole seconds, so a continuation asked for at 10.4 s is visible at
+        10 s: 0.4 s before Azure's poll time. It waits out that fraction here (under a second; never a
+        wait for Azure) instead of reading nothing and queueing another message for the rest, which
+        chained half a dozen invocations, each with its lease writes, in front of every poll."""
+        if woken_for is None:
+            return
+        early = (woken_for - self.clock.now()).total_seconds()
+        if 0 < early <= QUEUE_GRANULARITY_S:
+            self.clock.sleep(early)
 
     def sweep(self, *, discover: bool | None = None, thread_init: Callable[[], None] | None = None) -> SweepReport:
         due = self.discovery.due(self.clock.monotonic()) if discover is None else discover

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from shared.aks import Cluster
     from shared.link import Link, Policy
 
-CLUSTER_WAIT_S = 15.0  # cluster still Creating/Updating: look again soon
+# A cluster mid-operation (Creating, Updating, Starting...): the subscription's event at the
+# operation's end wakes the link, so no continuation polls a create that takes minutes; the row is
+# due after this long for the timer should that event be lost.
+CLUSTER_WAIT_S = 60.0
 
 
 def observe_cluster(link: Link) -> Result | None:
@@ -37,7 +40,7 @@ def observe_cluster(link: Link) -> Result | None:
     if live.provisioning_state.lower() != "succeeded":
         if state.phase not in (Phase.READY, Phase.PROVISIONING, Phase.AWAITING_APPROVAL):
             state.phase = Phase.PENDING
-        return Wait(CLUSTER_WAIT_S, f"cluster is {live.provisioning_state}; looking again shortly")
+        return Wait(CLUSTER_WAIT_S, f"cluster is {live.provisioning_state}; its completion event wakes the link", by_event=True)
     if live.power_state.lower() == "stopped":
         state.phase = Phase.PENDING
         return Done(

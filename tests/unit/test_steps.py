@@ -107,11 +107,12 @@ def test_opting_out_a_linked_cluster_removes_its_endpoint_and_record():
     assert w.dns.records == {} and w.endpoints.endpoints == {} and row(w, cid).endpoint_id is None
 
 
-def test_a_cluster_being_created_is_looked_at_again_shortly():
+def test_a_cluster_being_created_waits_for_its_completion_event():
     w, cid, _ = linked()
     w.clusters.add(cid, provisioning_state="Creating")
     outcome = w.controller.reconcile(cid)
-    assert outcome.phase is Phase.PENDING and outcome.requeue_after == 15.0
+    assert outcome.phase is Phase.PENDING and outcome.by_event, "the create's completion event wakes the link"
+    assert outcome.requeue_after == 60.0 and row(w, cid).next_attempt_at is not None, "the timer's backstop"
 
 
 def test_a_stopped_cluster_waits_for_its_start():
