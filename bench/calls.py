@@ -39,10 +39,9 @@ MINIMUM_STEPS: list[tuple[str, str, str]] = [
      "approve it (cross-tenant: nobody else can)"),
     ("reads", "GET networkInterfaces/{nic}",
      "the endpoint's private IP, the address the record must hold"),
-    ("reads", "GET privateDnsZones/{zone}/A/{record} -> 404",
-     "a record of that name may exist and belong to someone else: never overwrite it"),
     ("writes", "PUT privateDnsZones/{zone}/A/{record}",
-     "write the A record (If-None-Match: *)"),
+     "create the A record with If-None-Match: * (no read first: the condition keeps a record of that "
+     "name that exists, ours from a crash or someone else's, untouched; its 412 makes the read that decides)"),
 ]
 # A drift check of a Ready link reads the same five things and writes nothing.
 NOOP_READS = ["GET managedClusters/{name}", "GET privateEndpoints/{name}",

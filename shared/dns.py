@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import DnsConflict, TerminalError, not_found_means_read_again
+from shared.errors import DnsConflict, TerminalError, TransientError, not_found_means_read_again
 
 if TYPE_CHECKING:
     from shared.aks import Cluster
@@ -175,8 +175,20 @@ class HubDns:
             body = self.arm.get_json(next_link, tenant_id=self.tenant, api_version=DNS_API_VERSION, what="list A records")
         return out
 
-    def ensure(self, zone_id: str, name: str, ip: str, *, owner: str) -> tuple[Record, bool]:
-        """Make `name` resolve to `ip`; returns (record, changed). Raises DnsConflict if not ours."""
+    def ensure(self, zone_id: str, name: str, ip: str, *, owner: str, expect_absent: bool = False) -> tuple[Record, bool]:
+        """Make `name` resolve to `ip`; returns (record, changed). Raises DnsConflict if not ours.
+
+        `expect_absent`: the link has not written this record, so the create (If-None-Match: *)
+        goes first and nothing is read: the condition, not a read before it, keeps someone else's
+        record untouched. Its 412 says a record is there after all (ours, from a run that died after
+        its PUT, or someone else's) and the read below decides.
+        """
+        if expect_absent:
+            try:
+                return self._write(zone_id, name, ip, owner, {"If-None-Match": "*"}), True
+            except TransientError as exc:
+                if exc.status != 412:
+                    raise
         current = self.get(zone_id, name)
         if current is not None and (current.owner or "").lower() != owner.lower():
             raise DnsConflict(
@@ -186,6 +198,10 @@ class HubDns:
             )
         if current is not None and current.ips == (ip,):
             return current, False
+        condition = {"If-None-Match": "*"} if current is None else {"If-Match": current.etag or "*"}
+        return self._write(zone_id, name, ip, owner, condition), True
+
+    def _write(self, zone_id: str, name: str, ip: str, owner: str, condition: dict[str, str]) -> Record:
         body = {
             "properties": {
                 "ttl": TTL_S,
@@ -193,7 +209,6 @@ class HubDns:
                 "aRecords": [{"ipv4Address": ip}],
             }
         }
-        condition = {"If-None-Match": "*"} if current is None else {"If-Match": current.etag or "*"}
         resp = self.arm.put_json(
             self._path(zone_id, name),
             body,
@@ -202,7 +217,7 @@ class HubDns:
             what=f"write A record {name}",
             headers=condition,
         )
-        return _record(resp.json()), True
+        return _record(resp.json())
 
     def delete(self, zone_id: str, name: str, *, owner: str) -> bool:
         """Delete our record; absent is fine; someone else's is left alone. Returns True if deleted."""

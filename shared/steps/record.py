@@ -30,7 +30,9 @@ def write_dns(link: Link) -> Result | None:
             return Wait(ZONE_WAIT_S, f"the hub's DNS zone {placement.fqdn} is being created")
     ip = link.read("ip", lambda: link.ports.endpoints.private_ip(link.endpoint))  # or the timer's listed NIC
     assert state.zone_id and state.record_name
-    _, changed = link.ports.dns.ensure(state.zone_id, state.record_name, ip, owner=owner)
+    # No address recorded: this link has not written the record (or removed it), so it is created
+    # without a read first (shared.dns.PrivateDns.ensure).
+    _, changed = link.ports.dns.ensure(state.zone_id, state.record_name, ip, owner=owner, expect_absent=not state.private_ip)
     if changed:
         link.log.info("link.dns.written", record=state.record_name, ip=ip, mode=state.dns_mode)
     state.private_ip = ip

@@ -426,8 +426,8 @@ class FakeDns:
         self.zones: dict[str, tuple[str, tuple[str, ...]]] = {}  # zone id -> (owner, linked VNets)
         self.zones_ready = True
 
-    def ensure(self, zone_id: str, name: str, ip: str, *, owner: str) -> tuple[Record, bool]:
-        self.calls.append("ensure")
+    def ensure(self, zone_id: str, name: str, ip: str, *, owner: str, expect_absent: bool = False) -> tuple[Record, bool]:
+        self.calls.append("ensure")  # the create-first path ends where the read decides: same outcome
         current = self.records.get(name)
         if current is not None and (current.owner or "").lower() != owner.lower():
             raise DnsConflict(f"A record {name!r} is not ours", code="DnsRecordConflict")
