@@ -2,8 +2,8 @@
 
 `python -m stack up` (devcloud, Azurite, the function app in the local Functions host with its
 default thread count, Event Grid delivery, queue continuations). `clusters` private clusters are
-created at once by an operator (their create operations all end within about `create_s` + the
-time the PUTs take), the hub endpoint takes `provisioning_s` to provision and Azure answers
+created by an operator at an even pace over `spread_s` (each create operation takes `create_s`, so
+they all end within `spread_s` of each other), the hub endpoint takes `provisioning_s` to provision and Azure answers
 Retry-After `retry_after_s`. Every timestamp comes from devcloud, as in bench/onboarding.py:
 
     reaction      the product's endpoint PUT - the cluster's completion event (eventTime)
@@ -31,8 +31,13 @@ EVENT_GRID_TIMEOUT_S = 30.0
 EVENT_STAMP_S = 0.05  # devcloud stamps an operation's completion event a few ms after it ends
 
 
-def _create_all(stack: Stack, names: list[str]) -> list[str]:
+def _create_all(stack: Stack, names: list[str], spread_s: float) -> list[str]:
+    """Create the clusters at an even pace over `spread_s`, so their create operations (each
+    `create_s` long) end within that window, as the scenario says: 200 ending within 10 s."""
+    started = time.monotonic()
+
     def create(i: int) -> str:
+        time.sleep(max(0.0, started + i * spread_s / len(names) - time.monotonic()))
         return stack.op.create_cluster(names[i], subscription=SPOKES[i % len(SPOKES)], wait=False)
 
     first = [create(0)]  # the SDK builds its model classes on first use, which is not thread-safe
@@ -114,8 +119,8 @@ def _duplicates(stack: Stack, ids: list[str], seq: int, records: dict[str, str])
     }
 
 
-def run(*, clusters: int = 200, create_s: float = 5.0, provisioning_s: float = 30.0, retry_after_s: int = 10,
-        timeout_s: float = 600.0, hosts: int | None = None) -> dict[str, Any]:
+def run(*, clusters: int = 200, create_s: float = 5.0, spread_s: float = 10.0, provisioning_s: float = 30.0,
+        retry_after_s: int = 10, timeout_s: float = 600.0, hosts: int | None = None) -> dict[str, Any]:
     proc, info = start_stack(timeout=180, hosts=hosts)
     try:
         stack = Stack(info)
@@ -126,7 +131,7 @@ def run(*, clusters: int = 200, create_s: float = 5.0, provisioning_s: float = 3
         offset = _log_size(proc.log_path)
         names = [f"aks-burst-{i:03d}" for i in range(clusters)]
         started = time.time()
-        ids = _create_all(stack, names)
+        ids = _create_all(stack, names, spread_s)
         created_s = time.time() - started
         records, puts, ready = _timeline(stack, ids, seq, timeout_s)
         events = stack.write_events()
@@ -148,7 +153,8 @@ def run(*, clusters: int = 200, create_s: float = 5.0, provisioning_s: float = 3
     slow = [d for d in deliveries if (d.get("latency") or 0) > EVENT_GRID_TIMEOUT_S or d.get("outcome") != "Succeeded"]
     execution = _execution_seconds(proc.log_path, offset)
     out: dict[str, Any] = {
-        "clusters": clusters, "create_s": create_s, "provisioning_s": provisioning_s, "retry_after_s": retry_after_s,
+        "clusters": clusters, "create_s": create_s, "spread_s": spread_s, "provisioning_s": provisioning_s,
+        "retry_after_s": retry_after_s,
         "created_in_s": round(created_s, 2), "ready": len(ready), "measured": len(measured),
         "deliveries": len(deliveries), "deliveries_over_30s": len(slow),
         "delivery_outcomes": sorted({str(d.get("outcome")) for d in deliveries}),

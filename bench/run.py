@@ -36,9 +36,10 @@ SMALL: dict[str, dict[str, Any]] = {
     "calls": {"scale": 0.1},
     "sweep": {"links": 20, "subscriptions": 4, "seed_workers": 8},
     "coldstart": {"repeats": 2},
-    "burst": {"clusters": 3, "create_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1, "timeout_s": 120.0},
+    "burst": {"clusters": 3, "create_s": 1.0, "spread_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1, "timeout_s": 120.0},
     "day1": {"clusters": 8, "subscriptions": 4, "timeout_s": 180.0},
-    "scaleout": {"clusters": 3, "create_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1, "timeout_s": 120.0, "hosts": 2},
+    "scaleout": {"clusters": 3, "create_s": 1.0, "spread_s": 1.0, "provisioning_s": 3.0, "retry_after_s": 1,
+                 "timeout_s": 120.0, "hosts": 2},
 }
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "onboarding": onboarding.run, "calls": calls.run, "sweep": sweep.run, "coldstart": coldstart.run, "burst": burst.run,
