@@ -14,7 +14,9 @@ and compares each row with what it shows. A row whose observed state matches (a 
 cluster is unchanged, whose endpoint is Succeeded and Approved, whose NIC and record hold its IP;
 a cluster still being created; a cluster still stopped) only has its next check moved on. Only the
 others are reconciled, and their reconcile starts from the observation instead of reading the
-cluster, the endpoint and its NIC again (shared.controller `seeds`).
+cluster, the endpoint and its NIC again (shared.controller `seeds`). A Ready link through a
+private link service (API Server VNet Integration) is always reconciled at its check: its service
+and that service's connections are in the spoke, where the hub's lists cannot see a foreign one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import HubLinkError
 from shared.log import get_logger
 from shared.model import Phase
+from shared.paths.vnet_integration import VnetIntegrationPath
 
 if TYPE_CHECKING:
     from shared.aks import Cluster
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from shared.service import Service
 
 log = get_logger("hublink.observe")
-CREATING_RECHECK_S = 15.0  # as shared.steps.cluster: a cluster still being created is looked at again soon
+CREATING_RECHECK_S = 60.0  # as shared.steps.cluster: a cluster still being created is waiting for its event
 
 
 @dataclass
@@ -121,6 +124,10 @@ def recheck_in(row: LinkState, obs: Observation, drift_interval_s: float) -> flo
         return None
     state, power = cluster.provisioning_state.lower(), cluster.power_state.lower()
     if row.phase is Phase.READY:
+        if row.access_path == VnetIntegrationPath.name:
+            # Its private link service and that service's connections (a foreign endpoint to report)
+            # are in the spoke, which the hub's lists do not show: its drift check reads them.
+            return None
         ok = state == "succeeded" and power == "running" and cluster.private and hub_drift(row, obs) is None
         return drift_interval_s if ok and obs.endpoint_of(row)[0] else None
     if row.phase is Phase.PENDING and not row.operation_at and not row.attempts:
