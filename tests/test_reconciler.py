@@ -196,7 +196,7 @@ def test_record_deleted_by_hand_is_repaired(op, rec):
     assert op.record(name) is not None
 
 
-def test_record_owned_by_someone_else_fails_untouched(op, rec):
+def test_record_owned_by_someone_else_fails_untouched(cloud, op, rec):
     cluster_id = op.create_cluster()
     fqdn = op.get_cluster(cluster_id).private_fqdn
     name = fqdn.lower().removesuffix(".privatelink.westeurope.azmk8s.io")
@@ -207,6 +207,22 @@ def test_record_owned_by_someone_else_fails_untouched(op, rec):
     record = op.record(name)
     assert [a["ipv4Address"] for a in record["properties"]["aRecords"]] == ["192.0.2.10"]
     assert record["properties"]["metadata"] == {"owner": "network-team"}
+    # The create went first (If-None-Match: *, no read before it); its 412 made the read that decided.
+    calls = [(e.method, e.status) for e in cloud.arm.entries(principal="hublink") if f"/A/{name}" in e.path]
+    assert calls == [("PUT", 412), ("GET", 200)]
+
+
+def test_a_record_of_ours_that_a_dead_run_wrote_is_taken_up(op, rec):
+    """A run that died between its record PUT and its row write: the row has no address, the record
+    is there with our owner. The create's 412 leads to the read, which finds it ours and updates it."""
+    cluster_id = op.create_cluster()
+    fqdn = op.get_cluster(cluster_id).private_fqdn
+    name = fqdn.lower().removesuffix(".privatelink.westeurope.azmk8s.io")
+    owner = ClusterId.parse(cluster_id).key
+    op.put_record(name, "192.0.2.99", metadata={"hublinkCluster": owner, "managedBy": "aks-hublink"})
+    assert rec.reconcile(cluster_id).phase is Phase.READY
+    state = assert_ready(op, rec, cluster_id)
+    assert state.private_ip != "192.0.2.99"
 
 
 def test_cluster_deleted_cleans_record_endpoint_and_row(op, rec):
