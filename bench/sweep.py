@@ -1,34 +1,58 @@
 """Figure 3 (`sweep10k`): one timer run (`shared.handlers.sweep`) over 10,000 links, 50 ms per ARM call.
 
 The world has `subscriptions` spokes across a few tenants, each with the product's spoke role, and
-`links` clusters spread over them. Seeding is fast and goes through the product itself: clusters
-are created by ARM PUTs with zero-length operations, then the product's reconciler onboards each
-one with no latency and throttling out of the way. The mix is what a timer run meets in steady
-state: most links Ready (those whose hourly drift check is due), some Pending (clusters still
-being created, which are due every run, and stopped clusters, due hourly) and some Failed
-(a region with no hub: terminal, not due until something changes), and a few due Ready links
-whose A record someone deleted (the links that need acting on). Then latency goes to 50 ms,
-throttling back to devcloud's defaults (Azure's: 250 reads burst, 25/s refill, per subscription
-and principal) and one sweep runs with production settings. Reads are split into list reads
-(a collection: the hub's endpoints, NICs and records, a spoke's clusters) and per-link reads.
+`links` clusters spread over them. A VNet holds at most 1,000 private endpoints (Azure's limit,
+devcloud's `private_endpoints_per_vnet` and the product's HUBLINK_ENDPOINTS_PER_VNET; `per_vnet`
+changes all three), so the westeurope hub has ceil(links / per_vnet) VNets, one endpoint subnet
+each, all listed in HUBLINK_HUBS `subnetIds`; the Ready links (90 %) fill them in order, as the
+product's first-subnet-with-room does, and leave the rest free.
+
+Seeding is fast and goes through the product itself: clusters are created by ARM PUTs with
+zero-length operations, then the product's reconciler onboards each one (and follows its
+continuations) with no latency, throttling or pacing, in `seed_processes` processes of its own. By
+default (`seed_by_vnet`) a VNet's worth of links is onboarded with HUBLINK_HUBS naming that VNet's
+subnet only, as if the hub team had added each VNet when the one before was full (each seeding
+process fills one VNet at a time, so the region's recorded capacity level goes up and down and
+hub.capacity_low is logged more than once per VNet; nothing measured reads it): with every
+subnet listed, each new link reads every hub VNet, up to 10,000 endpoints listed, to find room,
+and that read would be most of the seeding's time. The endpoints end in the same VNets either way
+(`seed_by_vnet=false` shows the product choosing them itself). No row or Azure resource is written
+behind the product's back, except what a timer run meets: `_make_due` sets the due rows'
+`next_attempt_at` and deletes the drifted links' A records by hand.
+
+The mix is what a timer run meets in steady state: most links Ready (those whose hourly drift check
+is due), some Pending (clusters still being created, which are due every run, and stopped clusters,
+due hourly) and some Failed (a region with no hub: terminal, not due until something changes), and
+a few due Ready links whose A record someone deleted (the links that need acting on). Then latency
+goes to 50 ms, throttling back to devcloud's defaults (Azure's: 250 reads burst, 25/s refill, per
+subscription and principal) and one sweep runs with production settings, every hub subnet listed.
+Reads are split into list reads (a collection: the hub's endpoints, NICs and records, a spoke's
+clusters) and per-link reads.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
+import logging
+import math
+import multiprocessing
 import random
 import time
+import uuid
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
-from bench.local import local_cloud, runtime
+from bench.local import local_cloud, runtime, settings_env
 from devcloud.arm import DEFAULT_LIMITS
 from devcloud.client import ARM_SCOPE, Operator
-from devcloud.world import HUB_TENANT, SPOKE_TENANT, RoleAssignment, World, default_world
+from devcloud.providers.endpoint_ips import DEFAULT_PER_VNET
+from devcloud.world import HUB_TENANT, SPOKE_TENANT, RoleAssignment, Subnet, World, default_world
 from shared.pacing import PACER
 from stack.world import add_product
 
@@ -44,8 +68,16 @@ EXTRA_TENANTS = ("d4d4d4d4-0000-4000-8000-000000000004", "e5e5e5e5-0000-4000-800
 NO_HUB_REGION = "eastus"
 
 
-def build_world(subscriptions: int, links: int) -> World:
-    """default_world() with `subscriptions` spokes over four tenants and a hub subnet big enough."""
+def hub_subnet_ids(world: World) -> list[str]:
+    """The hub's endpoint subnets in westeurope, in the order a new link looks for room."""
+    return list(world.hub.get("subnet_ids") or [world.hub["subnet_id"]])
+
+
+def build_world(subscriptions: int, links: int, per_vnet: int = DEFAULT_PER_VNET) -> World:
+    """default_world() with `subscriptions` spokes over four tenants, and as many hub VNets as `links`
+    endpoints need (a VNet holds `per_vnet` private endpoints: Azure's limit, 1,000), one endpoint
+    subnet each, big enough for its VNet's share: the default world's vnet-hub, then vnet-hub-01...
+    in the same resource group."""
     world = default_world()
     tenants = [HUB_TENANT, SPOKE_TENANT, *EXTRA_TENANTS]
     for i, tenant in enumerate(EXTRA_TENANTS):
@@ -57,9 +89,29 @@ def build_world(subscriptions: int, links: int) -> World:
         world.subscriptions[sub] = {"tenant_id": tenant, "name": f"bench-spoke-{i}", "resource_groups": ["rg-aks"]}
         world.spokes.append({"tenant_id": tenant, "subscription_id": sub, "resource_group": "rg-aks"})
         world.assignments.append(RoleAssignment("admin", "Owner", f"/subscriptions/{sub}"))
-    prefix_len = 32 - max(8, (links + 16).bit_length())
-    world.subnets[0].prefix = f"10.10.0.0/{prefix_len}"
+    vnets = max(1, math.ceil(links / per_vnet))  # the Ready links (90 %) leave a tenth of the room free
+    host_bits = max(8, (min(links, per_vnet) + 16).bit_length())  # a subnet's addresses, its 5 reserved ones too
+    first = world.subnets[0]
+    blocks = ipaddress.ip_network("10.10.0.0/16").subnets(new_prefix=32 - host_bits)
+    subnets = []
+    for i, block in zip(range(vnets), blocks, strict=False):
+        sid = first.id if i == 0 else first.id.replace("/virtualNetworks/vnet-hub/", f"/virtualNetworks/vnet-hub-{i:02d}/")
+        subnets.append(Subnet(sid, str(block)))
+    world.subnets = [*subnets, *world.subnets[1:]]
+    world.hub["subnet_ids"] = [s.id for s in subnets]
+    world.settings["private_endpoints_per_vnet"] = per_vnet
     return add_product(world)  # the product's spoke role on every spoke
+
+
+def hubs_setting(world: World, subnet_ids: list[str] | None = None) -> str:
+    """HUBLINK_HUBS as stack.product.topology_settings writes it, with the hub subnets (`subnetIds`, all
+    of them unless given) for westeurope."""
+    hub = world.hub
+    subnets = {region: {"subnetIds": subnet_ids or hub_subnet_ids(world)} if region == "westeurope"
+               else {"subnetId": hub["subnet_id"]} for region in hub["dns_zones"]}
+    return json.dumps({region: {**subnets[region], "dnsZoneId": zone,
+                                "vnetIntegrationDnsZoneId": hub["vnet_integration_dns_zones"][region]}
+                       for region, zone in hub["dns_zones"].items()})
 
 
 class Admin:
@@ -113,8 +165,14 @@ def _plan(world: World, links: int, seed: int) -> dict[str, list[str]]:
     return plan
 
 
-def _seed(cloud: Any, azurite: Any, plan: dict[str, list[str]], workers: int) -> dict[str, Any]:
-    """Clusters by ARM, links by the product's reconciler; everything as fast as the machine allows."""
+def _seed(cloud: Any, azurite: Any, world: World, plan: dict[str, list[str]], workers: int, settings: dict[str, str],
+          by_vnet: bool, processes: int) -> dict[str, Any]:
+    """Clusters by ARM, links by the product's reconciler; everything as fast as the machine allows.
+
+    `by_vnet`: the links are onboarded a hub VNet's worth at a time, the product configured with that
+    VNet's subnet only (as if the hub team added each VNet when the one before was full). Otherwise
+    every new link reads every hub VNet to find room (shared.capacity), and with 10 VNets of up to
+    1,000 endpoints that read is most of the seeding's time."""
     started = time.monotonic()
     arm = cloud.arm
     arm.limits = {kind: (1e9, 1e9) for kind in DEFAULT_LIMITS}
@@ -124,32 +182,92 @@ def _seed(cloud: Any, azurite: Any, plan: dict[str, list[str]], workers: int) ->
     admin = Admin(cloud)
     clusters = cloud.providers["containerservice"].clusters
     PACER.enabled = False  # the product's own pacing too: seeding is not measured
+    no_hub = set(plan["no_hub"])
+    marks: dict[str, float] = {}
+
+    def mark(what: str) -> None:
+        marks[what] = round(time.monotonic() - started - sum(marks.values()), 1)
+
+    subnets = hub_subnet_ids(world)
+    per_vnet = int(settings["HUBLINK_ENDPOINTS_PER_VNET"])
+    if by_vnet and len(subnets) > 1:  # the links that get an endpoint, a VNet's worth each; the others first
+        batches = [(subnets[:1], plan["stopped"] + plan["no_hub"] + plan["creating"])]
+        batches += [(subnets[i:i + 1], plan["ready"][i * per_vnet:(i + 1) * per_vnet]) for i in range(len(subnets))]
+    else:  # one list, shared out between the processes
+        todo = [c for cs in plan.values() for c in cs]
+        batches = [(subnets, todo[i::processes]) for i in range(processes)]
+    table = settings.get("HUBLINK_TABLE_NAME") or "t" + uuid.uuid4().hex[:16]
+    jobs = [(settings_env(cloud, azurite, **{**settings, "HUBLINK_TABLE_NAME": table,
+                                              "HUBLINK_HUBS": hubs_setting(world, hub_subnets)}), todo)
+            for hub_subnets, todo in batches if todo]
+    threads = max(1, workers // processes)
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda c: admin.create(c, NO_HUB_REGION if c in set(plan["no_hub"]) else "westeurope"),
+        list(pool.map(lambda c: admin.create(c, NO_HUB_REGION if c in no_hub else "westeurope"),
                       plan["ready"] + plan["stopped"] + plan["no_hub"]))
         _wait(lambda: all(c.state == "Succeeded" for c in list(clusters.values())), "clusters Succeeded")
         list(pool.map(admin.stop, plan["stopped"]))
         _wait(lambda: all(c.state == "Succeeded" for c in list(clusters.values())), "clusters stopped")
         arm.lro_seconds["managedClusters/create"] = 24 * 3600.0  # these stay Creating
         list(pool.map(lambda c: admin.create(c, "westeurope"), plan["creating"]))
-        rt = runtime(cloud, azurite, **PRODUCTION)
-        todo = [c for cs in plan.values() for c in cs]
-        outcomes = list(pool.map(lambda c: rt.service.reconcile(c, budget_s=30), todo))
-        for _ in range(5):  # the continuations: each link that asked to look again, after its Retry-After
-            again = [c for c, o in zip(todo, outcomes, strict=True) if o.requeue_after is not None and str(o.phase) != "Pending"]
-            if not again:
-                break
-            time.sleep(1.1)
-            redone = dict(zip(again, pool.map(lambda c: rt.service.reconcile(c, budget_s=30), again), strict=True))
-            outcomes = [redone.get(c, o) for c, o in zip(todo, outcomes, strict=True)]
+    mark("clusters")
+    outcomes: dict[str, str] = {}
+    if processes > 1:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as procs:
+            log_file = next((h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+            for done in procs.map(seed_links, *zip(*jobs, strict=True), itertools.repeat(threads), itertools.repeat(log_file)):
+                outcomes.update(done)
+    else:
+        for env, todo in jobs:
+            outcomes.update(seed_links(env, todo, workers))
+    mark("links")
     phases: dict[str, int] = defaultdict(int)
-    for o in outcomes:
-        phases[str(o.phase)] += 1
+    for phase in outcomes.values():
+        phases[phase] += 1
     arm.limits = dict(DEFAULT_LIMITS)
     arm.reset_throttling()
     PACER.enabled = True
     PACER.forget()
-    return {"seconds": round(time.monotonic() - started, 1), "phases": dict(phases), "table": rt.settings.table_name}
+    return {"seconds": round(time.monotonic() - started, 1), "steps_s": marks,
+            "links_per_s": round(len(outcomes) / max(marks["links"], 0.1), 1), "by_vnet": by_vnet and len(subnets) > 1,
+            "phases": dict(phases), "table": table}
+
+
+def seed_links(env: dict[str, str], todo: list[str], workers: int, log_file: str | None = None) -> dict[str, str]:
+    """The product's reconcile of each link with these app settings, then of each link that asked to be
+    looked at again within a few seconds (its continuation, at its Retry-After); the links' phases.
+    Runs in a seeding process of its own (or the bench's): nothing here is measured. A process of its
+    own writes the product's warnings to the bench's log file, if it has one."""
+    from devcloud import netguard
+    from shared.config import parse_settings
+    from shared.runtime import build_runtime
+
+    netguard.install()
+    if multiprocessing.parent_process() is not None and not logging.getLogger().handlers:
+        handler = logging.FileHandler(log_file) if log_file else logging.NullHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    PACER.enabled = False
+    rt = build_runtime(parse_settings(env))
+    with ThreadPoolExecutor(workers) as pool:
+        done = dict(zip(todo, pool.map(lambda c: rt.service.reconcile(c, budget_s=30), todo), strict=True))
+        for _ in range(8):
+            soon = {c: o.requeue_after for c, o in done.items() if o.requeue_after is not None and o.requeue_after <= 5}
+            if not soon:
+                break
+            time.sleep(max(soon.values()) + 0.1)
+            done.update(zip(soon, pool.map(lambda c: rt.service.reconcile(c, budget_s=30), soon), strict=True))
+    return {c: str(o.phase) for c, o in done.items()}
+
+
+def _endpoints_per_vnet(cloud: Any, world: World) -> dict[str, int]:
+    """The hub's private endpoints by VNet (devcloud's own count, as a VNet read lists them)."""
+    count: dict[str, int] = {s.rsplit("/subnets/", 1)[0].rsplit("/", 1)[-1]: 0 for s in hub_subnet_ids(world)}
+    with cloud.arm.lock:
+        subnets = [e.subnet_id for e in cloud.providers["network"].endpoints.values()]
+    for subnet in subnets:
+        vnet = subnet.rsplit("/subnets/", 1)[0].rsplit("/", 1)[-1]
+        count[vnet] = count.get(vnet, 0) + 1
+    return count
 
 
 def _wait(predicate: Any, what: str, timeout_s: float = 120) -> None:
@@ -204,12 +322,14 @@ def max_per_window(times: list[float], window_s: float = 1.0) -> int:
 
 
 def run(*, links: int = 2000, subscriptions: int = 200, latency_s: float = 0.05, seed_workers: int = 32,
-        seed: int = 7) -> dict[str, Any]:
-    world = build_world(subscriptions, links)
+        seed: int = 7, per_vnet: int = DEFAULT_PER_VNET, seed_by_vnet: bool = True, seed_processes: int = 2) -> dict[str, Any]:
+    world = build_world(subscriptions, links, per_vnet)
+    settings = {"HUBLINK_HUBS": hubs_setting(world), "HUBLINK_ENDPOINTS_PER_VNET": str(per_vnet), **PRODUCTION}
     plan = _plan(world, links, seed)
     with local_cloud(world) as (cloud, azurite):
-        seeded = _seed(cloud, azurite, plan, seed_workers)
-        rt = runtime(cloud, azurite, HUBLINK_TABLE_NAME=seeded["table"], **PRODUCTION)
+        seeded = _seed(cloud, azurite, world, plan, seed_workers, settings, seed_by_vnet, seed_processes)
+        seeded["hub_vnets"] = _endpoints_per_vnet(cloud, world)
+        rt = runtime(cloud, azurite, HUBLINK_TABLE_NAME=seeded["table"], **settings)
         due = _make_due(rt, plan, seed)
         expected_reads = sum(READS_PER_RECONCILE.get(phase, 0) * n for phase, n in due.items())  # one read per link
         from shared.handlers import sweep
