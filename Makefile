@@ -51,10 +51,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The unit tier first (in-memory fakes of the product's adapters, seconds, no devcloud), then the rest.
+# The unit tier first (in-memory fakes of the product's adapters, seconds, no devcloud), then the rest
+# on two pytest-xdist workers, a test file per worker at a time (each worker has its own devcloud and
+# Azurite): most of those tests wait on Azure-like timings, not on the CPU.
 test: lint $(AZ_STAMP) browser
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
-	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/unit -n 2 --dist loadfile
 
 demo: runtime-setup
 	$(PY) -m demo
