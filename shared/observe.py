@@ -29,6 +29,7 @@ from shared.errors import HubLinkError
 from shared.log import get_logger
 from shared.model import Phase
 from shared.paths.vnet_integration import VnetIntegrationPath
+from shared.steps.cluster import CLUSTER_WAIT_S
 
 if TYPE_CHECKING:
     from shared.aks import Cluster
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from shared.service import Service
 
 log = get_logger("hublink.observe")
-CREATING_RECHECK_S = 60.0  # as shared.steps.cluster: a cluster still being created is waiting for its event
 
 
 @dataclass
@@ -132,7 +132,7 @@ def recheck_in(row: LinkState, obs: Observation, drift_interval_s: float) -> flo
         return drift_interval_s if ok and obs.endpoint_of(row)[0] else None
     if row.phase is Phase.PENDING and not row.operation_at and not row.attempts:
         if state != "succeeded":
-            return CREATING_RECHECK_S
+            return CLUSTER_WAIT_S  # still being created: waiting for its event, as a reconcile would
         if power == "stopped":
             return drift_interval_s
     return None

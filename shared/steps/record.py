@@ -31,7 +31,7 @@ def write_dns(link: Link) -> Result | None:
     ip = link.read("ip", lambda: link.ports.endpoints.private_ip(link.endpoint))  # or the timer's listed NIC
     assert state.zone_id and state.record_name
     # No address recorded: this link has not written the record (or removed it), so it is created
-    # without a read first (shared.dns.PrivateDns.ensure).
+    # without a read first (shared.dns.HubDns.ensure).
     _, changed = link.ports.dns.ensure(state.zone_id, state.record_name, ip, owner=owner, expect_absent=not state.private_ip)
     if changed:
         link.log.info("link.dns.written", record=state.record_name, ip=ip, mode=state.dns_mode)
