@@ -258,7 +258,7 @@ class Controller:
                 return self._row_changed(link, outcome, exc, log)
         if announcing:
             self.notifier.deliver(state)
-            if not deleted and not self.store.release(state, owner):
+            if not deleted and not self.store.release_sent(state, owner):
                 log.info("link.notices.record_deferred")  # the lease ran out while a webhook hung
         log.info("link.reconciled", phase=outcome.phase, requeue_after=outcome.requeue_after, message=outcome.message)
         return outcome

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared.clock import SYSTEM, Clock
-from shared.errors import ConcurrentUpdate, Refused, map_azure_errors
+from shared.errors import ConcurrentUpdate, Refused, TransientError, map_azure_errors
 from shared.ids import ClusterId
 from shared.model import LinkState, Phase
 from shared.rows import from_entity, to_entity
@@ -34,6 +34,7 @@ __all__ = ["Busy", "ConcurrentUpdate", "Leased", "LinkStore", "from_entity", "to
 
 HUB_PARTITION = "hub"  # the hubs' capacity rows; a link row's partition is its subscription id (a GUID)
 BUSY_RACE_S = 2.0  # the row was taken between our read and our write: look again after this
+SENT_RETRY_S = (0.5, 4.0)  # writing what was sent while storage is unreachable: first wait, longest wait
 
 
 @dataclass(frozen=True)
@@ -66,22 +67,31 @@ class LinkStore:
         return max(0.0, (state.lease_until - self.clock.now()).total_seconds())
 
     def acquire(
-        self, cluster: ClusterId, owner: str, for_s: float, *, new: Callable[[], LinkState] | None = None, wait_s: float = 0.0
+        self,
+        cluster: ClusterId,
+        owner: str,
+        for_s: float,
+        *,
+        new: Callable[[], LinkState] | None = None,
+        wait_s: float = 0.0,
+        due_when_lost: bool = True,
     ) -> Leased | Busy | None:
         """Read the row and take its lease for `for_s` seconds (creating the row with `new` if absent),
-        trying again for up to `wait_s` seconds while it is busy.
+        trying again for up to `wait_s` seconds while it is busy. `due_when_lost`: the row is due when
+        the lease runs out (the timer then reconciles a link whose invocation died holding it); off for
+        a lease that only sends notices (the timer's redelivery looks at those rows anyway).
 
         None: no row and nothing to create. Busy: someone else holds it, or won the race to it.
         """
         deadline = self.clock.monotonic() + wait_s
         while True:
-            taken = self._acquire_once(cluster, owner, for_s, new)
+            taken = self._acquire_once(cluster, owner, for_s, new, due_when_lost)
             if not isinstance(taken, Busy) or self.clock.monotonic() >= deadline:
                 return taken
             self.clock.sleep(0.1)
 
     def _acquire_once(
-        self, cluster: ClusterId, owner: str, for_s: float, new: Callable[[], LinkState] | None
+        self, cluster: ClusterId, owner: str, for_s: float, new: Callable[[], LinkState] | None, due_when_lost: bool
     ) -> Leased | Busy | None:
         state = self.get(cluster)
         fresh = state is None
@@ -92,7 +102,7 @@ class LinkStore:
         elif remaining := self.held_by_other(state, owner):
             return Busy(max(1.0, remaining), state)
         state.lease_owner, state.lease_until = owner, self.clock.now() + timedelta(seconds=for_s)
-        if state.next_attempt_at is None or state.next_attempt_at > state.lease_until:
+        if due_when_lost and (state.next_attempt_at is None or state.next_attempt_at > state.lease_until):
             # Should this invocation die holding the lease (its process killed mid-write), the row is
             # due when the lease runs out and the timer takes it up; a finished run sets its own time.
             state.next_attempt_at = state.lease_until
@@ -120,6 +130,26 @@ class LinkStore:
             log.info("link.lease.release_lost cluster=%s", state.cluster_id)
             return False
         return True
+
+    def release_sent(self, state: LinkState, owner: str) -> bool:
+        """Release after notices went out: what was sent must reach the row, or a later run sends it
+        again. While storage is unreachable (an outage that began during the send) the write is tried
+        again, backing off, for as long as our lease holds; no one else acts on the link meanwhile.
+        Past the lease another invocation may take the row, so the error is raised and the notice goes
+        out once more with the same id (delivery is at least once; receivers drop it by id).
+        False when the row changed meanwhile, as `release`."""
+        until = state.lease_until if state.lease_owner == owner else None
+        delay, longest = SENT_RETRY_S
+        while True:
+            try:
+                return self.release(state, owner)
+            except TransientError as exc:
+                left = (until - self.clock.now()).total_seconds() if until else 0.0
+                if left <= delay:
+                    raise
+                log.warning("link.notices.record_retry cluster=%s retry_in=%.1f error=%s", state.cluster_id, delay, exc)
+                self.clock.sleep(delay)
+                delay = min(delay * 2, longest)
 
     def update(
         self,

@@ -193,6 +193,82 @@ def test_notices_are_planned_before_the_write_and_delivered_under_the_lease():
     assert row.lease_owner is None and row.notices.pending == []
 
 
+class _ReadyNotes:
+    """Announces Ready once per transition (key in sent or pending: not again), as shared.notify does;
+    `deliver` counts what a webhook received and can start a storage outage at the moment it sends."""
+
+    def __init__(self, store):
+        self.store, self.received, self.outage_writes = store, [], 0
+
+    def plan(self, state, previous, outcome):
+        keys = {p["key"] for p in state.notices.pending} | set(state.notices.sent)
+        if outcome.phase is Phase.READY and previous is not Phase.READY and "ready" not in keys:
+            state.notices.pending.append({"key": "ready", "id": f"n{len(self.received) + 1}"})
+
+    def announce(self, state, kind, key, **fields):
+        return False
+
+    def deliver(self, state):
+        for notice in list(state.notices.pending):
+            self.received.append(notice["id"])
+            state.notices.pending.remove(notice)
+            state.notices.sent[notice["key"]] = "now"
+        self.store.failing = self.outage_writes  # storage drops out right after the webhook answered
+        return True
+
+
+def _flaky_store(w):
+    """Each conditional write fails as an unreachable account does while `store.failing` > 0."""
+    w.store.failing = 0
+
+    def write(state):
+        if w.store.failing > 0:
+            w.store.failing -= 1
+            raise TransientError("update state row: connection failed: ServiceRequestError")
+
+    w.store.before_write = write
+
+
+def test_what_was_sent_reaches_the_row_when_storage_drops_out_during_the_send():
+    """Storage unreachable between the webhook's answer and the row write: the write is tried again
+    while the lease holds, so no later run sends the notice a second time."""
+    w = world()
+    _flaky_store(w)
+    notes = w.controller.notifier = _ReadyNotes(w.store)
+    notes.outage_writes = 3
+    cid = cluster_id()
+    w.clusters.add(cid)
+    assert w.settle(cid).phase is Phase.READY
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert row.notices.pending == [] and "ready" in row.notices.sent and row.lease_owner is None
+    assert w.clock.slept == [0.5, 1.0, 2.0], "backing off while storage is unreachable"
+    w.clock.advance(3600)
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert notes.received == ["n1"], "the notice went out once"
+
+
+def test_past_its_lease_a_run_gives_up_recording_and_the_notice_goes_again_with_its_id():
+    """An outage longer than the lease: the invocation fails (its trigger retries); another run may
+    take the row by then, so the notice still pending is sent again, with the same id (at least once)."""
+    w = world()
+    _flaky_store(w)
+    notes = w.controller.notifier = _ReadyNotes(w.store)
+    notes.outage_writes = 10**6
+    cid = cluster_id()
+    w.clusters.add(cid)
+    with pytest.raises(TransientError):
+        w.settle(cid)
+    row = w.store.rows[ClusterId.parse(cid).key]
+    assert [p["id"] for p in row.notices.pending] == ["n1"] and row.lease_owner is not None
+    assert w.clock.now() < row.lease_until, "nothing written once the lease could have run out"
+    notes.outage_writes = w.store.failing = 0  # storage is back
+    busy = w.controller.reconcile(cid)
+    assert busy.busy, "the lease keeps others off until it runs out"
+    w.clock.advance((row.lease_until - w.clock.now()).total_seconds())
+    assert w.controller.reconcile(cid).phase is Phase.READY
+    assert notes.received == ["n1", "n1"] and w.store.rows[ClusterId.parse(cid).key].notices.pending == []
+
+
 def test_only_the_continuation_a_waiting_link_expects_keeps_its_chain_going():
     from shared.service import _awaited
 
