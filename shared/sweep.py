@@ -7,6 +7,7 @@ whose hub state drifted are reconciled now; per-link reads are for the links tha
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from shared.ids import ClusterId
 from shared.log import get_logger
 from shared.model import Phase
 from shared.observe import hub_drift, observe, recheck_in, seeds
+from shared.state import Leased
 
 if TYPE_CHECKING:
     from shared.model import LinkState
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 log = get_logger("hublink.sweep")
 QUEUE_GRACE = timedelta(seconds=60)
+REDELIVERY_LEASE_MARGIN_S = 30.0  # the redelivery's lease: the webhooks' time plus this, to record what was sent
 
 
 @dataclass
@@ -141,15 +144,22 @@ def _redeliver(svc: Service, done: set[str], deadline: float) -> int:
     """Retry notices that failed to send on links nobody reconciles soon (a Failed link waits for a
     change; a Ready one for its drift check), without running reconcile again."""
     count = 0
-    for state in svc.store.undelivered():
-        if svc.clock.monotonic() >= deadline or state.cluster_id.lower() in done:
+    for listed in svc.store.undelivered():
+        if svc.clock.monotonic() >= deadline or listed.cluster_id.lower() in done:
             continue
-        if svc.store.held_by_other(state):
+        if svc.store.held_by_other(listed):
             continue  # a reconcile holds it and delivers itself
-        if svc.notifier.deliver(state):
-            if not svc.store.release(state, owner=""):
-                log.info("sweep.redelivery_deferred", cluster=state.cluster_id)
-            count += 1
+        # Sent under the row's lease, as reconcile sends: without it an event arriving meanwhile
+        # would send the same pending notice too.
+        owner = uuid.uuid4().hex
+        lease_s = svc.settings.notify_timeout_s + REDELIVERY_LEASE_MARGIN_S
+        taken = svc.store.acquire(ClusterId.parse(listed.cluster_id), owner, lease_s, due_when_lost=False)
+        if not isinstance(taken, Leased):
+            continue  # gone, or taken by a reconcile since it was listed
+        state = taken.state
+        count += svc.notifier.deliver(state)
+        if not svc.store.release_sent(state, owner):
+            log.info("sweep.redelivery_deferred", cluster=state.cluster_id)
     return count
 
 

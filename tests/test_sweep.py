@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -26,6 +28,15 @@ def env(cloud, azurite):
 @pytest.fixture
 def runtime(env):
     return build_runtime(parse_settings(env))
+
+
+def _wait_for(predicate, timeout_s: float = 10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out")
 
 
 def make_due(rt, cluster_id):
@@ -150,12 +161,23 @@ def test_sweep_resends_a_failed_links_undelivered_notice(cloud, env):
         assert rt.service.reconcile(cluster).phase is Phase.FAILED
         assert [s.cluster_id for s in rt.service.store.undelivered()] == [ClusterId.parse(cluster).id]
         cloud.arm.clear_log()
-        report = handlers.sweep(runtime=rt, discover=False)
+        sink.hang_next(2.0)  # a slow webhook: an event for the link arrives while the timer re-sends
+        with ThreadPoolExecutor(1) as pool:
+            sweeping = pool.submit(handlers.sweep, runtime=rt, discover=False)
+            row = _wait_for(lambda: (r := rt.service.store.get(ClusterId.parse(cluster))) and r.lease_owner and r)
+            meanwhile = rt.service.reconcile(cluster)
+            report = sweeping.result(timeout=30)
+        assert meanwhile.busy, "the re-send holds the row's lease, so the event's run does not send it too"
         assert report.redelivered == 1 and report.reconciled == 0
         failed = [r for r in sink.received if isinstance(r.get("body"), dict) and r["body"].get("type") == "link.failed"]
         assert len({r["body"]["id"] for r in failed}) == 1, "a re-send keeps the notice's id"
+        assert len(failed) == 4, "the first try and its 2 quick retries, then the timer's re-send: nothing more"
         assert cloud.arm.entries(principal="hublink") == [], "re-sending a notice calls no ARM"
         assert rt.service.store.undelivered() == []
+        after = rt.service.store.get(ClusterId.parse(cluster))
+        assert after.lease_owner is None and after.next_attempt_at == row.next_attempt_at is None, (
+            "the Failed link still waits for a change: the re-send's lease did not make it due"
+        )
         assert handlers.sweep(runtime=rt, discover=False).redelivered == 0
     finally:
         sink.stop()
