@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.authz import Caller
 from shared.clock import iso
-from shared.errors import HubLinkError, Refused
+from shared.errors import ConcurrentUpdate, HubLinkError, Refused
 from shared.ids import ClusterId
 from shared.log import get_logger
 from shared.model import AuditEntry, LinkState, Phase
@@ -133,12 +134,15 @@ class Approvals:
             via=via,
             reason=reason,
         )
-        if self.notifier.deliver(state) and not self.store.release(state, owner):
-            log.info("link.notices.record_deferred", cluster=cluster.id)
+        if state.lease_owner == owner:  # a notice is pending: sent under the lease, then recorded
+            self.notifier.deliver(state)
+            if not self.store.release_sent(state, owner):
+                log.info("link.notices.record_deferred", cluster=cluster.id)
         return entry
 
     def _record(self, cluster: ClusterId, state: LinkState, owner: str, conn: Connection, entry: AuditEntry) -> LinkState:
-        """Audit the decision, drop the connection from the foreign ones, announce it, release the lease."""
+        """Audit the decision, drop the connection from the foreign ones, announce it; the lease is released
+        here unless the announcement waits to be sent under it."""
         wanted = entry.status or ""
         decision = {
             "connectionName": conn.name,
@@ -161,13 +165,16 @@ class Approvals:
             self.notifier.announce(
                 s, f"connection.{wanted.lower()}", f"decision:{conn.name.lower()}:{wanted}:{entry.at}", decision=decision
             )
-            if s.lease_owner == owner:
+            if s.notices.pending:  # kept (or taken again) while they go out, as reconcile does
+                s.lease_owner, s.lease_until = owner, self.clock.now() + timedelta(seconds=LEASE_S)
+            elif s.lease_owner == owner:
                 s.lease_owner = s.lease_until = None
 
         record(state)
-        if not self.store.release(state, owner):  # our lease ran out meanwhile: record on the row as it is now
-            state = self.store.update(cluster, record, owner=owner, wait_s=BUSY_WAIT_S, missing=_no_row(cluster))
-        return state
+        try:
+            return self.store.replace(state)
+        except ConcurrentUpdate:  # our lease ran out meanwhile: record on the row as it is now
+            return self.store.update(cluster, record, owner=owner, wait_s=BUSY_WAIT_S, missing=_no_row(cluster))
 
     def _pending(
         self, cluster: ClusterId, tenant: str, connection_name: str, wanted: str

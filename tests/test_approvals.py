@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from shared import approvals
 from shared.__main__ import main
 from shared.approvals import ApprovalError
 from shared.authz import APPROVER
-from shared.ids import ClusterId
+from shared.ids import ClusterId, same_arm_id
 from shared.model import Phase
 from shared.runtime import get_runtime, reset_runtime
 from tests.support import HUB_TENANT, easy_auth_headers, product_env, settle
@@ -232,6 +233,30 @@ def test_foreign_connections_approved_over_http_and_rejected_with_the_cli(op, co
     count = len(sink.received)
     assert settle(rec, cluster_id).phase is Phase.READY
     assert len(sink.received) == count and row(rec, cluster_id).foreign_connections == []
+
+
+def test_a_decisions_notice_goes_out_under_the_links_lease(op, configure, sink):
+    """While a slow webhook takes the decision's notice, the row stays leased: an event's run for the
+    link answers busy instead of sending the same pending notice again."""
+    rec = configure()
+    cluster_id = op.create_cluster()
+    foreign = op.create_foreign_endpoint(cluster_id)
+    assert settle(rec, cluster_id).phase is Phase.READY
+    name = next(f.name for f in row(rec, cluster_id).foreign_connections if same_arm_id(f.private_endpoint_id, foreign.id))
+    sink.clear()
+    sink.hang_next(2.0, count=2)  # the Teams card and the webhook
+    with ThreadPoolExecutor(1) as pool:
+        deciding = pool.submit(http, "approve_connection", {"clusterId": cluster_id, "connectionName": name, "reason": REASON})
+        sink.wait_for(1, timeout_s=10)
+        leased = row(rec, cluster_id).lease_owner
+        meanwhile = rec.reconcile(cluster_id)
+        status, body = deciding.result(timeout=30)
+    assert status == 200, body
+    assert leased and meanwhile.busy, "the notice is sent under the lease"
+    decisions = [r["body"]["id"] for r in sink.received if r["path"] == "/hook"]
+    assert len(decisions) == 1 and len(sink.received) == 2, "sent once, to each target"
+    after = row(rec, cluster_id)
+    assert after.lease_owner is None and after.notices.pending == [] and after.audit[-1].connection_name == name
 
 
 def test_bad_requests_change_nothing(cloud, op, configure, sink):
