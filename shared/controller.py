@@ -27,11 +27,11 @@ from shared import telemetry
 from shared.clock import SYSTEM, Clock
 from shared.errors import ConcurrentUpdate, SubscriptionNotConfigured, TerminalError, TransientError
 from shared.ids import ClusterId
-from shared.link import Link, Policy, Ports
+from shared.link import Link, Policy, Ports, Seeds
 from shared.log import get_logger
 from shared.model import LinkState, Outcome, Phase
 from shared.results import Done, Result, Terminal, Transient, Wait
-from shared.state import Busy, LinkStore
+from shared.state import Busy, Leased, LinkStore
 from shared.steps import PIPELINE, run_pass
 
 if TYPE_CHECKING:
@@ -121,10 +121,11 @@ class Controller:
         *,
         budget_s: float | None = None,
         deletion_reported: bool = False,
-        seeds: Mapping[str, Any] | None = None,
+        seeds: Seeds | None = None,
     ) -> Outcome:
         """Take the next steps for one cluster within `budget_s` seconds. `seeds`: reads already made
-        (the timer's listed "cluster" and "endpoint", shared.observe) that the steps use instead.
+        (the timer's listed "cluster" and "endpoint", shared.observe) that the steps use instead,
+        while the row is as it was when they were made.
 
         `deletion_reported`: a ResourceDeleteSuccess event named the cluster, so a 404 on its read
         confirms the deletion at once (otherwise a second read some seconds later must confirm it).
@@ -139,9 +140,7 @@ class Controller:
             span.set(cluster_id=outcome.cluster_id, path=path, phase=outcome.phase, outcome=_kind(outcome))
             return outcome
 
-    def _reconcile(
-        self, cluster_id: str, budget_s: float | None, deletion_reported: bool, seeds: Mapping[str, Any] | None
-    ) -> Outcome:
+    def _reconcile(self, cluster_id: str, budget_s: float | None, deletion_reported: bool, seeds: Seeds | None) -> Outcome:
         cluster = ClusterId.parse(cluster_id)
         tenant = self.tenant_of(cluster)
         budget = Budget(self.clock, self.clock.monotonic() + (budget_s or self.default_budget_s))
@@ -175,7 +174,7 @@ class Controller:
             self.store,
             budget_s=budget.remaining,
             deletion_reported=deletion_reported,
-            reads=dict(seeds or {}),
+            reads=self._reads(seeds, taken, log),
         )
         link.announce = lambda kind, key, **fields: self.notifier.announce(state, kind, key, **fields)
         previous = None if taken.fresh else state.phase
@@ -183,6 +182,16 @@ class Controller:
         result = self._run(link, budget)
         outcome = self._record(link, result, log)
         return self._finish(link, outcome, previous, snapshot, owner, log)
+
+    @staticmethod
+    def _reads(seeds: Seeds | None, taken: Leased, log: EventLogger) -> dict[str, Any]:
+        """The timer's reads, unless the row changed since it listed them (then all are made afresh)."""
+        if seeds is None:
+            return {}
+        reads = seeds.for_row(taken.read_etag)
+        if not reads and seeds.reads:
+            log.info("link.seeds_outdated", listed=sorted(seeds.reads))
+        return reads
 
     def _new_row(self, cluster: ClusterId, tenant: str) -> LinkState:
         return LinkState(

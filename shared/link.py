@@ -25,6 +25,22 @@ _UNREAD = object()
 
 
 @dataclass(frozen=True)
+class Seeds:
+    """Reads the timer made from its lists (shared.observe), for the row as it was then (`row_etag`).
+
+    The controller uses them only while the row still has that ETag: a row written since (another
+    invocation took the link further) may have outrun the list, and a stale "endpoint Updating"
+    would set a Ready link back to Provisioning. Then every read is made afresh.
+    """
+
+    row_etag: str | None
+    reads: Mapping[str, Any]
+
+    def for_row(self, etag: str | None) -> dict[str, Any]:
+        return dict(self.reads) if etag is not None and etag == self.row_etag else {}
+
+
+@dataclass(frozen=True)
 class Policy:
     """The settings the steps use, and nothing else."""
 

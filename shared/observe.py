@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import HubLinkError
+from shared.link import Seeds
 from shared.log import get_logger
 from shared.model import Phase
 from shared.paths.vnet_integration import VnetIntegrationPath
@@ -138,8 +139,9 @@ def recheck_in(row: LinkState, obs: Observation, drift_interval_s: float) -> flo
     return None
 
 
-def seeds(row: LinkState, obs: Observation) -> dict[str, Any]:
-    """What a reconcile of this row may take from the observation instead of reading it again."""
+def seeds(row: LinkState, obs: Observation) -> Seeds:
+    """What a reconcile of this row may take from the observation instead of reading it again
+    (while the row is as listed: shared.link.Seeds)."""
     out: dict[str, Any] = {}
     listed, cluster = obs.cluster_of(row)
     if listed and cluster is not None:  # a cluster missing from a list is read again (one 404 proves nothing)
@@ -150,4 +152,4 @@ def seeds(row: LinkState, obs: Observation) -> dict[str, Any]:
         ip = obs.nic_ips.get(endpoint.nic_ids[0].lower()) if endpoint.nic_ids and endpoint.succeeded else None
         if ip is not None:
             out["ip"] = ip
-    return out
+    return Seeds(row.etag, out)

@@ -24,7 +24,7 @@ from shared.clock import SYSTEM, Clock
 from shared.controller import Backoff, Controller, NoNotifier, Notifier
 from shared.errors import Refused
 from shared.ids import ClusterId
-from shared.link import Policy, Ports
+from shared.link import Policy, Ports, Seeds
 from shared.log import get_logger
 from shared.model import Phase
 from shared.sweep import Discovery, SweepReport, sweep
@@ -146,7 +146,7 @@ class Service:
         budget_s: float | None = None,
         follow_up: str | None = None,
         deletion_reported: bool = False,
-        seeds: dict[str, Any] | None = None,
+        seeds: Seeds | None = None,
         woken_for: datetime | None = None,
     ) -> Outcome:
         """Reconcile one cluster; with `follow_up` (the trigger's name), queue the look-again it asks for.

@@ -39,10 +39,12 @@ SENT_RETRY_S = (0.5, 4.0)  # writing what was sent while storage is unreachable:
 
 @dataclass(frozen=True)
 class Leased:
-    """The row, now leased to us (`fresh`: it did not exist and was created with the lease)."""
+    """The row, now leased to us (`fresh`: it did not exist and was created with the lease;
+    `read_etag`: the row's ETag before our lease was written, None when fresh)."""
 
     state: LinkState
     fresh: bool
+    read_etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class LinkStore:
     ) -> Leased | Busy | None:
         state = self.get(cluster)
         fresh = state is None
+        read_etag = state.etag if state is not None else None
         if state is None:
             if new is None:
                 return None
@@ -110,7 +113,7 @@ class LinkStore:
             state = self.insert(state) if fresh else self.replace(state)
         except ConcurrentUpdate:
             return Busy(BUSY_RACE_S, None)
-        return Leased(state, fresh)
+        return Leased(state, fresh, read_etag)
 
     def renew(self, state: LinkState, owner: str, for_s: float) -> LinkState:
         """Extend our lease and write the row (raises ConcurrentUpdate when it was lost)."""

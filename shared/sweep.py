@@ -22,6 +22,7 @@ from shared.observe import hub_drift, observe, recheck_in, seeds
 from shared.state import Leased
 
 if TYPE_CHECKING:
+    from shared.link import Seeds
     from shared.model import LinkState
     from shared.service import Service
 
@@ -109,7 +110,7 @@ def _to_act_on(
     concurrency: int,
     report: SweepReport,
     thread_init: Callable[[], None] | None,
-) -> tuple[list[str], dict[str, dict[str, Any]]]:
+) -> tuple[list[str], dict[str, Seeds]]:
     """List the hub and the due links' spokes (shared.observe); move on the due links that need
     nothing; return the links to reconcile (due ones first, then drifted ones) with their seeds."""
     obs = observe(svc, rows, due, concurrency=concurrency)
@@ -170,7 +171,7 @@ def _run_bounded(
     concurrency: int,
     report: SweepReport,
     thread_init: Callable[[], None] | None,
-    seeds: dict[str, dict[str, Any]],
+    seeds: dict[str, Seeds],
 ) -> None:
     def one(cid: str) -> str:
         remaining = deadline - svc.clock.monotonic()

@@ -9,7 +9,7 @@ import pytest
 from shared.errors import SubscriptionNotConfigured, TransientError
 from shared.ids import ClusterId
 from shared.model import Phase
-from tests.unit.fakes import POLL_S, cluster_id, world
+from tests.unit.fakes import HUB, POLL_S, cluster_id, world
 
 
 def test_a_fresh_cluster_is_linked_when_azure_says_to_look_again():
@@ -301,3 +301,35 @@ def test_an_invocation_that_dies_holding_the_lease_leaves_its_row_due_when_the_l
     assert [r.cluster_id for r in w.store.due(w.clock.now())] == [ClusterId.parse(cid).id]
     assert w.controller.reconcile(cid).phase is Phase.READY  # the timer's run: the lease has run out
     assert w.store.get(ClusterId.parse(cid)).next_attempt_at == w.clock.now() + timedelta(seconds=3600)
+
+
+def test_the_timers_reads_are_used_only_for_the_row_they_were_made_for():
+    """The timer lists the hub, then reconciles due links from that list. A link another invocation
+    took to Ready in between must not be judged by the stale list (its endpoint still "Updating"):
+    that flapped it to Provisioning and announced it Ready a second time."""
+    from shared.link import Seeds
+
+    w = world()
+    cid = cluster_id()
+    w.clusters.add(cid)
+    w.endpoints.duration_s = 45.0
+    assert w.controller.reconcile(cid).phase is Phase.PROVISIONING
+    w.clock.advance(POLL_S)
+    listed_row = w.store.rows[ClusterId.parse(cid).key]
+    listed = w.endpoints.get(HUB, ClusterId.parse(cid).endpoint_name)
+    assert listed is not None and listed.in_progress
+    stale = Seeds(listed_row.etag, {"endpoint": listed})
+    w.clock.advance(40.0)
+    assert w.settle(cid).phase is Phase.READY  # a continuation finished it meanwhile
+    ready_at = w.store.rows[ClusterId.parse(cid).key].ready_at
+    gets = w.endpoints.calls.count("get")
+    outcome = w.controller.reconcile(cid, seeds=stale)
+    assert outcome.phase is Phase.READY and w.store.rows[ClusterId.parse(cid).key].ready_at == ready_at
+    assert w.endpoints.calls.count("get") == gets + 1, "the endpoint is read afresh"
+
+    # Reads made for the row as it still is are used instead of reading again.
+    row = w.store.rows[ClusterId.parse(cid).key]
+    fresh = Seeds(row.etag, {"endpoint": w.endpoints.get(HUB, ClusterId.parse(cid).endpoint_name)})
+    gets = w.endpoints.calls.count("get")
+    assert w.controller.reconcile(cid, seeds=fresh).phase is Phase.READY
+    assert w.endpoints.calls.count("get") == gets, "the listed endpoint stood in for the read"
