@@ -14,7 +14,8 @@ and compares each row with what it shows. A row whose observed state matches (a 
 cluster is unchanged, whose endpoint is Succeeded and Approved, whose NIC and record hold its IP;
 a cluster still being created; a cluster still stopped) only has its next check moved on. Only the
 others are reconciled, and their reconcile starts from the observation instead of reading the
-cluster, the endpoint and its NIC again (shared.controller `seeds`). A Ready link through a
+cluster, the endpoint and its NIC again (shared.link.Seeds), unless another invocation wrote the
+row since it was listed: the list may be older than what that invocation saw. A Ready link through a
 private link service (API Server VNet Integration) is always reconciled at its check: its service
 and that service's connections are in the spoke, where the hub's lists cannot see a foreign one.
 """
