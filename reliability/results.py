@@ -96,7 +96,9 @@ def summary_lines(sections: dict[str, list[dict[str, Any]]]) -> list[dict[str, s
                     "result": f"{s['converged']} Ready, all cleaned up; {s['deliveries_failed_during_outage']} "
                               f"deliveries of {s['redelivered_ok']} events failed during it (slowest "
                               f"{s['failed_delivery_max_s']} s), each event delivered again; "
-                              f"{s['poison_messages']} poison messages; 0 orphans, 0 duplicate notices"})
+                              f"{s['poison_messages']} poison messages; 0 orphans, 0 duplicate notices"
+                              + (f" ({s['sent_notice_record_retries']} retries of the row write recording what was "
+                                 "just sent, until storage was back)" if "sent_notice_record_retries" in s else "")})
     for s in sections.get("several instances", []):
         out.append({"check": "several instances",
                     "scale": f"{s['clusters']} clusters on {s['hosts']} host processes, one Azurite, one devcloud",
