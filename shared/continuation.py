@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 QUEUE_NAME = "hublink-continue"  # fixed: the queue trigger binding names it too (function_app.py)
 MAX_DELAY_S = 7 * 24 * 3600  # Storage queues accept visibility delays up to 7 days
+GRANULARITY_S = 1  # and only in whole seconds: a message may be visible up to half of this early
 log = get_logger("hublink.continuation")
 
 
@@ -43,7 +44,7 @@ class Continuations:
             if self._client is None:
                 s = self.storage
                 policy = TextBase64EncodePolicy()  # the Functions queue trigger expects base64 by default
-                options = {"message_encode_policy": policy, **s.client_kwargs()}
+                options = {"message_encode_policy": policy, **s.queue_client_kwargs()}
                 if s.connection_string:
                     client = QueueClient.from_connection_string(s.connection_string, QUEUE_NAME, **options)
                 else:
@@ -60,7 +61,7 @@ class Continuations:
         """Ask for another reconcile of `cluster_id` in about `after_s` seconds."""
         # Whole seconds (Storage's visibility delay), to the nearest: at most half a second late, or
         # early, when reconcile answers idle (nothing read) and asks again for the rest.
-        delay = min(MAX_DELAY_S, max(0, math.floor(after_s + 0.5)))
+        delay = min(MAX_DELAY_S, max(0, GRANULARITY_S * math.floor(after_s / GRANULARITY_S + 0.5)))
         at = datetime.now(UTC) + timedelta(seconds=max(0.0, after_s))  # the time it was asked for
         message = {"clusterId": cluster_id, "reason": reason, "at": at.isoformat()}
         if deletion_reported:  # an event handed over: a ResourceDeleteSuccess named the cluster

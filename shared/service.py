@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.approvals import Approvals, Who
 from shared.clock import SYSTEM, Clock
+from shared.continuation import GRANULARITY_S
 from shared.controller import Backoff, Controller, NoNotifier, Notifier
 from shared.errors import Refused
 from shared.ids import ClusterId
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 log = get_logger("hublink.service")
 CHAIN_TOLERANCE_S = 0.5  # a continuation asked for within this of the row's next attempt is the one it waits for
-QUEUE_GRANULARITY_S = 1.0  # Storage queue visibility delays are whole seconds
 
 
 def _follows_up(outcome: Outcome, follow_up: str, woken_for: datetime | None) -> bool:
@@ -174,7 +174,7 @@ class Service:
         if woken_for is None:
             return
         early = (woken_for - self.clock.now()).total_seconds()
-        if 0 < early <= QUEUE_GRANULARITY_S:
+        if 0 < early <= GRANULARITY_S:
             self.clock.sleep(early)
 
     def sweep(self, *, discover: bool | None = None, thread_init: Callable[[], None] | None = None) -> SweepReport:
