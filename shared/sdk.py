@@ -72,6 +72,17 @@ class StorageAccess:
         next timer run) tries again, instead of a worker thread blocked for minutes."""
         return {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 2, "connection_timeout": 5}
 
+    @staticmethod
+    def queue_client_kwargs() -> dict[str, Any]:
+        """The same quick retries for the queue client, whose storage retry policy reads none of
+        azure-core's backoff settings: its default waits 15 s, then 18 s (with up to 3 s of jitter), so
+        a continuation queued while the account is unreachable held the invocation ~40 s, past Event
+        Grid's 30 s for the events that hand over to the queue."""
+        from azure.storage.queue import ExponentialRetry
+
+        retry = ExponentialRetry(initial_backoff=0.5, increment_base=1, retry_total=2, random_jitter_range=0.5)
+        return {**StorageAccess.client_kwargs(), "retry_policy": retry}
+
 
 class NetworkClients:
     """One NetworkManagementClient per (subscription, tenant), built on first use."""

@@ -129,6 +129,8 @@ def _outage_figures(stack, outage: dict[str, Any]) -> dict[str, Any]:
         poisoned = 0
     latencies = sorted(d.latency_s for d in failed)
     assert later_ok == ids, "a delivery that failed during the outage was never delivered again"
+    hung = [d for d in failed if d.outcome == "TimedOut"]
+    assert hung == [], f"{len(hung)} invocations waited out Event Grid's 30 s for storage instead of failing fast"
     log = stack.host_log()
     return {"deliveries_failed_during_outage": len(failed), "failed_delivery_max_s": round(latencies[-1], 1)
             if latencies else 0, "redelivered_ok": len(later_ok), "poison_messages": poisoned,
