@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.controller import LEASE_MARGIN_S
 from shared.errors import ConcurrentUpdate, HubLinkError, InvalidInput
 from shared.ids import ClusterId
 from shared.log import get_logger
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = get_logger("hublink.sweep")
 QUEUE_GRACE = timedelta(seconds=60)
-REDELIVERY_LEASE_MARGIN_S = 30.0  # the redelivery's lease: the webhooks' time plus this, to record what was sent
 
 
 @dataclass
@@ -153,7 +153,7 @@ def _redeliver(svc: Service, done: set[str], deadline: float) -> int:
         # Sent under the row's lease, as reconcile sends: without it an event arriving meanwhile
         # would send the same pending notice too.
         owner = uuid.uuid4().hex
-        lease_s = svc.settings.notify_timeout_s + REDELIVERY_LEASE_MARGIN_S
+        lease_s = svc.settings.notify_timeout_s + LEASE_MARGIN_S  # the webhooks' time, then the row write
         taken = svc.store.acquire(ClusterId.parse(listed.cluster_id), owner, lease_s, due_when_lost=False)
         if not isinstance(taken, Leased):
             continue  # gone, or taken by a reconcile since it was listed
